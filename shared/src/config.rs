@@ -1,0 +1,47 @@
+//! Configuration shared by every function: the AWS SDK configuration and the table name.
+//!
+//! DynamoDB is reached through the SDK's standard configuration, so `AWS_ENDPOINT_URL_DYNAMODB`
+//! points every function (and the tests) at a local server with no code change.
+
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::BehaviorVersion;
+
+/// Loads the SDK configuration once per cold start. Timeouts are bounded so a stalled
+/// connection surfaces as a 5xx (the sender retries) well inside the function's own timeout.
+pub async fn load_sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(3))
+                .operation_timeout(Duration::from_secs(8))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// Reads a required environment variable with an error that names it.
+pub fn required_env(name: &str) -> Result<String, String> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| format!("environment variable {name} must be set"))
+}
+
+/// The lead table's name (`TABLE_NAME`, set by template.yaml with `!Ref LeadsTable`).
+pub fn table_name() -> Result<String, String> {
+    required_env("TABLE_NAME")
+}
+
+/// Splits a comma-separated list variable, trimming blanks.
+pub fn list_env(name: &str) -> Vec<String> {
+    std::env::var(name)
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}

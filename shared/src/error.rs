@@ -1,0 +1,156 @@
+//! Every error an HTTP function can answer with, and the one place that maps them to a status.
+//!
+//! The body is always `{"error": {"code", "message", "field"?}}` so callers can script against
+//! `code` and show `message`.
+
+use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
+use serde_json::json;
+
+use crate::http::json_response;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Malformed request: the body cannot be read as what its content type says.
+    #[error("{message}")]
+    BadRequest {
+        code: &'static str,
+        field: Option<String>,
+        message: String,
+    },
+    /// Authentication failed (bad, missing or stale signature; wrong key).
+    #[error("{message}")]
+    Unauthorized {
+        code: &'static str,
+        message: String,
+    },
+    #[error("{message}")]
+    Forbidden {
+        code: &'static str,
+        message: String,
+    },
+    #[error("{message}")]
+    NotFound {
+        code: &'static str,
+        message: String,
+    },
+    #[error("method {0} is not allowed here")]
+    MethodNotAllowed(String),
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("content type {0} is not supported")]
+    UnsupportedMediaType(String),
+    /// Well-formed but unusable: a missing contact, an invalid email...
+    #[error("{message}")]
+    Unprocessable {
+        code: &'static str,
+        field: Option<String>,
+        message: String,
+    },
+    #[error("conflict: {message}")]
+    Conflict {
+        code: &'static str,
+        message: String,
+    },
+    /// Storage failed or timed out: 503 so the sender retries later.
+    #[error("storage unavailable: {0}")]
+    Storage(#[from] StoreError),
+    /// A dependency (e.g. a platform API we fetch lead data from) failed: 502, the sender retries.
+    #[error("upstream failure: {0}")]
+    Upstream(String),
+}
+
+impl AppError {
+    pub fn bad_request(code: &'static str, field: &str, message: impl Into<String>) -> Self {
+        AppError::BadRequest {
+            code,
+            field: Some(field.to_string()),
+            message: message.into(),
+        }
+    }
+
+    pub fn unprocessable(code: &'static str, field: &str, message: impl Into<String>) -> Self {
+        AppError::Unprocessable {
+            code,
+            field: Some(field.to_string()),
+            message: message.into(),
+        }
+    }
+
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::Unauthorized {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::NotFound {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            AppError::BadRequest { .. } => 400,
+            AppError::Unauthorized { .. } => 401,
+            AppError::Forbidden { .. } => 403,
+            AppError::NotFound { .. } => 404,
+            AppError::MethodNotAllowed(_) => 405,
+            AppError::Conflict { .. } => 409,
+            AppError::PayloadTooLarge { .. } => 413,
+            AppError::UnsupportedMediaType(_) => 415,
+            AppError::Unprocessable { .. } => 422,
+            AppError::Upstream(_) => 502,
+            AppError::Storage(_) => 503,
+        }
+    }
+
+    /// The stable machine-readable code of the error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::BadRequest { code, .. }
+            | AppError::Unauthorized { code, .. }
+            | AppError::Forbidden { code, .. }
+            | AppError::NotFound { code, .. }
+            | AppError::Unprocessable { code, .. }
+            | AppError::Conflict { code, .. } => code,
+            AppError::MethodNotAllowed(_) => "method_not_allowed",
+            AppError::PayloadTooLarge { .. } => "payload_too_large",
+            AppError::UnsupportedMediaType(_) => "unsupported_media_type",
+            AppError::Upstream(_) => "upstream_unavailable",
+            AppError::Storage(_) => "storage_unavailable",
+        }
+    }
+
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            AppError::BadRequest { field, .. } | AppError::Unprocessable { field, .. } => {
+                field.as_deref()
+            }
+            AppError::PayloadTooLarge { .. } => Some("body"),
+            AppError::UnsupportedMediaType(_) => Some("content-type"),
+            _ => None,
+        }
+    }
+
+    /// The JSON answer. Storage and upstream details stay in the logs, not in the answer.
+    pub fn to_response(&self) -> ApiGatewayV2httpResponse {
+        let message = match self {
+            AppError::Storage(_) => "storage is unavailable, retry later".to_string(),
+            AppError::Upstream(_) => "an upstream service failed, retry later".to_string(),
+            other => other.to_string(),
+        };
+        let mut error = json!({ "code": self.code(), "message": message });
+        if let Some(field) = self.field() {
+            error["field"] = json!(field);
+        }
+        let mut resp = json_response(self.status(), &json!({ "error": error }));
+        if matches!(self, AppError::Storage(_) | AppError::Upstream(_)) {
+            resp.headers
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("30"));
+        }
+        resp
+    }
+}

@@ -1,0 +1,15 @@
+//! leadflow's shared crate: the lead model and its rules (no AWS types: `model`, `normalize`,
+//! `classify`, `fields`), and the adapters every function uses (`store` for DynamoDB, `http` for
+//! API Gateway events, `telemetry` for logs and metrics).
+
+pub mod classify;
+pub mod config;
+pub mod error;
+pub mod fields;
+pub mod http;
+pub mod model;
+pub mod normalize;
+pub mod store;
+pub mod telemetry;
+
+pub use error::AppError;

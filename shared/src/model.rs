@@ -1,0 +1,444 @@
+//! The lead model: what a submission carries in, and what a lead and a touchpoint are.
+//!
+//! Plain data, no AWS types: adapters (web forms, platforms, referrals) build a [`Submission`];
+//! [`crate::normalize`] turns it into a [`NormalizedSubmission`] that the store ingests.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Contact details exactly as the sender gave them (trimmed, nothing rewritten).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactInput {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub full_name: Option<String>,
+    pub company: Option<String>,
+    pub job_title: Option<String>,
+    pub country: Option<String>,
+}
+
+/// A marketing consent answer: only explicit answers are recorded, never inferred.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    pub marketing_opt_in: bool,
+    pub at: DateTime<Utc>,
+    /// The consent wording or the form id it was given on, for audit.
+    pub text: Option<String>,
+}
+
+/// Where a touch came from. Every field is optional; adapters fill what their platform carries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attribution {
+    pub utm_source: Option<String>,
+    pub utm_medium: Option<String>,
+    pub utm_campaign: Option<String>,
+    pub utm_term: Option<String>,
+    pub utm_content: Option<String>,
+    pub gclid: Option<String>,
+    pub fbclid: Option<String>,
+    pub li_fat_id: Option<String>,
+    pub msclkid: Option<String>,
+    pub landing_page: Option<String>,
+    pub referrer: Option<String>,
+    pub form_id: Option<String>,
+    /// What the lead came for, `kind:name`, e.g. `ebook:pricing-guide`, `webinar:q3`.
+    pub lead_magnet: Option<String>,
+}
+
+/// Marketing channel, derived by the documented rules in [`crate::classify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    PaidSearch,
+    PaidSocial,
+    OrganicSearch,
+    OrganicSocial,
+    Email,
+    Referral,
+    Review,
+    Event,
+    Content,
+    Direct,
+    Other,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 11] = [
+        Channel::PaidSearch,
+        Channel::PaidSocial,
+        Channel::OrganicSearch,
+        Channel::OrganicSocial,
+        Channel::Email,
+        Channel::Referral,
+        Channel::Review,
+        Channel::Event,
+        Channel::Content,
+        Channel::Direct,
+        Channel::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::PaidSearch => "paid_search",
+            Channel::PaidSocial => "paid_social",
+            Channel::OrganicSearch => "organic_search",
+            Channel::OrganicSocial => "organic_social",
+            Channel::Email => "email",
+            Channel::Referral => "referral",
+            Channel::Review => "review",
+            Channel::Event => "event",
+            Channel::Content => "content",
+            Channel::Direct => "direct",
+            Channel::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Channel> {
+        Channel::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+}
+
+/// What kind of touch a submission is; scoring weighs touches by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TouchKind {
+    FormSubmission,
+    /// A form started but not finished (e.g. Typeform partial responses).
+    PartialSubmission,
+    AdLead,
+    MeetingBooked,
+    MeetingCanceled,
+    Event,
+    ReferralGiven,
+    ReferralReceived,
+    Review,
+    Visit,
+}
+
+impl TouchKind {
+    pub const ALL: [TouchKind; 10] = [
+        TouchKind::FormSubmission,
+        TouchKind::PartialSubmission,
+        TouchKind::AdLead,
+        TouchKind::MeetingBooked,
+        TouchKind::MeetingCanceled,
+        TouchKind::Event,
+        TouchKind::ReferralGiven,
+        TouchKind::ReferralReceived,
+        TouchKind::Review,
+        TouchKind::Visit,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TouchKind::FormSubmission => "form_submission",
+            TouchKind::PartialSubmission => "partial_submission",
+            TouchKind::AdLead => "ad_lead",
+            TouchKind::MeetingBooked => "meeting_booked",
+            TouchKind::MeetingCanceled => "meeting_canceled",
+            TouchKind::Event => "event",
+            TouchKind::ReferralGiven => "referral_given",
+            TouchKind::ReferralReceived => "referral_received",
+            TouchKind::Review => "review",
+            TouchKind::Visit => "visit",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TouchKind> {
+        TouchKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// How a delivery is recognised when it comes again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeliveryKey {
+    /// The platform's own id for the delivery or the response (Typeform token, Meta leadgen_id...).
+    Platform(String),
+    /// Unsigned senders have no id: a hash of the raw body, remembered for 24 hours.
+    BodyHash(String),
+}
+
+impl DeliveryKey {
+    /// The body-hash key for `provider` and the raw request body.
+    pub fn body_hash(provider: &str, body: &[u8]) -> DeliveryKey {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(provider.as_bytes());
+        h.update([0u8]);
+        h.update(body);
+        DeliveryKey::BodyHash(hex::encode(h.finalize()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            DeliveryKey::Platform(s) | DeliveryKey::BodyHash(s) => s,
+        }
+    }
+}
+
+/// One incoming submission, as an adapter understood it. Nothing here is normalized yet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Submission {
+    /// The adapter that received it: `form`, `typeform`, `facebook`, `referral`...
+    pub provider: String,
+    pub delivery: DeliveryKey,
+    pub kind: TouchKind,
+    /// When the person submitted (platform time when given, else receipt time).
+    pub occurred_at: DateTime<Utc>,
+    pub contact: ContactInput,
+    pub consent: Option<Consent>,
+    pub attribution: Attribution,
+    /// The platform decides the channel when it knows better than UTMs (Google Ads is paid search).
+    pub channel_hint: Option<Channel>,
+    /// The platform name used as source when UTMs name none (e.g. `google_ads`).
+    pub source_hint: Option<String>,
+    /// Answers to questions that are not contact fields, by question key.
+    pub custom: BTreeMap<String, String>,
+    /// Platform test deliveries: stored, flagged, left out of metrics.
+    pub is_test: bool,
+}
+
+impl Submission {
+    /// A submission with nothing but the fields every adapter must set.
+    pub fn new(
+        provider: impl Into<String>,
+        delivery: DeliveryKey,
+        kind: TouchKind,
+        occurred_at: DateTime<Utc>,
+    ) -> Submission {
+        Submission {
+            provider: provider.into(),
+            delivery,
+            kind,
+            occurred_at,
+            contact: ContactInput::default(),
+            consent: None,
+            attribution: Attribution::default(),
+            channel_hint: None,
+            source_hint: None,
+            custom: BTreeMap::new(),
+            is_test: false,
+        }
+    }
+}
+
+/// A contact after normalization: raw values kept, match keys derived.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    /// As given (trimmed), never rewritten.
+    pub email: Option<String>,
+    /// Canonical match key (see [`crate::normalize::email_key`]).
+    pub email_key: Option<String>,
+    /// E.164 when the number parsed; `phone_raw` keeps what was sent either way.
+    pub phone: Option<String>,
+    pub phone_raw: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub full_name: Option<String>,
+    pub company: Option<String>,
+    pub job_title: Option<String>,
+    /// ISO 3166-1 alpha-2 when recognisable, else as given.
+    pub country: Option<String>,
+}
+
+/// Derived classification of a touch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Classification {
+    pub channel: Channel,
+    pub direction: Direction,
+    pub source: String,
+    /// `utm_campaign` (or the platform's campaign), `(none)` when absent, for grouping.
+    pub campaign: String,
+}
+
+/// A submission ready to be stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NormalizedSubmission {
+    pub provider: String,
+    pub delivery: DeliveryKey,
+    pub kind: TouchKind,
+    pub occurred_at: DateTime<Utc>,
+    pub contact: Contact,
+    pub consent: Option<Consent>,
+    pub attribution: Attribution,
+    pub classification: Classification,
+    pub custom: BTreeMap<String, String>,
+    pub is_test: bool,
+}
+
+impl NormalizedSubmission {
+    /// The identity keys this submission can be matched on, email first: email decides when the
+    /// email and the phone point at two different people.
+    pub fn identity_keys(&self) -> Vec<IdentityKey> {
+        let mut keys = Vec::with_capacity(2);
+        if let Some(k) = &self.contact.email_key {
+            keys.push(IdentityKey::Email(k.clone()));
+        }
+        if let Some(p) = &self.contact.phone {
+            keys.push(IdentityKey::Phone(p.clone()));
+        }
+        keys
+    }
+}
+
+/// A value that identifies one person.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum IdentityKey {
+    /// Canonical email key.
+    Email(String),
+    /// E.164 phone number.
+    Phone(String),
+}
+
+/// What the ingest did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IngestStatus {
+    Created,
+    Merged,
+    Duplicate,
+}
+
+impl IngestStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IngestStatus::Created => "created",
+            IngestStatus::Merged => "merged",
+            IngestStatus::Duplicate => "duplicate",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestOutcome {
+    pub status: IngestStatus,
+    pub lead_id: String,
+    pub touch_id: String,
+}
+
+/// Lifecycle stage: moves forward only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Lead,
+    Mql,
+    Sql,
+    Customer,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Lead => "lead",
+            Stage::Mql => "mql",
+            Stage::Sql => "sql",
+            Stage::Customer => "customer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Stage> {
+        [Stage::Lead, Stage::Mql, Stage::Sql, Stage::Customer]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Temperature {
+    Cold,
+    Warm,
+    Hot,
+}
+
+impl Temperature {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Temperature::Cold => "cold",
+            Temperature::Warm => "warm",
+            Temperature::Hot => "hot",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Temperature> {
+        [Temperature::Cold, Temperature::Warm, Temperature::Hot]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+/// The attribution summary of one touch, kept on the lead as first and last touch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TouchSummary {
+    pub touch_id: String,
+    pub at: DateTime<Utc>,
+    pub kind: TouchKind,
+    pub provider: String,
+    pub channel: Channel,
+    pub source: String,
+    pub campaign: String,
+    pub form_id: Option<String>,
+    pub lead_magnet: Option<String>,
+}
+
+/// One person, as read back from the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lead {
+    pub lead_id: String,
+    pub contact: Contact,
+    pub consent: Option<Consent>,
+    pub first_touch: TouchSummary,
+    pub last_touch: TouchSummary,
+    pub touch_count: u64,
+    pub channel: Channel,
+    pub direction: Direction,
+    pub source: String,
+    pub campaign: String,
+    pub custom: BTreeMap<String, String>,
+    pub is_test: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub stage: Stage,
+    pub score: Option<u32>,
+    pub temperature: Option<Temperature>,
+    /// Bumped by every write; scheduled jobs write conditionally on it.
+    pub version: u64,
+}
+
+/// One recorded touch of a lead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Touchpoint {
+    pub touch_id: String,
+    pub lead_id: String,
+    pub kind: TouchKind,
+    pub provider: String,
+    pub occurred_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub channel: Channel,
+    pub direction: Direction,
+    pub source: String,
+    pub campaign: String,
+    pub attribution: Attribution,
+    pub custom: BTreeMap<String, String>,
+    pub is_test: bool,
+}

@@ -1,0 +1,428 @@
+//! Normalization: canonical match keys for email and phone, junk-identifier guards, names and
+//! countries tidied, and the submission classified. Pure functions, no I/O.
+
+use std::str::FromStr;
+
+use phonenumber::country::Id as CountryId;
+
+use crate::classify::classify;
+use crate::error::AppError;
+use crate::model::{Contact, NormalizedSubmission, Submission};
+
+/// Settings that change how contacts are normalized.
+#[derive(Debug, Clone)]
+pub struct NormalizeConfig {
+    /// Region assumed for phone numbers written without `+country` (`DEFAULT_COUNTRY`).
+    pub default_country: CountryId,
+    /// Extra identifiers to treat as junk: full addresses, `@domain` suffixes, or phone numbers
+    /// (`BLOCKED_IDENTIFIERS`, comma-separated). Built-in junk values are always blocked.
+    pub blocked: Vec<String>,
+}
+
+impl Default for NormalizeConfig {
+    fn default() -> Self {
+        NormalizeConfig {
+            default_country: CountryId::US,
+            blocked: Vec::new(),
+        }
+    }
+}
+
+impl NormalizeConfig {
+    /// Reads `DEFAULT_COUNTRY` (ISO alpha-2, default `US`) and `BLOCKED_IDENTIFIERS`.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let default_country = match get("DEFAULT_COUNTRY").filter(|s| !s.trim().is_empty()) {
+            Some(c) => CountryId::from_str(c.trim().to_ascii_uppercase().as_str())
+                .map_err(|_| format!("DEFAULT_COUNTRY {c:?} is not an ISO 3166 alpha-2 code"))?,
+            None => CountryId::US,
+        };
+        let blocked = get("BLOCKED_IDENTIFIERS")
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect();
+        Ok(NormalizeConfig {
+            default_country,
+            blocked,
+        })
+    }
+}
+
+/// Values that forms and integrations send when they have nothing: never an identity.
+const JUNK_VALUES: &[&str] = &[
+    "null",
+    "undefined",
+    "none",
+    "nil",
+    "n/a",
+    "na",
+    "-",
+    "-1",
+    "0",
+    "anonymous",
+    "unknown",
+    "test",
+    "asdf",
+];
+
+/// Local parts that never belong to one person.
+const JUNK_LOCAL_PARTS: &[&str] = &[
+    "null",
+    "undefined",
+    "anonymous",
+    "noreply",
+    "no-reply",
+    "donotreply",
+    "do-not-reply",
+];
+
+/// The canonical email match key: trimmed and lowercased (domain always, local part when ASCII:
+/// non-ASCII local parts may be case-sensitive on their server). Only for gmail.com and
+/// googlemail.com, where the provider itself ignores them, dots and a `+tag` are removed from the
+/// local part and the domain is unified to gmail.com. Other providers' `+tags` are kept: for them
+/// `a+news@x.com` may be a different mailbox. The stored address is never rewritten.
+pub fn email_key(raw: &str) -> Option<String> {
+    let trimmed = raw.trim();
+    let (local, domain) = trimmed.rsplit_once('@')?;
+    let domain = domain.trim_end_matches('.').to_lowercase();
+    let local = if local.is_ascii() {
+        local.to_ascii_lowercase()
+    } else {
+        local.to_string()
+    };
+    if domain == "gmail.com" || domain == "googlemail.com" {
+        let base = local.split('+').next().unwrap_or("");
+        let base: String = base.chars().filter(|c| *c != '.').collect();
+        return Some(format!("{base}@gmail.com"));
+    }
+    Some(format!("{local}@{domain}"))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailProblem {
+    Invalid,
+    Junk,
+}
+
+/// Validates an email's syntax (RFC 5322 via `email_address`, plus a dotted domain) and the junk
+/// guard; returns the trimmed address and its match key.
+pub fn check_email(raw: &str, cfg: &NormalizeConfig) -> Result<(String, String), EmailProblem> {
+    let trimmed = raw.trim();
+    if JUNK_VALUES.contains(&trimmed.to_ascii_lowercase().as_str()) {
+        return Err(EmailProblem::Junk);
+    }
+    if !email_address::EmailAddress::is_valid(trimmed) {
+        return Err(EmailProblem::Invalid);
+    }
+    let (local, domain) = trimmed.rsplit_once('@').ok_or(EmailProblem::Invalid)?;
+    if !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+        return Err(EmailProblem::Invalid);
+    }
+    if JUNK_LOCAL_PARTS.contains(&local.to_ascii_lowercase().as_str()) {
+        return Err(EmailProblem::Junk);
+    }
+    let key = email_key(trimmed).ok_or(EmailProblem::Invalid)?;
+    let lower = trimmed.to_lowercase();
+    let domain_lower = domain.to_lowercase();
+    for b in &cfg.blocked {
+        if *b == key || *b == lower || b.strip_prefix('@') == Some(domain_lower.as_str()) {
+            return Err(EmailProblem::Junk);
+        }
+    }
+    Ok((trimmed.to_string(), key))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhoneProblem {
+    Invalid,
+    Junk,
+}
+
+/// Parses a phone number in any common format to E.164 with the maintained libphonenumber
+/// metadata (`phonenumber` crate), assuming `default_country` when no `+country` is given.
+pub fn normalize_phone(raw: &str, cfg: &NormalizeConfig) -> Result<String, PhoneProblem> {
+    let trimmed = raw.trim();
+    let digits: String = trimmed.chars().filter(|c| c.is_ascii_digit()).collect();
+    if digits.len() < 6 || JUNK_VALUES.contains(&trimmed.to_ascii_lowercase().as_str()) {
+        return Err(PhoneProblem::Junk);
+    }
+    // All one digit (0000000, 1111111) or a plain run 1234567...: placeholder values.
+    let first = digits.as_bytes()[0];
+    if digits.bytes().all(|b| b == first) || "12345678901234567890".starts_with(&digits) {
+        return Err(PhoneProblem::Junk);
+    }
+    // `00` international prefix is common in Europe; the parser wants `+`.
+    let candidate = match trimmed.strip_prefix("00") {
+        Some(rest) if !trimmed.starts_with("000") => format!("+{rest}"),
+        _ => trimmed.to_string(),
+    };
+    let number = phonenumber::parse(Some(cfg.default_country), &candidate)
+        .map_err(|_| PhoneProblem::Invalid)?;
+    if !phonenumber::is_valid(&number) {
+        return Err(PhoneProblem::Invalid);
+    }
+    let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
+    if cfg.blocked.iter().any(|b| *b == e164) {
+        return Err(PhoneProblem::Junk);
+    }
+    Ok(e164)
+}
+
+/// Loads the phone metadata now (it is parsed lazily on first use): call during cold start so
+/// the first request does not pay for it.
+pub fn warm_up(cfg: &NormalizeConfig) {
+    let _ = normalize_phone("+1 415 555 0132", cfg);
+    let _ = email_key("warm@example.com");
+}
+
+/// A few common country names to ISO alpha-2; anything else that is two letters is upper-cased,
+/// the rest kept as given.
+fn normalize_country(raw: &str) -> String {
+    let t = raw.trim();
+    let lower = t.to_lowercase();
+    let mapped = match lower.as_str() {
+        "united states" | "united states of america" | "usa" | "us" | "u.s." | "u.s.a." => "US",
+        "united kingdom" | "uk" | "great britain" | "england" | "gb" => "GB",
+        "germany" | "deutschland" | "de" => "DE",
+        "france" | "fr" => "FR",
+        "canada" | "ca" => "CA",
+        "australia" | "au" => "AU",
+        "spain" | "españa" | "es" => "ES",
+        "italy" | "italia" | "it" => "IT",
+        "netherlands" | "the netherlands" | "nederland" | "nl" => "NL",
+        "india" | "in" => "IN",
+        "brazil" | "brasil" | "br" => "BR",
+        "mexico" | "méxico" | "mx" => "MX",
+        "ireland" | "ie" => "IE",
+        "sweden" | "se" => "SE",
+        "switzerland" | "ch" => "CH",
+        "austria" | "at" => "AT",
+        "japan" | "jp" => "JP",
+        _ => "",
+    };
+    if !mapped.is_empty() {
+        mapped.to_string()
+    } else if t.len() == 2 && t.chars().all(|c| c.is_ascii_alphabetic()) {
+        t.to_ascii_uppercase()
+    } else {
+        t.to_string()
+    }
+}
+
+fn tidy(v: Option<String>) -> Option<String> {
+    v.map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|s| !s.is_empty() && !JUNK_VALUES.contains(&s.to_ascii_lowercase().as_str()))
+}
+
+/// Turns a submission into what the store ingests. A lead needs a usable email or phone: without
+/// either the answer is 422 naming both fields; an email that is present but invalid is 422
+/// `invalid_email`. A phone that does not parse is kept raw (and not used for matching) when an
+/// email identifies the person, else 422 `invalid_phone`.
+pub fn normalize(sub: Submission, cfg: &NormalizeConfig) -> Result<NormalizedSubmission, AppError> {
+    let input = sub.contact;
+    let email_raw = tidy(input.email.clone());
+    let phone_raw = tidy(input.phone.clone());
+
+    let email = match email_raw.as_deref() {
+        None => None,
+        Some(e) => match check_email(e, cfg) {
+            Ok(pair) => Some(pair),
+            Err(EmailProblem::Junk) => None,
+            Err(EmailProblem::Invalid) => {
+                return Err(AppError::unprocessable(
+                    "invalid_email",
+                    "email",
+                    "email is not a valid address",
+                ))
+            }
+        },
+    };
+    let phone = match phone_raw.as_deref() {
+        None => None,
+        Some(p) => match normalize_phone(p, cfg) {
+            Ok(e164) => Some(e164),
+            Err(_) if email.is_some() => None,
+            Err(PhoneProblem::Junk) => None,
+            Err(PhoneProblem::Invalid) => {
+                return Err(AppError::unprocessable(
+                    "invalid_phone",
+                    "phone",
+                    "phone is not a valid number for its country",
+                ))
+            }
+        },
+    };
+    if email.is_none() && phone.is_none() {
+        return Err(AppError::Unprocessable {
+            code: "missing_contact",
+            field: Some("email,phone".to_string()),
+            message: "a lead needs a valid email or phone; neither was given".to_string(),
+        });
+    }
+
+    let mut first_name = tidy(input.first_name);
+    let mut last_name = tidy(input.last_name);
+    let mut full_name = tidy(input.full_name);
+    match (&first_name, &last_name, &full_name) {
+        (None, None, Some(full)) => {
+            let mut parts = full.splitn(2, ' ');
+            first_name = parts.next().map(str::to_string);
+            last_name = parts.next().map(str::to_string);
+        }
+        (Some(f), l, None) => {
+            full_name = Some(match l {
+                Some(l) => format!("{f} {l}"),
+                None => f.clone(),
+            });
+        }
+        _ => {}
+    }
+
+    let contact = Contact {
+        email: email.as_ref().map(|(e, _)| e.clone()),
+        email_key: email.map(|(_, k)| k),
+        phone_raw: if phone.is_none() { phone_raw } else { None },
+        phone,
+        first_name,
+        last_name,
+        full_name,
+        company: tidy(input.company),
+        job_title: tidy(input.job_title),
+        country: tidy(input.country).map(|c| normalize_country(&c)),
+    };
+    let classification = classify(
+        &sub.attribution,
+        sub.channel_hint,
+        sub.source_hint.as_deref(),
+        &sub.provider,
+    );
+    Ok(NormalizedSubmission {
+        provider: sub.provider,
+        delivery: sub.delivery,
+        kind: sub.kind,
+        occurred_at: sub.occurred_at,
+        contact,
+        consent: sub.consent,
+        attribution: sub.attribution,
+        classification,
+        custom: sub.custom,
+        is_test: sub.is_test,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ContactInput, DeliveryKey, TouchKind};
+    use chrono::Utc;
+
+    fn cfg() -> NormalizeConfig {
+        NormalizeConfig::default()
+    }
+
+    #[test]
+    fn email_keys_fold_case_and_space() {
+        assert_eq!(
+            email_key("  Ada.Lovelace@Example.COM ").as_deref(),
+            Some("ada.lovelace@example.com")
+        );
+        // Non-gmail: dots and +tags are part of the mailbox.
+        assert_eq!(
+            email_key("a.b+news@example.com").as_deref(),
+            Some("a.b+news@example.com")
+        );
+    }
+
+    #[test]
+    fn gmail_dots_and_tags_removed_in_key_only() {
+        assert_eq!(
+            email_key("Ada.Love.Lace+promo@GoogleMail.com").as_deref(),
+            Some("adalovelace@gmail.com")
+        );
+        let (display, key) = check_email(" Ada.Lovelace+x@gmail.com ", &cfg()).unwrap();
+        assert_eq!(display, "Ada.Lovelace+x@gmail.com");
+        assert_eq!(key, "adalovelace@gmail.com");
+    }
+
+    #[test]
+    fn invalid_and_junk_emails() {
+        assert_eq!(check_email("not-an-email", &cfg()), Err(EmailProblem::Invalid));
+        assert_eq!(check_email("a@localhost", &cfg()), Err(EmailProblem::Invalid));
+        assert_eq!(check_email("null", &cfg()), Err(EmailProblem::Junk));
+        assert_eq!(check_email("noreply@example.com", &cfg()), Err(EmailProblem::Junk));
+        let blocked = NormalizeConfig {
+            blocked: vec!["@mailinator.com".into(), "qa@example.com".into()],
+            ..cfg()
+        };
+        assert_eq!(check_email("x@Mailinator.com", &blocked), Err(EmailProblem::Junk));
+        assert_eq!(check_email("QA@example.com", &blocked), Err(EmailProblem::Junk));
+    }
+
+    #[test]
+    fn phones_in_many_formats_give_one_e164() {
+        for raw in ["(415) 555-0132", "415.555.0132", "+1 415 555 0132", "001 415 555 0132"] {
+            assert_eq!(normalize_phone(raw, &cfg()).as_deref(), Ok("+14155550132"), "{raw}");
+        }
+        let gb = NormalizeConfig {
+            default_country: CountryId::GB,
+            ..cfg()
+        };
+        assert_eq!(normalize_phone("020 7946 0018", &gb).as_deref(), Ok("+442079460018"));
+    }
+
+    #[test]
+    fn junk_phones_are_rejected() {
+        assert_eq!(normalize_phone("0000000000", &cfg()), Err(PhoneProblem::Junk));
+        assert_eq!(normalize_phone("1234567890", &cfg()), Err(PhoneProblem::Junk));
+        assert_eq!(normalize_phone("12", &cfg()), Err(PhoneProblem::Junk));
+        assert_eq!(normalize_phone("+1 999 555 0132", &cfg()), Err(PhoneProblem::Invalid));
+    }
+
+    fn submission(contact: ContactInput) -> Submission {
+        let mut s = Submission::new(
+            "form",
+            DeliveryKey::BodyHash("h".into()),
+            TouchKind::FormSubmission,
+            Utc::now(),
+        );
+        s.contact = contact;
+        s
+    }
+
+    #[test]
+    fn normalize_requires_a_contact() {
+        let err = normalize(submission(ContactInput::default()), &cfg()).unwrap_err();
+        assert_eq!(err.status(), 422);
+        assert_eq!(err.field(), Some("email,phone"));
+        let err = normalize(
+            submission(ContactInput {
+                email: Some("nope".into()),
+                ..Default::default()
+            }),
+            &cfg(),
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "invalid_email");
+    }
+
+    #[test]
+    fn bad_phone_kept_raw_when_email_identifies() {
+        let n = normalize(
+            submission(ContactInput {
+                email: Some("a@example.com".into()),
+                phone: Some("+1 999 555 0132".into()),
+                full_name: Some("Ada  King Lovelace".into()),
+                country: Some("United Kingdom".into()),
+                ..Default::default()
+            }),
+            &cfg(),
+        )
+        .unwrap();
+        assert_eq!(n.contact.phone, None);
+        assert_eq!(n.contact.phone_raw.as_deref(), Some("+1 999 555 0132"));
+        assert_eq!(n.contact.first_name.as_deref(), Some("Ada"));
+        assert_eq!(n.contact.last_name.as_deref(), Some("King Lovelace"));
+        assert_eq!(n.contact.country.as_deref(), Some("GB"));
+    }
+}

@@ -1,0 +1,556 @@
+//! The ingest write path: one lead per person, one touchpoint per delivery, in as few round
+//! trips as DynamoDB allows.
+//!
+//! 1. Optimistic create, one `TransactWriteItems`: delivery marker, identity markers (email,
+//!    phone), the lead and its touchpoint, each marker guarded by `attribute_not_exists` and asked
+//!    to return the existing item on failure (`ReturnValuesOnConditionCheckFailure = ALL_OLD`).
+//!    A new person costs 1 round trip.
+//! 2. If the delivery marker existed: a retry of a delivery already stored; its item names the
+//!    lead. Answer `duplicate`; 1 round trip, nothing written.
+//! 3. If an identity marker existed: its item names the person's lead. One more transaction:
+//!    the delivery marker again, the merge update of the lead, the touchpoint, and markers for the
+//!    identifiers the lead did not have yet. A returning person costs 2 round trips.
+//!
+//! Rare paths cost more and stay correct: a submission older than the lead's last touch only
+//! fills empty fields (the update's condition tells us, one more trip); a new identifier that
+//! another lead owns is left with that lead; transaction conflicts are retried with backoff.
+//! Two submissions racing for the same new person: the loser's markers fail, so it merges.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
+use chrono::{DateTime, Utc};
+
+use super::codec::{
+    attribution_value, consent_value, contact_fields, get_s, n, s, str_map, touch_summary_value,
+    Item,
+};
+use super::keys::{self, new_id, ts};
+use super::{Store, StoreError};
+use crate::model::{
+    DeliveryKey, IdentityKey, IngestOutcome, IngestStatus, NormalizedSubmission, TouchSummary,
+};
+
+/// How long a delivery is remembered. Unsigned bodies: 24 h (a person may honestly submit the
+/// same form again tomorrow). Platform ids are unique forever; 90 days outlasts every platform's
+/// retry schedule (Meta's is the longest, 36 h) with a wide margin.
+const BODY_HASH_TTL_SECS: i64 = 24 * 3600;
+const PLATFORM_ID_TTL_SECS: i64 = 90 * 24 * 3600;
+const MAX_ATTEMPTS: u32 = 6;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MergeMode {
+    /// The submission is the newest touch: its values win conflicts.
+    Newer,
+    /// An older submission arrived late: it only fills empty fields.
+    FillOnly,
+}
+
+#[derive(Debug)]
+enum Plan {
+    Create,
+    Merge {
+        lead_id: String,
+        /// Identity keys to claim for the lead (not yet owned by anyone, as far as we know).
+        claim: Vec<IdentityKey>,
+        mode: MergeMode,
+    },
+}
+
+/// What a cancelled transaction told us, by item position.
+enum Verdict {
+    Duplicate { lead_id: String, touch_id: String },
+    /// The markers that already exist, with the lead each names.
+    Existing(Vec<(IdentityKey, String)>),
+    /// The merge update's condition failed: the lead's item as it is now (None: lead is gone).
+    StaleMerge(Option<Item>),
+    /// Markers that another lead owns (merge path).
+    TakenMarkers(Vec<IdentityKey>),
+    /// Lost a race with another transaction or got throttled: retry as is.
+    Retry,
+}
+
+impl Store {
+    /// Stores a submission: creates the person's lead, merges into it, or recognises a retry.
+    pub async fn ingest(
+        &self,
+        sub: &NormalizedSubmission,
+        received_at: DateTime<Utc>,
+    ) -> Result<IngestOutcome, StoreError> {
+        let touch_id = new_id();
+        let identity = sub.identity_keys();
+        let mut plan = Plan::Create;
+        let mut lead_id_for_create = new_id();
+        for attempt in 1..=MAX_ATTEMPTS {
+            let (items, roles) = match &plan {
+                Plan::Create => {
+                    self.create_items(sub, &identity, &lead_id_for_create, &touch_id, received_at)
+                }
+                Plan::Merge {
+                    lead_id,
+                    claim,
+                    mode,
+                } => self.merge_items(sub, lead_id, claim, *mode, &touch_id, received_at),
+            };
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => {
+                    let (status, lead_id) = match &plan {
+                        Plan::Create => (IngestStatus::Created, lead_id_for_create.clone()),
+                        Plan::Merge { lead_id, .. } => (IngestStatus::Merged, lead_id.clone()),
+                    };
+                    return Ok(IngestOutcome {
+                        status,
+                        lead_id,
+                        touch_id,
+                    });
+                }
+                Err(e) => e,
+            };
+            let reasons = match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(ex)) => {
+                    ex.cancellation_reasons().to_vec()
+                }
+                // Another transaction on one of our items is in flight: retry.
+                Some(TransactWriteItemsError::TransactionInProgressException(_)) => Vec::new(),
+                _ => return Err(StoreError::sdk("TransactWriteItems", err)),
+            };
+            match read_verdict(&reasons, &roles) {
+                Verdict::Duplicate { lead_id, touch_id } => {
+                    return Ok(IngestOutcome {
+                        status: IngestStatus::Duplicate,
+                        lead_id,
+                        touch_id,
+                    })
+                }
+                Verdict::Existing(existing) => {
+                    // Email decides when email and phone name different people: the email
+                    // marker comes first in `identity`, and so in `existing`.
+                    let lead_id = existing[0].1.clone();
+                    let claim = identity
+                        .iter()
+                        .filter(|k| !existing.iter().any(|(e, _)| e == *k))
+                        .cloned()
+                        .collect();
+                    plan = Plan::Merge {
+                        lead_id,
+                        claim,
+                        mode: MergeMode::Newer,
+                    };
+                }
+                Verdict::StaleMerge(Some(_)) => {
+                    if let Plan::Merge { mode, .. } = &mut plan {
+                        if *mode == MergeMode::FillOnly {
+                            return Err(StoreError::Contention { attempts: attempt });
+                        }
+                        *mode = MergeMode::FillOnly;
+                    }
+                }
+                Verdict::StaleMerge(None) => {
+                    // The lead vanished under its marker (erased a moment ago): start over.
+                    plan = Plan::Create;
+                    lead_id_for_create = new_id();
+                }
+                Verdict::TakenMarkers(taken) => {
+                    if let Plan::Merge { claim, .. } = &mut plan {
+                        claim.retain(|k| !taken.contains(k));
+                    }
+                }
+                Verdict::Retry => backoff(attempt).await,
+            }
+        }
+        Err(StoreError::Contention {
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+
+    fn create_items(
+        &self,
+        sub: &NormalizedSubmission,
+        identity: &[IdentityKey],
+        lead_id: &str,
+        touch_id: &str,
+        received_at: DateTime<Utc>,
+    ) -> (Vec<TransactWriteItem>, Vec<Role>) {
+        let mut items = Vec::with_capacity(identity.len() + 3);
+        let mut roles = Vec::with_capacity(identity.len() + 3);
+        items.push(self.delivery_put(sub, lead_id, touch_id, received_at));
+        roles.push(Role::Delivery);
+        for key in identity {
+            items.push(self.marker_put(key, lead_id, received_at));
+            roles.push(Role::Marker(key.clone()));
+        }
+        items.push(self.new_lead_put(sub, identity, lead_id, touch_id, received_at));
+        roles.push(Role::Lead);
+        items.push(self.touch_put(sub, lead_id, touch_id, received_at));
+        roles.push(Role::Touch);
+        (items, roles)
+    }
+
+    fn merge_items(
+        &self,
+        sub: &NormalizedSubmission,
+        lead_id: &str,
+        claim: &[IdentityKey],
+        mode: MergeMode,
+        touch_id: &str,
+        received_at: DateTime<Utc>,
+    ) -> (Vec<TransactWriteItem>, Vec<Role>) {
+        let mut items = Vec::with_capacity(claim.len() + 3);
+        let mut roles = Vec::with_capacity(claim.len() + 3);
+        items.push(self.delivery_put(sub, lead_id, touch_id, received_at));
+        roles.push(Role::Delivery);
+        items.push(self.merge_update(sub, lead_id, claim, mode, touch_id, received_at));
+        roles.push(Role::Lead);
+        items.push(self.touch_put(sub, lead_id, touch_id, received_at));
+        roles.push(Role::Touch);
+        for key in claim {
+            items.push(self.marker_put(key, lead_id, received_at));
+            roles.push(Role::Marker(key.clone()));
+        }
+        (items, roles)
+    }
+
+    fn delivery_put(
+        &self,
+        sub: &NormalizedSubmission,
+        lead_id: &str,
+        touch_id: &str,
+        received_at: DateTime<Utc>,
+    ) -> TransactWriteItem {
+        let ttl = match sub.delivery {
+            DeliveryKey::BodyHash(_) => BODY_HASH_TTL_SECS,
+            DeliveryKey::Platform(_) => PLATFORM_ID_TTL_SECS,
+        };
+        let mut item = Item::new();
+        item.insert(keys::PK.into(), s(keys::delivery_pk(&sub.provider, &sub.delivery)));
+        item.insert(keys::SK.into(), s(keys::DELIVERY_SK));
+        item.insert("type".into(), s("delivery"));
+        item.insert("lead_id".into(), s(lead_id));
+        item.insert("touch_id".into(), s(touch_id));
+        item.insert("received_at".into(), s(ts(received_at)));
+        item.insert(keys::EXPIRES_AT.into(), n(received_at.timestamp() + ttl));
+        // An expired marker that TTL has not deleted yet no longer counts.
+        guarded_put(
+            &self.table,
+            item,
+            "attribute_not_exists(pk) OR #exp < :now",
+            [("#exp", keys::EXPIRES_AT)],
+            [(":now", n(received_at.timestamp()))],
+        )
+    }
+
+    fn marker_put(&self, key: &IdentityKey, lead_id: &str, at: DateTime<Utc>) -> TransactWriteItem {
+        let mut item = Item::new();
+        item.insert(keys::PK.into(), s(keys::identity_pk(key)));
+        item.insert(keys::SK.into(), s(keys::MARKER_SK));
+        item.insert("type".into(), s("identity"));
+        item.insert("lead_id".into(), s(lead_id));
+        item.insert("created_at".into(), s(ts(at)));
+        guarded_put(&self.table, item, "attribute_not_exists(pk)", [], [])
+    }
+
+    fn new_lead_put(
+        &self,
+        sub: &NormalizedSubmission,
+        identity: &[IdentityKey],
+        lead_id: &str,
+        touch_id: &str,
+        received_at: DateTime<Utc>,
+    ) -> TransactWriteItem {
+        let c = &sub.classification;
+        let summary = touch_summary_value(&summary(sub, touch_id));
+        let mut item = Item::new();
+        item.insert(keys::PK.into(), s(keys::lead_pk(lead_id)));
+        item.insert(keys::SK.into(), s(keys::LEAD_SK));
+        item.insert(keys::GSI1_PK.into(), s(keys::leads_day_pk(sub.occurred_at)));
+        item.insert(
+            keys::GSI1_SK.into(),
+            s(format!("{}#{lead_id}", ts(sub.occurred_at))),
+        );
+        item.insert("type".into(), s("lead"));
+        item.insert("lead_id".into(), s(lead_id));
+        for (name, value) in contact_fields(&sub.contact) {
+            item.insert(name.into(), s(value));
+        }
+        if let Some(consent) = &sub.consent {
+            item.insert("consent".into(), consent_value(consent));
+        }
+        item.insert("first_touch".into(), summary.clone());
+        item.insert("last_touch".into(), summary);
+        item.insert("last_touch_at".into(), s(ts(sub.occurred_at)));
+        item.insert("touch_count".into(), n(1));
+        item.insert("channel".into(), s(c.channel.as_str()));
+        item.insert("direction".into(), s(c.direction.as_str()));
+        item.insert("source".into(), s(c.source.clone()));
+        item.insert("campaign".into(), s(c.campaign.clone()));
+        item.insert("custom".into(), str_map(&sub.custom));
+        item.insert("is_test".into(), AttributeValue::Bool(sub.is_test));
+        item.insert("created_at".into(), s(ts(sub.occurred_at)));
+        item.insert("received_at".into(), s(ts(received_at)));
+        item.insert("updated_at".into(), s(ts(received_at)));
+        item.insert("stage".into(), s("lead"));
+        item.insert("version".into(), n(1));
+        if !identity.is_empty() {
+            item.insert(
+                "identity_keys".into(),
+                AttributeValue::Ss(identity.iter().map(keys::identity_pk).collect()),
+            );
+        }
+        guarded_put(&self.table, item, "attribute_not_exists(pk)", [], [])
+    }
+
+    fn touch_put(
+        &self,
+        sub: &NormalizedSubmission,
+        lead_id: &str,
+        touch_id: &str,
+        received_at: DateTime<Utc>,
+    ) -> TransactWriteItem {
+        let c = &sub.classification;
+        let mut item = Item::new();
+        item.insert(keys::PK.into(), s(keys::lead_pk(lead_id)));
+        item.insert(keys::SK.into(), s(keys::touch_sk(sub.occurred_at, touch_id)));
+        item.insert(keys::GSI1_PK.into(), s(keys::touches_day_pk(sub.occurred_at)));
+        item.insert(
+            keys::GSI1_SK.into(),
+            s(format!("{}#{touch_id}", ts(sub.occurred_at))),
+        );
+        item.insert("type".into(), s("touch"));
+        item.insert("touch_id".into(), s(touch_id));
+        item.insert("lead_id".into(), s(lead_id));
+        item.insert("kind".into(), s(sub.kind.as_str()));
+        item.insert("provider".into(), s(sub.provider.clone()));
+        item.insert("occurred_at".into(), s(ts(sub.occurred_at)));
+        item.insert("received_at".into(), s(ts(received_at)));
+        item.insert("channel".into(), s(c.channel.as_str()));
+        item.insert("direction".into(), s(c.direction.as_str()));
+        item.insert("source".into(), s(c.source.clone()));
+        item.insert("campaign".into(), s(c.campaign.clone()));
+        item.insert("attribution".into(), attribution_value(&sub.attribution));
+        item.insert("custom".into(), str_map(&sub.custom));
+        item.insert("is_test".into(), AttributeValue::Bool(sub.is_test));
+        item.insert(
+            "delivery".into(),
+            s(keys::delivery_pk(&sub.provider, &sub.delivery)),
+        );
+        guarded_put(&self.table, item, "attribute_not_exists(pk)", [], [])
+    }
+
+    /// The merge policy (docs/data-model.md, "Merge policy") as one UpdateItem.
+    fn merge_update(
+        &self,
+        sub: &NormalizedSubmission,
+        lead_id: &str,
+        claim: &[IdentityKey],
+        mode: MergeMode,
+        touch_id: &str,
+        received_at: DateTime<Utc>,
+    ) -> TransactWriteItem {
+        let fill_only = mode == MergeMode::FillOnly;
+        let mut u = UpdateParts::default();
+        for (name, value) in contact_fields(&sub.contact) {
+            let alias = u.name(name);
+            u.set(alias, s(value), fill_only);
+        }
+        if let Some(consent) = &sub.consent {
+            let alias = u.name("consent");
+            u.set(alias, consent_value(consent), fill_only);
+        }
+        let custom = u.name("custom");
+        for (k, v) in &sub.custom {
+            let alias = u.name(k);
+            u.set(format!("{custom}.{alias}"), s(v.clone()), fill_only);
+        }
+        if mode == MergeMode::Newer {
+            let alias = u.name("last_touch");
+            u.set(alias, touch_summary_value(&summary(sub, touch_id)), false);
+            let alias = u.name("last_touch_at");
+            u.set(alias, s(ts(sub.occurred_at)), false);
+        }
+        let alias = u.name("updated_at");
+        u.set(alias, s(ts(received_at)), false);
+        let UpdateParts {
+            mut names,
+            mut values,
+            sets,
+        } = u;
+        let mut adds = vec!["touch_count :one".to_string(), "version :one".to_string()];
+        values.insert(":one".into(), n(1));
+        if !claim.is_empty() {
+            adds.push("identity_keys :ids".into());
+            values.insert(
+                ":ids".into(),
+                AttributeValue::Ss(claim.iter().map(keys::identity_pk).collect()),
+            );
+        }
+        let expression = format!("SET {} ADD {}", sets.join(", "), adds.join(", "));
+        let condition = match mode {
+            MergeMode::Newer => {
+                names.insert("#last_touch_at".into(), "last_touch_at".into());
+                values.insert(":t".into(), s(ts(sub.occurred_at)));
+                "attribute_exists(pk) AND (attribute_not_exists(#last_touch_at) OR #last_touch_at <= :t)"
+            }
+            MergeMode::FillOnly => "attribute_exists(pk)",
+        };
+        let mut key = HashMap::new();
+        key.insert(keys::PK.to_string(), s(keys::lead_pk(lead_id)));
+        key.insert(keys::SK.to_string(), s(keys::LEAD_SK));
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(expression)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .expect("update has table, key and expression");
+        TransactWriteItem::builder().update(update).build()
+    }
+}
+
+/// Accumulates `SET` clauses with generated placeholders (`#n1`, `:v1`...) so any field name,
+/// including custom answer keys, is safe in an expression.
+#[derive(Default)]
+struct UpdateParts {
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+    sets: Vec<String>,
+}
+
+impl UpdateParts {
+    fn name(&mut self, attribute: &str) -> String {
+        let alias = format!("#n{}", self.names.len());
+        self.names.insert(alias.clone(), attribute.to_string());
+        alias
+    }
+
+    /// `path = value`, or `path = if_not_exists(path, value)` when only filling gaps.
+    fn set(&mut self, path: String, value: AttributeValue, fill_only: bool) {
+        let v = format!(":v{}", self.values.len());
+        self.values.insert(v.clone(), value);
+        if fill_only {
+            self.sets.push(format!("{path} = if_not_exists({path}, {v})"));
+        } else {
+            self.sets.push(format!("{path} = {v}"));
+        }
+    }
+}
+
+/// What each item of a transaction is, to read its cancellation reason.
+#[derive(Debug, Clone)]
+enum Role {
+    Delivery,
+    Marker(IdentityKey),
+    Lead,
+    Touch,
+}
+
+fn summary(sub: &NormalizedSubmission, touch_id: &str) -> TouchSummary {
+    TouchSummary {
+        touch_id: touch_id.to_string(),
+        at: sub.occurred_at,
+        kind: sub.kind,
+        provider: sub.provider.clone(),
+        channel: sub.classification.channel,
+        source: sub.classification.source.clone(),
+        campaign: sub.classification.campaign.clone(),
+        form_id: sub.attribution.form_id.clone(),
+        lead_magnet: sub.attribution.lead_magnet.clone(),
+    }
+}
+
+/// A conditional Put that returns the existing item when its condition fails.
+fn guarded_put<const N: usize, const M: usize>(
+    table: &str,
+    item: Item,
+    condition: &str,
+    names: [(&str, &str); N],
+    values: [(&str, AttributeValue); M],
+) -> TransactWriteItem {
+    let mut put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression(condition)
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+    for (k, v) in names {
+        put = put.expression_attribute_names(k, v);
+    }
+    for (k, v) in values {
+        put = put.expression_attribute_values(k, v);
+    }
+    TransactWriteItem::builder()
+        .put(put.build().expect("put has table and item"))
+        .build()
+}
+
+fn read_verdict(reasons: &[CancellationReason], roles: &[Role]) -> Verdict {
+    let failed = |r: &CancellationReason| r.code() == Some("ConditionalCheckFailed");
+    let mut existing = Vec::new();
+    let mut taken = Vec::new();
+    let mut stale_merge: Option<Option<Item>> = None;
+    for (reason, role) in reasons.iter().zip(roles) {
+        if !failed(reason) {
+            continue;
+        }
+        match role {
+            Role::Delivery => {
+                let item = reason.item();
+                let lead_id = item.and_then(|i| get_s(i, "lead_id"));
+                let touch_id = item.and_then(|i| get_s(i, "touch_id"));
+                if let (Some(lead_id), Some(touch_id)) = (lead_id, touch_id) {
+                    return Verdict::Duplicate { lead_id, touch_id };
+                }
+                return Verdict::Retry;
+            }
+            Role::Marker(key) => match reason.item().and_then(|i| get_s(i, "lead_id")) {
+                Some(lead_id) => {
+                    existing.push((key.clone(), lead_id));
+                    taken.push(key.clone());
+                }
+                None => return Verdict::Retry,
+            },
+            Role::Lead => stale_merge = Some(reason.item().cloned()),
+            // Touch ids are fresh UUIDs: a collision means a retried attempt already wrote it.
+            Role::Touch => return Verdict::Retry,
+        }
+    }
+    let is_merge = roles
+        .iter()
+        .position(|r| matches!(r, Role::Lead))
+        .map(|p| p == 1)
+        .unwrap_or(false);
+    if let Some(item) = stale_merge {
+        // In the create plan the lead put cannot fail (fresh id); in the merge plan it is the
+        // update's condition.
+        if is_merge {
+            return Verdict::StaleMerge(item);
+        }
+    }
+    if !existing.is_empty() {
+        return if is_merge {
+            Verdict::TakenMarkers(taken)
+        } else {
+            Verdict::Existing(existing)
+        };
+    }
+    Verdict::Retry
+}
+
+async fn backoff(attempt: u32) {
+    // 10, 20, 40, 80 ms... plus jitter from the clock's sub-millisecond noise.
+    let base = 10u64 << attempt.min(5);
+    let jitter = u64::from(Utc::now().timestamp_subsec_micros() % 10);
+    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+}

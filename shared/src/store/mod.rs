@@ -1,0 +1,141 @@
+//! The DynamoDB store. Every key, condition and expression of the table lives under this module
+//! (`keys` names the items, `codec` converts them, `ingest` is the dedupe-and-merge write path,
+//! `read` the lookups, `quarantine` the replay queue).
+
+mod codec;
+mod ingest;
+pub mod keys;
+mod quarantine;
+mod read;
+pub use read::{record_from_items, LeadRecord};
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::{BoxError, DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::Client;
+
+pub use codec::Item;
+pub use quarantine::QuarantinedItem;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// DynamoDB failed, throttled or could not be reached (already retried by the SDK).
+    #[error("dynamodb {operation}: {message}")]
+    Dynamo {
+        operation: &'static str,
+        message: String,
+    },
+    /// Concurrent writers kept winning; the caller should answer 5xx so the sender retries.
+    #[error("gave up after {attempts} conflicting attempts")]
+    Contention { attempts: u32 },
+    /// An item exists but does not have the shape this code writes.
+    #[error("corrupt item {key}: {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+impl StoreError {
+    pub(crate) fn sdk<E, R>(operation: &'static str, err: SdkError<E, R>) -> StoreError
+    where
+        E: std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        StoreError::Dynamo {
+            operation,
+            message: DisplayErrorContext(&err).to_string(),
+        }
+    }
+}
+
+/// Counts DynamoDB HTTP requests (every attempt, retries included): the figure that drives cost
+/// and latency. Installed on every client the store builds; read by benchmarks and EMF metrics.
+#[derive(Debug, Clone, Default)]
+pub struct RoundTrips(Arc<AtomicU64>);
+
+impl RoundTrips {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Intercept for RoundTrips {
+    fn name(&self) -> &'static str {
+        "RoundTrips"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The lead table. Cheap to clone (the SDK client is reference-counted).
+#[derive(Debug, Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+    round_trips: RoundTrips,
+}
+
+impl Store {
+    /// Builds the client from the SDK configuration (endpoint, region, credentials, timeouts)
+    /// with the round-trip counter installed. Call once per cold start.
+    pub fn new(sdk_config: &aws_config::SdkConfig, table: impl Into<String>) -> Store {
+        let round_trips = RoundTrips::default();
+        let conf = aws_sdk_dynamodb::config::Builder::from(sdk_config)
+            .interceptor(round_trips.clone())
+            .build();
+        Store {
+            client: Client::from_conf(conf),
+            table: table.into(),
+            round_trips,
+        }
+    }
+
+    /// Wraps an existing client (fault-injection tests use a mocked one).
+    pub fn from_client(client: Client, table: impl Into<String>) -> Store {
+        Store {
+            client,
+            table: table.into(),
+            round_trips: RoundTrips::default(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// DynamoDB requests sent by this store so far.
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.get()
+    }
+
+    /// One cheap request during init so the TLS handshake and credential resolution happen
+    /// before the first webhook, not during it. Failure is logged, not fatal: the first request
+    /// will then report the real problem with a 5xx.
+    pub async fn warm_up(&self) {
+        let res = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(keys::PK, codec::s("WARMUP"))
+            .key(keys::SK, codec::s("WARMUP"))
+            .projection_expression("pk")
+            .send()
+            .await;
+        if let Err(e) = res {
+            tracing::warn!(error = %DisplayErrorContext(&e), "dynamodb warm-up failed");
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Lookups: a lead by id or by identity, a lead's touchpoints, and a paged scan of leads.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::codec::{get_s, lead_from, s, touchpoint_from, Item};
+use super::keys;
+use super::{Store, StoreError};
+use crate::model::{IdentityKey, Lead, Touchpoint};
+
+/// A lead with its touchpoints, oldest first: one Query.
+#[derive(Debug, Clone)]
+pub struct LeadRecord {
+    pub lead: Lead,
+    pub touchpoints: Vec<Touchpoint>,
+}
+
+impl Store {
+    /// The lead's id for an identity key (1 GetItem), if anyone has it.
+    pub async fn lead_id_for(&self, key: &IdentityKey) -> Result<Option<String>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::identity_pk(key)))
+            .key(keys::SK, s(keys::MARKER_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("GetItem", e))?;
+        Ok(out.item().and_then(|i| get_s(i, "lead_id")))
+    }
+
+    /// The lead item alone (1 GetItem).
+    pub async fn get_lead(&self, lead_id: &str) -> Result<Option<Lead>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::lead_pk(lead_id)))
+            .key(keys::SK, s(keys::LEAD_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("GetItem", e))?;
+        match out.item() {
+            None => Ok(None),
+            Some(item) => lead_from(item).map(Some).ok_or_else(|| StoreError::Corrupt {
+                key: keys::lead_pk(lead_id),
+                reason: "lead item lacks required attributes".into(),
+            }),
+        }
+    }
+
+    /// The lead with every touchpoint (Query on the lead's partition, paged).
+    pub async fn lead_record(&self, lead_id: &str) -> Result<Option<LeadRecord>, StoreError> {
+        let items = self.partition(&keys::lead_pk(lead_id)).await?;
+        Ok(record_from_items(&items))
+    }
+
+    async fn partition(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<std::collections::HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("Query", e))?;
+            items.extend(out.items().iter().cloned());
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        Ok(items)
+    }
+
+    /// Every lead, via a paged Scan filtered to lead items (tools and small tables only: the
+    /// scheduled jobs use parallel segments).
+    pub async fn scan_leads(&self) -> Result<Vec<Lead>, StoreError> {
+        let mut leads = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("#t = :lead")
+                .expression_attribute_names("#t", "type")
+                .expression_attribute_values(":lead", s("lead"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("Scan", e))?;
+            leads.extend(out.items().iter().filter_map(lead_from));
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        leads.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        Ok(leads)
+    }
+}
+
+/// Groups one partition's items into a lead record.
+pub fn record_from_items(items: &[Item]) -> Option<LeadRecord> {
+    let lead = items
+        .iter()
+        .find(|i| get_s(i, keys::SK).as_deref() == Some(keys::LEAD_SK))
+        .and_then(lead_from)?;
+    let mut touchpoints: Vec<Touchpoint> = items
+        .iter()
+        .filter(|i| {
+            get_s(i, keys::SK)
+                .map(|sk| sk.starts_with(keys::TOUCH_SK_PREFIX))
+                .unwrap_or(false)
+        })
+        .filter_map(touchpoint_from)
+        .collect();
+    touchpoints.sort_by(|a, b| a.occurred_at.cmp(&b.occurred_at));
+    Some(LeadRecord { lead, touchpoints })
+}

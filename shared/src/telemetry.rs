@@ -1,0 +1,143 @@
+//! Logs and metrics. Logs are JSON lines through `tracing` (the runtime's span adds the request
+//! id); metrics are CloudWatch Embedded Metric Format lines, so a deployed stack gets metrics,
+//! dashboards and alarms without extra API calls. Personal data never goes into either: use
+//! [`mask_email`] / [`mask_phone`] when a log line must hint at who it was about.
+
+use std::sync::Once;
+
+use serde_json::{json, Map, Value};
+
+static INIT: Once = Once::new();
+
+/// JSON logs without ANSI colours (they would land in CloudWatch as garbage), filtered by
+/// `RUST_LOG` or `AWS_LAMBDA_LOG_LEVEL`. Safe to call more than once (tests call it per test).
+pub fn init_tracing() {
+    INIT.call_once(|| {
+        let level = std::env::var("RUST_LOG")
+            .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL").map(|l| l.to_lowercase()))
+            .unwrap_or_else(|_| "info".to_string());
+        let filter = tracing_subscriber::EnvFilter::try_new(&level)
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_target(false)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init();
+    });
+}
+
+/// `ada.lovelace@example.com` -> `a***@example.com`: enough to tell deliveries apart in logs.
+pub fn mask_email(email: &str) -> String {
+    match email.rsplit_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".to_string(),
+    }
+}
+
+/// `+14155550132` -> `+1******32`.
+pub fn mask_phone(phone: &str) -> String {
+    let chars: Vec<char> = phone.chars().collect();
+    if chars.len() <= 4 {
+        return "***".to_string();
+    }
+    let head: String = chars[..2].iter().collect();
+    let tail: String = chars[chars.len() - 2..].iter().collect();
+    format!("{head}{}{tail}", "*".repeat(chars.len() - 4))
+}
+
+/// One EMF record: a set of dimensions and counters, printed as one JSON line on stdout.
+pub struct Metrics {
+    namespace: &'static str,
+    dimensions: Vec<(&'static str, String)>,
+    values: Vec<(String, f64, &'static str)>,
+}
+
+impl Metrics {
+    pub fn new(namespace: &'static str) -> Self {
+        Metrics {
+            namespace,
+            dimensions: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+
+    pub fn dimension(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.dimensions.push((name, value.into()));
+        self
+    }
+
+    pub fn count(&mut self, name: impl Into<String>, value: f64) -> &mut Self {
+        self.values.push((name.into(), value, "Count"));
+        self
+    }
+
+    pub fn millis(&mut self, name: impl Into<String>, value: f64) -> &mut Self {
+        self.values.push((name.into(), value, "Milliseconds"));
+        self
+    }
+
+    /// The EMF document (exposed for tests).
+    pub fn to_json(&self, timestamp_ms: i64) -> Value {
+        let mut root = Map::new();
+        let dims: Vec<&str> = self.dimensions.iter().map(|(k, _)| *k).collect();
+        let metrics: Vec<Value> = self
+            .values
+            .iter()
+            .map(|(n, _, unit)| json!({"Name": n, "Unit": unit}))
+            .collect();
+        root.insert(
+            "_aws".into(),
+            json!({
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": self.namespace,
+                    "Dimensions": [dims],
+                    "Metrics": metrics,
+                }]
+            }),
+        );
+        for (k, v) in &self.dimensions {
+            root.insert((*k).to_string(), json!(v));
+        }
+        for (n, v, _) in &self.values {
+            root.insert(n.clone(), json!(v));
+        }
+        Value::Object(root)
+    }
+
+    /// Prints the record; nothing is printed when no value was recorded.
+    pub fn emit(&self) {
+        if self.values.is_empty() {
+            return;
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        println!("{}", self.to_json(now));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_hide_personal_data() {
+        assert_eq!(mask_email("ada.lovelace@example.com"), "a***@example.com");
+        assert_eq!(mask_phone("+14155550132"), "+1********32");
+    }
+
+    #[test]
+    fn emf_shape() {
+        let mut m = Metrics::new("leadflow").dimension("provider", "form");
+        m.count("created", 1.0);
+        let v = m.to_json(1);
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0], "provider");
+        assert_eq!(v["created"], 1.0);
+        assert_eq!(v["provider"], "form");
+    }
+}
