@@ -8,6 +8,7 @@ pub mod error;
 pub mod fields;
 pub mod http;
 pub mod model;
+pub mod multipart;
 pub mod normalize;
 pub mod store;
 pub mod telemetry;

@@ -163,7 +163,7 @@ pub fn normalize_phone(raw: &str, cfg: &NormalizeConfig) -> Result<String, Phone
         return Err(PhoneProblem::Invalid);
     }
     let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
-    if cfg.blocked.iter().any(|b| *b == e164) {
+    if cfg.blocked.contains(&e164) {
         return Err(PhoneProblem::Junk);
     }
     Ok(e164)

@@ -367,7 +367,12 @@ impl Store {
             let alias = u.name("consent");
             u.set(alias, consent_value(consent), fill_only);
         }
-        let custom = u.name("custom");
+        // `custom` always exists on a lead (created as an empty map), so nested SETs are safe.
+        let custom = if sub.custom.is_empty() {
+            String::new()
+        } else {
+            u.name("custom")
+        };
         for (k, v) in &sub.custom {
             let alias = u.name(k);
             u.set(format!("{custom}.{alias}"), s(v.clone()), fill_only);

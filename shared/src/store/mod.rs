@@ -2,7 +2,7 @@
 //! (`keys` names the items, `codec` converts them, `ingest` is the dedupe-and-merge write path,
 //! `read` the lookups, `quarantine` the replay queue).
 
-mod codec;
+pub(crate) mod codec;
 mod ingest;
 pub mod keys;
 mod quarantine;

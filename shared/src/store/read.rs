@@ -104,7 +104,7 @@ impl Store {
                 _ => break,
             }
         }
-        leads.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        leads.sort_by_key(|l| l.created_at);
         Ok(leads)
     }
 }
@@ -124,6 +124,6 @@ pub fn record_from_items(items: &[Item]) -> Option<LeadRecord> {
         })
         .filter_map(touchpoint_from)
         .collect();
-    touchpoints.sort_by(|a, b| a.occurred_at.cmp(&b.occurred_at));
+    touchpoints.sort_by_key(|t| t.occurred_at);
     Some(LeadRecord { lead, touchpoints })
 }

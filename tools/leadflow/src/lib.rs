@@ -1,0 +1,3 @@
+//! Operator and developer commands behind the `leadflow` binary.
+
+pub mod schema;
