@@ -20,7 +20,15 @@
 use crate::model::{Attribution, Channel, Classification, Direction};
 
 const SEARCH_ENGINES: &[&str] = &[
-    "google", "bing", "yahoo", "duckduckgo", "baidu", "yandex", "ecosia", "brave", "naver",
+    "google",
+    "bing",
+    "yahoo",
+    "duckduckgo",
+    "baidu",
+    "yandex",
+    "ecosia",
+    "brave",
+    "naver",
 ];
 const SOCIAL_NETWORKS: &[&str] = &[
     "facebook",
@@ -259,14 +267,24 @@ mod tests {
 
     #[test]
     fn click_ids_and_referrers() {
-        assert_eq!(channel(attr(|a| a.gclid = Some("x".into()))), Channel::PaidSearch);
-        assert_eq!(channel(attr(|a| a.fbclid = Some("x".into()))), Channel::OrganicSocial);
         assert_eq!(
-            channel(attr(|a| a.referrer = Some("https://www.google.co.uk/".into()))),
+            channel(attr(|a| a.gclid = Some("x".into()))),
+            Channel::PaidSearch
+        );
+        assert_eq!(
+            channel(attr(|a| a.fbclid = Some("x".into()))),
+            Channel::OrganicSocial
+        );
+        assert_eq!(
+            channel(attr(
+                |a| a.referrer = Some("https://www.google.co.uk/".into())
+            )),
             Channel::OrganicSearch
         );
         assert_eq!(
-            channel(attr(|a| a.referrer = Some("https://l.instagram.com/x".into()))),
+            channel(attr(
+                |a| a.referrer = Some("https://l.instagram.com/x".into())
+            )),
             Channel::OrganicSocial
         );
         let r = attr(|a| a.referrer = Some("https://blog.partner.io/post".into()));
@@ -286,7 +304,13 @@ mod tests {
     fn hints_magnets_direction_and_defaults() {
         let a = attr(|a| a.utm_medium = Some("social".into()));
         assert_eq!(
-            classify(&a, Some(Channel::PaidSearch), Some("google_ads"), "google-ads").channel,
+            classify(
+                &a,
+                Some(Channel::PaidSearch),
+                Some("google_ads"),
+                "google-ads"
+            )
+            .channel,
             Channel::PaidSearch
         );
         assert_eq!(
@@ -305,6 +329,9 @@ mod tests {
         );
         assert_eq!(out.direction, Direction::Outbound);
         let none = classify(&Attribution::default(), None, None, "form");
-        assert_eq!((none.channel, none.source.as_str(), none.campaign.as_str()), (Channel::Direct, "direct", "(none)"));
+        assert_eq!(
+            (none.channel, none.source.as_str(), none.campaign.as_str()),
+            (Channel::Direct, "direct", "(none)")
+        );
     }
 }

@@ -20,20 +20,11 @@ pub enum AppError {
     },
     /// Authentication failed (bad, missing or stale signature; wrong key).
     #[error("{message}")]
-    Unauthorized {
-        code: &'static str,
-        message: String,
-    },
+    Unauthorized { code: &'static str, message: String },
     #[error("{message}")]
-    Forbidden {
-        code: &'static str,
-        message: String,
-    },
+    Forbidden { code: &'static str, message: String },
     #[error("{message}")]
-    NotFound {
-        code: &'static str,
-        message: String,
-    },
+    NotFound { code: &'static str, message: String },
     #[error("method {0} is not allowed here")]
     MethodNotAllowed(String),
     #[error("request body is larger than {limit} bytes")]
@@ -48,10 +39,7 @@ pub enum AppError {
         message: String,
     },
     #[error("conflict: {message}")]
-    Conflict {
-        code: &'static str,
-        message: String,
-    },
+    Conflict { code: &'static str, message: String },
     /// Storage failed or timed out: 503 so the sender retries later.
     #[error("storage unavailable: {0}")]
     Storage(#[from] StoreError),
@@ -148,8 +136,10 @@ impl AppError {
         }
         let mut resp = json_response(self.status(), &json!({ "error": error }));
         if matches!(self, AppError::Storage(_) | AppError::Upstream(_)) {
-            resp.headers
-                .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("30"));
+            resp.headers.insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("30"),
+            );
         }
         resp
     }

@@ -246,10 +246,24 @@ mod tests {
 
     #[test]
     fn field_names_as_real_forms_send_them() {
-        for name in ["email", "E-mail", "your-email", "Email Address", "q3_email", "work_email"] {
+        for name in [
+            "email",
+            "E-mail",
+            "your-email",
+            "Email Address",
+            "q3_email",
+            "work_email",
+        ] {
             assert_eq!(field_role(name), FieldRole::Email, "{name}");
         }
-        for name in ["phone", "tel", "Phone Number", "your-tel", "q5_phoneNumber", "mobile"] {
+        for name in [
+            "phone",
+            "tel",
+            "Phone Number",
+            "your-tel",
+            "q5_phoneNumber",
+            "mobile",
+        ] {
             assert_eq!(field_role(name), FieldRole::Phone, "{name}");
         }
         assert_eq!(field_role("fname"), FieldRole::FirstName);

@@ -102,7 +102,13 @@ impl InboundRequest {
     /// The media type without parameters, lowercase (`application/json`).
     pub fn media_type(&self) -> Option<String> {
         self.header("content-type")
-            .map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .map(|ct| {
+                ct.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
             .filter(|s| !s.is_empty())
     }
 
@@ -165,11 +171,17 @@ pub fn json_response<T: Serialize>(status: u16, body: &T) -> ApiGatewayV2httpRes
     resp
 }
 
-pub fn text_response(status: u16, content_type: &'static str, body: String) -> ApiGatewayV2httpResponse {
+pub fn text_response(
+    status: u16,
+    content_type: &'static str,
+    body: String,
+) -> ApiGatewayV2httpResponse {
     let mut resp = ApiGatewayV2httpResponse::default();
     resp.status_code = i64::from(status);
-    resp.headers
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp.headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
     resp.body = Some(Body::Text(body));
     resp
 }

@@ -63,6 +63,8 @@ mod tests {
 
     #[tokio::test]
     async fn missing_boundary_is_an_error() {
-        assert!(read_multipart_fields("multipart/form-data", b"x").await.is_err());
+        assert!(read_multipart_fields("multipart/form-data", b"x")
+            .await
+            .is_err());
     }
 }

@@ -238,9 +238,19 @@ pub fn normalize(sub: Submission, cfg: &NormalizeConfig) -> Result<NormalizedSub
             }
         },
     };
+    // A number written without `+country` is read in the person's own country when the form
+    // gave one, else in DEFAULT_COUNTRY.
+    let country = tidy(input.country).map(|c| normalize_country(&c));
+    let phone_cfg = country
+        .as_deref()
+        .and_then(|c| CountryId::from_str(c).ok())
+        .map(|default_country| NormalizeConfig {
+            default_country,
+            blocked: cfg.blocked.clone(),
+        });
     let phone = match phone_raw.as_deref() {
         None => None,
-        Some(p) => match normalize_phone(p, cfg) {
+        Some(p) => match normalize_phone(p, phone_cfg.as_ref().unwrap_or(cfg)) {
             Ok(e164) => Some(e164),
             Err(_) if email.is_some() => None,
             Err(PhoneProblem::Junk) => None,
@@ -289,7 +299,7 @@ pub fn normalize(sub: Submission, cfg: &NormalizeConfig) -> Result<NormalizedSub
         full_name,
         company: tidy(input.company),
         job_title: tidy(input.job_title),
-        country: tidy(input.country).map(|c| normalize_country(&c)),
+        country,
     };
     let classification = classify(
         &sub.attribution,
@@ -347,36 +357,72 @@ mod tests {
 
     #[test]
     fn invalid_and_junk_emails() {
-        assert_eq!(check_email("not-an-email", &cfg()), Err(EmailProblem::Invalid));
-        assert_eq!(check_email("a@localhost", &cfg()), Err(EmailProblem::Invalid));
+        assert_eq!(
+            check_email("not-an-email", &cfg()),
+            Err(EmailProblem::Invalid)
+        );
+        assert_eq!(
+            check_email("a@localhost", &cfg()),
+            Err(EmailProblem::Invalid)
+        );
         assert_eq!(check_email("null", &cfg()), Err(EmailProblem::Junk));
-        assert_eq!(check_email("noreply@example.com", &cfg()), Err(EmailProblem::Junk));
+        assert_eq!(
+            check_email("noreply@example.com", &cfg()),
+            Err(EmailProblem::Junk)
+        );
         let blocked = NormalizeConfig {
             blocked: vec!["@mailinator.com".into(), "qa@example.com".into()],
             ..cfg()
         };
-        assert_eq!(check_email("x@Mailinator.com", &blocked), Err(EmailProblem::Junk));
-        assert_eq!(check_email("QA@example.com", &blocked), Err(EmailProblem::Junk));
+        assert_eq!(
+            check_email("x@Mailinator.com", &blocked),
+            Err(EmailProblem::Junk)
+        );
+        assert_eq!(
+            check_email("QA@example.com", &blocked),
+            Err(EmailProblem::Junk)
+        );
     }
 
     #[test]
     fn phones_in_many_formats_give_one_e164() {
-        for raw in ["(415) 555-0132", "415.555.0132", "+1 415 555 0132", "001 415 555 0132"] {
-            assert_eq!(normalize_phone(raw, &cfg()).as_deref(), Ok("+14155550132"), "{raw}");
+        for raw in [
+            "(415) 555-0132",
+            "415.555.0132",
+            "+1 415 555 0132",
+            "001 415 555 0132",
+        ] {
+            assert_eq!(
+                normalize_phone(raw, &cfg()).as_deref(),
+                Ok("+14155550132"),
+                "{raw}"
+            );
         }
         let gb = NormalizeConfig {
             default_country: CountryId::GB,
             ..cfg()
         };
-        assert_eq!(normalize_phone("020 7946 0018", &gb).as_deref(), Ok("+442079460018"));
+        assert_eq!(
+            normalize_phone("020 7946 0018", &gb).as_deref(),
+            Ok("+442079460018")
+        );
     }
 
     #[test]
     fn junk_phones_are_rejected() {
-        assert_eq!(normalize_phone("0000000000", &cfg()), Err(PhoneProblem::Junk));
-        assert_eq!(normalize_phone("1234567890", &cfg()), Err(PhoneProblem::Junk));
+        assert_eq!(
+            normalize_phone("0000000000", &cfg()),
+            Err(PhoneProblem::Junk)
+        );
+        assert_eq!(
+            normalize_phone("1234567890", &cfg()),
+            Err(PhoneProblem::Junk)
+        );
         assert_eq!(normalize_phone("12", &cfg()), Err(PhoneProblem::Junk));
-        assert_eq!(normalize_phone("+1 999 555 0132", &cfg()), Err(PhoneProblem::Invalid));
+        assert_eq!(
+            normalize_phone("+1 999 555 0132", &cfg()),
+            Err(PhoneProblem::Invalid)
+        );
     }
 
     fn submission(contact: ContactInput) -> Submission {
@@ -424,5 +470,19 @@ mod tests {
         assert_eq!(n.contact.first_name.as_deref(), Some("Ada"));
         assert_eq!(n.contact.last_name.as_deref(), Some("King Lovelace"));
         assert_eq!(n.contact.country.as_deref(), Some("GB"));
+    }
+
+    #[test]
+    fn national_numbers_are_read_in_the_persons_country() {
+        let n = normalize(
+            submission(ContactInput {
+                phone: Some("020 7946 0018".into()),
+                country: Some("United Kingdom".into()),
+                ..Default::default()
+            }),
+            &cfg(),
+        )
+        .unwrap();
+        assert_eq!(n.contact.phone.as_deref(), Some("+442079460018"));
     }
 }

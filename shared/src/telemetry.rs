@@ -136,7 +136,10 @@ mod tests {
         let mut m = Metrics::new("leadflow").dimension("provider", "form");
         m.count("created", 1.0);
         let v = m.to_json(1);
-        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0], "provider");
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0],
+            "provider"
+        );
         assert_eq!(v["created"], 1.0);
         assert_eq!(v["provider"], "form");
     }

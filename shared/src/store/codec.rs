@@ -55,7 +55,10 @@ pub fn contact_fields(c: &Contact) -> Vec<(&'static str, String)> {
 
 pub fn consent_value(c: &Consent) -> AttributeValue {
     let mut m = HashMap::new();
-    m.insert("opt_in".to_string(), AttributeValue::Bool(c.marketing_opt_in));
+    m.insert(
+        "opt_in".to_string(),
+        AttributeValue::Bool(c.marketing_opt_in),
+    );
     m.insert("at".to_string(), s(ts(c.at)));
     if let Some(t) = &c.text {
         m.insert("text".to_string(), s(t.clone()));

@@ -64,7 +64,10 @@ enum Plan {
 
 /// What a cancelled transaction told us, by item position.
 enum Verdict {
-    Duplicate { lead_id: String, touch_id: String },
+    Duplicate {
+        lead_id: String,
+        touch_id: String,
+    },
     /// The markers that already exist, with the lead each names.
     Existing(Vec<(IdentityKey, String)>),
     /// The merge update's condition failed: the lead's item as it is now (None: lead is gone).
@@ -233,7 +236,10 @@ impl Store {
             DeliveryKey::Platform(_) => PLATFORM_ID_TTL_SECS,
         };
         let mut item = Item::new();
-        item.insert(keys::PK.into(), s(keys::delivery_pk(&sub.provider, &sub.delivery)));
+        item.insert(
+            keys::PK.into(),
+            s(keys::delivery_pk(&sub.provider, &sub.delivery)),
+        );
         item.insert(keys::SK.into(), s(keys::DELIVERY_SK));
         item.insert("type".into(), s("delivery"));
         item.insert("lead_id".into(), s(lead_id));
@@ -320,8 +326,14 @@ impl Store {
         let c = &sub.classification;
         let mut item = Item::new();
         item.insert(keys::PK.into(), s(keys::lead_pk(lead_id)));
-        item.insert(keys::SK.into(), s(keys::touch_sk(sub.occurred_at, touch_id)));
-        item.insert(keys::GSI1_PK.into(), s(keys::touches_day_pk(sub.occurred_at)));
+        item.insert(
+            keys::SK.into(),
+            s(keys::touch_sk(sub.occurred_at, touch_id)),
+        );
+        item.insert(
+            keys::GSI1_PK.into(),
+            s(keys::touches_day_pk(sub.occurred_at)),
+        );
         item.insert(
             keys::GSI1_SK.into(),
             s(format!("{}#{touch_id}", ts(sub.occurred_at))),
@@ -446,7 +458,8 @@ impl UpdateParts {
         let v = format!(":v{}", self.values.len());
         self.values.insert(v.clone(), value);
         if fill_only {
-            self.sets.push(format!("{path} = if_not_exists({path}, {v})"));
+            self.sets
+                .push(format!("{path} = if_not_exists({path}, {v})"));
         } else {
             self.sets.push(format!("{path} = {v}"));
         }

@@ -44,7 +44,10 @@ impl Store {
         item.insert("type".into(), s("quarantine"));
         item.insert("id".into(), s(id.clone()));
         item.insert("provider".into(), s(provider));
-        item.insert("reason".into(), s(reason.chars().take(1000).collect::<String>()));
+        item.insert(
+            "reason".into(),
+            s(reason.chars().take(1000).collect::<String>()),
+        );
         item.insert("received_at".into(), s(ts(received_at)));
         item.insert("body".into(), AttributeValue::B(Blob::new(body.to_vec())));
         if let Some(ct) = content_type {
@@ -142,10 +145,13 @@ fn redact_query(raw: &str) -> String {
             let k = k.to_ascii_lowercase();
             !(k.contains("key") || k.contains("secret") || k.contains("token") || k == "sig")
         })
-        .fold(form_urlencoded::Serializer::new(String::new()), |mut s, (k, v)| {
-            s.append_pair(&k, &v);
-            s
-        })
+        .fold(
+            form_urlencoded::Serializer::new(String::new()),
+            |mut s, (k, v)| {
+                s.append_pair(&k, &v);
+                s
+            },
+        )
         .finish()
 }
 

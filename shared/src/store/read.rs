@@ -44,10 +44,12 @@ impl Store {
             .map_err(|e| StoreError::sdk("GetItem", e))?;
         match out.item() {
             None => Ok(None),
-            Some(item) => lead_from(item).map(Some).ok_or_else(|| StoreError::Corrupt {
-                key: keys::lead_pk(lead_id),
-                reason: "lead item lacks required attributes".into(),
-            }),
+            Some(item) => lead_from(item)
+                .map(Some)
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: keys::lead_pk(lead_id),
+                    reason: "lead item lacks required attributes".into(),
+                }),
         }
     }
 
