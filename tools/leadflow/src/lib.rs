@@ -1,3 +1,5 @@
 //! Operator and developer commands behind the `leadflow` binary.
 
+pub mod leads;
+pub mod replay;
 pub mod schema;

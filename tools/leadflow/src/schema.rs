@@ -71,7 +71,10 @@ pub fn table_specs(template_yaml: &str) -> Result<Vec<TableSpec>, String> {
         let props = res
             .get("Properties")
             .ok_or_else(|| format!("{id}: no Properties"))?;
-        let gsis = match props.get("GlobalSecondaryIndexes").and_then(Value::as_sequence) {
+        let gsis = match props
+            .get("GlobalSecondaryIndexes")
+            .and_then(Value::as_sequence)
+        {
             None => Vec::new(),
             Some(seq) => seq
                 .iter()
@@ -126,7 +129,10 @@ fn key_elements(keys: &[(String, String)]) -> Result<Vec<KeySchemaElement>, Stri
 pub async fn table_exists(client: &Client, table_name: &str) -> Result<bool, String> {
     match client.describe_table().table_name(table_name).send().await {
         Ok(_) => Ok(true),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
             Ok(false)
         }
         Err(e) => Err(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()),
@@ -135,7 +141,11 @@ pub async fn table_exists(client: &Client, table_name: &str) -> Result<bool, Str
 
 /// Creates the table on demand with its indexes, waits until it is ACTIVE (bounded), and
 /// enables TTL when the template does.
-pub async fn create_table(client: &Client, spec: &TableSpec, table_name: &str) -> Result<(), String> {
+pub async fn create_table(
+    client: &Client,
+    spec: &TableSpec,
+    table_name: &str,
+) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| format!("{table_name}: {e}");
     let mut req = client
         .create_table()

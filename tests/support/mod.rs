@@ -1,0 +1,278 @@
+//! Test support: a real DynamoDB-protocol server (moto_server) on loopback, a fresh table per
+//! test created from template.yaml's definition, and helpers to build API Gateway events.
+//!
+//! The server is started once per test binary, unless `AWS_ENDPOINT_URL_DYNAMODB` already points
+//! at one (scripts may share a server across binaries). It is tied to this process through a
+//! pipe: when the test binary exits, the pipe closes and the wrapper shell stops the server.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use base64::Engine;
+use lambda_runtime::{Context, LambdaEvent};
+use leadflow::store::Store;
+
+pub use leadflow;
+
+const TEMPLATE: &str = include_str!("../../template.yaml");
+
+struct Server {
+    endpoint: String,
+    // Kept so the pipe to the wrapper stays open for the life of the process.
+    _child: Option<Child>,
+}
+
+static SERVER: OnceLock<Server> = OnceLock::new();
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// `scripts/local-dynamodb`: moto's server with each request serialized, as DynamoDB isolates
+/// transactions (plain moto_server lets two concurrent transactions both pass their conditions).
+/// Run with the project's virtualenv when there is one (scripts/bootstrap), else python3.
+fn server_command(port: u16) -> String {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let venv_python = format!("{root}/.venv/bin/python");
+    let python = if std::path::Path::new(&venv_python).exists() {
+        venv_python
+    } else {
+        "python3".to_string()
+    };
+    format!("{python} {root}/scripts/local-dynamodb -H 127.0.0.1 -p {port}")
+}
+
+fn wait_until_serving(port: u16) {
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+            let mut buf = [0u8; 16];
+            if s.read(&mut buf).map(|n| n > 0).unwrap_or(false) {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the local DynamoDB did not start on port {port} within 60 s (is `moto[server]` installed? run scripts/bootstrap)");
+}
+
+fn server() -> &'static Server {
+    SERVER.get_or_init(|| {
+        // Dummy credentials and a fixed region: the SDK signs requests even for a local server.
+        std::env::set_var("AWS_REGION", "us-east-1");
+        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+        if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
+            if !endpoint.is_empty() {
+                return Server {
+                    endpoint,
+                    _child: None,
+                };
+            }
+        }
+        let port = free_port();
+        let script = format!(
+            "{} >/dev/null 2>&1 & pid=$!; read _; kill $pid",
+            server_command(port)
+        );
+        let child = Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("bash to start moto_server");
+        wait_until_serving(port);
+        let endpoint = format!("http://127.0.0.1:{port}");
+        std::env::set_var("AWS_ENDPOINT_URL_DYNAMODB", &endpoint);
+        Server {
+            endpoint,
+            _child: Some(child),
+        }
+    })
+}
+
+/// The local server's endpoint (starting it on first use).
+pub fn endpoint() -> String {
+    server().endpoint.clone()
+}
+
+/// A fresh, empty lead table with the production schema; returns a store on it. The SDK is
+/// configured exactly as in production (`load_sdk_config`), reaching moto through
+/// `AWS_ENDPOINT_URL_DYNAMODB`.
+pub async fn fresh_store() -> Store {
+    server();
+    let sdk = leadflow::config::load_sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let spec = leadflow_tools::schema::table_specs(TEMPLATE)
+        .expect("template.yaml parses")
+        .into_iter()
+        .find(|s| s.logical_id == "LeadsTable")
+        .expect("template.yaml defines LeadsTable");
+    let name = format!("test-{}", leadflow::store::keys::new_id());
+    leadflow_tools::schema::create_table(&client, &spec, &name)
+        .await
+        .expect("create table");
+    Store::new(&sdk, name)
+}
+
+/// A store whose DynamoDB endpoint refuses connections: storage "down".
+pub async fn unreachable_store() -> Store {
+    let port = free_port();
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "static",
+        ))
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+        .load()
+        .await;
+    Store::new(&sdk, "unreachable")
+}
+
+/// Builds an API Gateway HTTP API (payload 2.0) event, the shape Function URLs send too.
+pub struct EventBuilder {
+    value: serde_json::Value,
+}
+
+impl EventBuilder {
+    pub fn new(method: &str, path: &str) -> EventBuilder {
+        let provider = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+        let now = chrono::Utc::now();
+        EventBuilder {
+            value: serde_json::json!({
+                "version": "2.0",
+                "routeKey": format!("{method} /webhooks/{{provider}}"),
+                "rawPath": path,
+                "rawQueryString": "",
+                "headers": {},
+                "pathParameters": {"provider": provider},
+                "requestContext": {
+                    "accountId": "123456789012",
+                    "apiId": "api",
+                    "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+                    "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                             "sourceIp": "203.0.113.7", "userAgent": "test"},
+                    "requestId": leadflow::store::keys::new_id(),
+                    "routeKey": format!("{method} /webhooks/{{provider}}"),
+                    "stage": "$default",
+                    "time": now.format("%d/%b/%Y:%H:%M:%S +0000").to_string(),
+                    "timeEpoch": now.timestamp_millis(),
+                },
+                "isBase64Encoded": false,
+            }),
+        }
+    }
+
+    /// Wraps an event given as JSON.
+    pub fn from_value(value: serde_json::Value) -> EventBuilder {
+        EventBuilder { value }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.value["headers"][name.to_ascii_lowercase()] = value.into();
+        self
+    }
+
+    pub fn query(mut self, raw: &str) -> Self {
+        self.value["rawQueryString"] = raw.into();
+        self
+    }
+
+    /// A JSON body, sent as plain text like API Gateway does.
+    pub fn json(self, body: &serde_json::Value) -> Self {
+        self.header("content-type", "application/json")
+            .text_body(&body.to_string())
+    }
+
+    pub fn text_body(mut self, body: &str) -> Self {
+        self.value["body"] = body.into();
+        self.value["isBase64Encoded"] = false.into();
+        self
+    }
+
+    /// A body API Gateway base64-encodes (forms, multipart, binary).
+    pub fn base64_body(mut self, body: &[u8]) -> Self {
+        self.value["body"] = base64::engine::general_purpose::STANDARD
+            .encode(body)
+            .into();
+        self.value["isBase64Encoded"] = true.into();
+        self
+    }
+
+    pub fn form(self, pairs: &[(&str, &str)]) -> Self {
+        let body = pairs
+            .iter()
+            .fold(
+                form_urlencoded_serializer(),
+                |mut s: form_urlencoded::Serializer<String>, (k, v)| {
+                    s.append_pair(k, v);
+                    s
+                },
+            )
+            .finish();
+        self.header("content-type", "application/x-www-form-urlencoded")
+            .base64_body(body.as_bytes())
+    }
+
+    pub fn build(self) -> ApiGatewayV2httpRequest {
+        serde_json::from_value(self.value).expect("a valid API Gateway v2 event")
+    }
+}
+
+fn form_urlencoded_serializer() -> form_urlencoded::Serializer<'static, String> {
+    form_urlencoded::Serializer::new(String::new())
+}
+
+/// Loads an `events/` sample.
+pub fn sample_event(name: &str) -> ApiGatewayV2httpRequest {
+    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+pub fn lambda_event<T>(payload: T) -> LambdaEvent<T> {
+    LambdaEvent::new(payload, Context::default())
+}
+
+/// Status, JSON body (or `null`) and headers of a response.
+pub struct Answer {
+    pub status: u16,
+    pub json: serde_json::Value,
+    pub headers: HashMap<String, String>,
+    pub text: String,
+}
+
+impl From<ApiGatewayV2httpResponse> for Answer {
+    fn from(resp: ApiGatewayV2httpResponse) -> Answer {
+        let text = leadflow::http::body_text(&resp);
+        Answer {
+            status: resp.status_code as u16,
+            json: serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+            headers: resp
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_string(),
+                        v.to_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect(),
+            text,
+        }
+    }
+}

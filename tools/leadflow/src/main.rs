@@ -1,0 +1,132 @@
+//! `leadflow`: operator and developer commands.
+//!
+//!   leadflow create-tables --template template.yaml [--name LogicalId=physical-name ...]
+//!   leadflow list-leads [--table NAME] [--full]
+//!   leadflow replay-quarantine [--table NAME] [--limit N] [--dry-run]
+//!
+//! DynamoDB is reached through the SDK's standard configuration (`AWS_ENDPOINT_URL_DYNAMODB`
+//! for a local server); `--table` defaults to `TABLE_NAME`.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use leadflow::store::Store;
+use leadflow_tools::{leads, replay, schema};
+
+fn usage() -> &'static str {
+    "usage:
+  leadflow create-tables --template template.yaml [--name LogicalId=physical-name ...]
+  leadflow list-leads [--table NAME] [--full]
+  leadflow replay-quarantine [--table NAME] [--limit N] [--dry-run]"
+}
+
+struct Args {
+    flags: HashMap<String, Vec<String>>,
+    switches: Vec<String>,
+}
+
+impl Args {
+    fn parse(rest: &[String]) -> Result<Args, String> {
+        let mut flags: HashMap<String, Vec<String>> = HashMap::new();
+        let mut switches = Vec::new();
+        let mut it = rest.iter();
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "--full" | "--dry-run" => switches.push(a.clone()),
+                f if f.starts_with("--") => {
+                    let v = it.next().ok_or_else(|| format!("{f} needs a value"))?;
+                    flags.entry(f.to_string()).or_default().push(v.clone());
+                }
+                other => return Err(format!("unexpected argument {other:?}")),
+            }
+        }
+        Ok(Args { flags, switches })
+    }
+
+    fn one(&self, flag: &str) -> Option<String> {
+        self.flags.get(flag).and_then(|v| v.last().cloned())
+    }
+
+    fn has(&self, switch: &str) -> bool {
+        self.switches.iter().any(|s| s == switch)
+    }
+
+    fn table(&self) -> Result<String, String> {
+        self.one("--table")
+            .or_else(|| std::env::var("TABLE_NAME").ok())
+            .ok_or_else(|| "give --table or set TABLE_NAME".to_string())
+    }
+}
+
+async fn run(argv: Vec<String>) -> Result<(), String> {
+    let Some(command) = argv.first() else {
+        return Err(usage().to_string());
+    };
+    let args = Args::parse(&argv[1..])?;
+    let sdk = leadflow::config::load_sdk_config().await;
+    match command.as_str() {
+        "create-tables" => {
+            let path = args
+                .one("--template")
+                .unwrap_or_else(|| "template.yaml".into());
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+            let names: HashMap<String, String> = args
+                .flags
+                .get("--name")
+                .into_iter()
+                .flatten()
+                .filter_map(|p| {
+                    p.split_once('=')
+                        .map(|(a, b)| (a.to_string(), b.to_string()))
+                })
+                .collect();
+            let client = aws_sdk_dynamodb::Client::new(&sdk);
+            for spec in schema::table_specs(&text)? {
+                let name = names
+                    .get(&spec.logical_id)
+                    .cloned()
+                    .unwrap_or(spec.logical_id.clone());
+                if schema::table_exists(&client, &name).await? {
+                    println!("{} -> {name}: exists", spec.logical_id);
+                } else {
+                    schema::create_table(&client, &spec, &name).await?;
+                    println!("{} -> {name}: created", spec.logical_id);
+                }
+            }
+            Ok(())
+        }
+        "list-leads" => {
+            leads::list_leads(&Store::new(&sdk, args.table()?), args.has("--full")).await
+        }
+        "replay-quarantine" => {
+            let limit = args
+                .one("--limit")
+                .map(|l| l.parse().map_err(|_| "--limit takes a number".to_string()))
+                .transpose()?
+                .unwrap_or(100);
+            replay::replay_quarantine(
+                &Store::new(&sdk, args.table()?),
+                limit,
+                args.has("--dry-run"),
+            )
+            .await
+        }
+        "-h" | "--help" | "help" => {
+            println!("{}", usage());
+            Ok(())
+        }
+        other => Err(format!("unknown command {other:?}\n{}", usage())),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    match run(argv).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("leadflow: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
