@@ -2,14 +2,17 @@
 //! `classify`, `fields`), and the adapters every function uses (`store` for DynamoDB, `http` for
 //! API Gateway events, `telemetry` for logs and metrics).
 
+pub mod auth;
 pub mod classify;
 pub mod config;
 pub mod error;
 pub mod fields;
 pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod multipart;
 pub mod normalize;
+pub mod sales;
 pub mod store;
 pub mod telemetry;
 

@@ -423,6 +423,27 @@ pub struct Lead {
     pub temperature: Option<Temperature>,
     /// Bumped by every write; scheduled jobs write conditionally on it.
     pub version: u64,
+    /// What sales reported back (lead-api) and when the stage moved.
+    pub sales: SalesFacts,
+    /// Referrals this lead gave that were recorded (referral-review).
+    pub referral_count: u64,
+}
+
+/// Facts reported by sales and the times the lead reached each stage.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SalesFacts {
+    pub mql_at: Option<DateTime<Utc>>,
+    pub sql_at: Option<DateTime<Utc>>,
+    pub customer_at: Option<DateTime<Utc>>,
+    /// First outreach by sales: time to first touch is measured to it.
+    pub first_contacted_at: Option<DateTime<Utc>>,
+    pub lost_at: Option<DateTime<Utc>>,
+    pub lost_reason: Option<String>,
+    pub won_value: Option<f64>,
+    /// Channels the person must not be contacted on (`email`, `phone`, `sms`, `all`).
+    pub do_not_contact: Vec<String>,
+    /// Personal data erased (GDPR): only non-personal facts remain, for exact metrics.
+    pub erased: bool,
 }
 
 /// One recorded touch of a lead.

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 
 use super::keys::ts;
 use crate::model::{
-    Attribution, Channel, Consent, Contact, Direction, Lead, Stage, Temperature, TouchKind,
-    TouchSummary, Touchpoint,
+    Attribution, Channel, Consent, Contact, Direction, Lead, SalesFacts, Stage, Temperature,
+    TouchKind, TouchSummary, Touchpoint,
 };
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -227,6 +227,22 @@ pub fn lead_from(item: &Item) -> Option<Lead> {
         score: get_n(item, "score"),
         temperature: get_s(item, "temperature").and_then(|t| Temperature::parse(&t)),
         version: get_n(item, "version").unwrap_or(0),
+        sales: SalesFacts {
+            mql_at: get_time(item, "mql_at"),
+            sql_at: get_time(item, "sql_at"),
+            customer_at: get_time(item, "customer_at"),
+            first_contacted_at: get_time(item, "first_contacted_at"),
+            lost_at: get_time(item, "lost_at"),
+            lost_reason: get_s(item, "lost_reason"),
+            won_value: get_n(item, "won_value"),
+            do_not_contact: item
+                .get("do_not_contact")
+                .and_then(|v| v.as_ss().ok())
+                .cloned()
+                .unwrap_or_default(),
+            erased: get_bool(item, "erased"),
+        },
+        referral_count: get_n(item, "referral_count").unwrap_or(0),
         first_touch,
         last_touch,
     })

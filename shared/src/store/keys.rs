@@ -92,3 +92,26 @@ pub fn quarantine_pk(id: &str) -> String {
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
+
+/// A sales event of a lead, in the lead's partition: `EV#<event_id>` (idempotency per event id).
+pub fn sales_event_sk(event_id: &str) -> String {
+    format!("EV#{event_id}")
+}
+
+/// Ad spend of one day: `SPEND#<day>` / `<source>#<campaign>` (a second post replaces).
+pub fn spend_pk(day: &str) -> String {
+    format!("SPEND#{day}")
+}
+
+pub fn spend_sk(source: &str, campaign: &str) -> String {
+    format!("{source}#{campaign}")
+}
+
+/// Metric rollups of one day: `ROLLUP#<day>` / `<source>#<channel>#<campaign>`.
+pub fn rollup_pk(day: &str) -> String {
+    format!("ROLLUP#{day}")
+}
+
+pub fn rollup_sk(source: &str, channel: &str, campaign: &str) -> String {
+    format!("{source}#{channel}#{campaign}")
+}

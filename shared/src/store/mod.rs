@@ -5,9 +5,12 @@
 pub(crate) mod codec;
 mod ingest;
 pub mod keys;
+mod metrics;
 mod quarantine;
 mod read;
+mod sales;
 pub use read::{record_from_items, LeadRecord};
+pub use sales::SalesEventOutcome;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -55,11 +55,12 @@ impl Store {
 
     /// The lead with every touchpoint (Query on the lead's partition, paged).
     pub async fn lead_record(&self, lead_id: &str) -> Result<Option<LeadRecord>, StoreError> {
-        let items = self.partition(&keys::lead_pk(lead_id)).await?;
+        let items = self.partition_items(&keys::lead_pk(lead_id)).await?;
         Ok(record_from_items(&items))
     }
 
-    async fn partition(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
+    /// Every item of one partition (paged Query, strongly consistent).
+    pub(crate) async fn partition_items(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start: Option<std::collections::HashMap<String, AttributeValue>> = None;
         loop {

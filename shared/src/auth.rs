@@ -1,0 +1,80 @@
+//! API keys for first-party callers (`x-api-key`), compared in constant time. Several keys may be
+//! configured at once (comma-separated) so a key can be rotated without downtime.
+
+use subtle::ConstantTimeEq;
+
+use crate::error::AppError;
+use crate::http::InboundRequest;
+
+#[derive(Clone, Default)]
+pub struct ApiKeys {
+    keys: Vec<String>,
+}
+
+impl std::fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ApiKeys({} configured)", self.keys.len())
+    }
+}
+
+impl ApiKeys {
+    /// Keys from a comma-separated value (e.g. the `LEAD_API_KEYS` variable).
+    pub fn parse(value: Option<&str>) -> ApiKeys {
+        ApiKeys {
+            keys: value
+                .unwrap_or_default()
+                .split(',')
+                .map(|k| k.trim().to_string())
+                .filter(|k| !k.is_empty())
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Every configured key is compared (no early exit), each in constant time.
+    pub fn matches(&self, candidate: &str) -> bool {
+        let c = candidate.trim().as_bytes();
+        self.keys
+            .iter()
+            .fold(0u8, |hit, k| hit | k.as_bytes().ct_eq(c).unwrap_u8())
+            == 1
+    }
+
+    /// 401 unless the request carries a configured key in `x-api-key`. With no key configured
+    /// nothing is accepted: an endpoint is never open by omission.
+    pub fn check(&self, req: &InboundRequest) -> Result<(), AppError> {
+        match req.header("x-api-key") {
+            None => Err(AppError::unauthorized(
+                "missing_api_key",
+                "send your API key in the x-api-key header",
+            )),
+            Some(k) if !self.is_empty() && self.matches(k) => Ok(()),
+            Some(_) => Err(AppError::unauthorized(
+                "invalid_api_key",
+                "the API key is not valid",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_and_rejection() {
+        let keys = ApiKeys::parse(Some("old-key, new-key"));
+        assert!(keys.matches("old-key") && keys.matches("new-key"));
+        assert!(!keys.matches("new-ke") && !keys.matches(""));
+        let mut req = InboundRequest::default();
+        assert_eq!(keys.check(&req).unwrap_err().code(), "missing_api_key");
+        req.headers.insert("x-api-key".into(), "nope".into());
+        assert_eq!(keys.check(&req).unwrap_err().code(), "invalid_api_key");
+        req.headers.insert("x-api-key".into(), "new-key".into());
+        assert!(keys.check(&req).is_ok());
+        assert!(ApiKeys::parse(None).check(&req).is_err());
+    }
+}

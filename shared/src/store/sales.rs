@@ -1,0 +1,246 @@
+//! Sales events and GDPR erasure: the writes lead-api makes to a lead.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use chrono::{DateTime, Utc};
+
+use super::codec::{get_s, n, s, Item};
+use super::keys::{self, ts};
+use super::{record_from_items, Store, StoreError};
+use crate::model::Lead;
+use crate::sales::{apply, SalesEvent};
+
+const MAX_ATTEMPTS: u32 = 5;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SalesEventOutcome {
+    /// No such lead (or it was erased).
+    NotFound,
+    /// Applied; the lead as it is now.
+    Applied(Box<Lead>),
+    /// This event id was recorded before: nothing changed.
+    Duplicate(Box<Lead>),
+}
+
+impl Store {
+    /// Records a sales event once per event id and applies it to the lead (forward-only stage).
+    /// 1 GetItem + 1 TransactWriteItems; the write is conditional on the lead's version, so a
+    /// concurrent ingest or rescore is never overwritten (the event is re-applied on top).
+    pub async fn record_sales_event(
+        &self,
+        lead_id: &str,
+        event: &SalesEvent,
+        now: DateTime<Utc>,
+    ) -> Result<SalesEventOutcome, StoreError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(lead) = self.get_lead(lead_id).await? else {
+                return Ok(SalesEventOutcome::NotFound);
+            };
+            if lead.sales.erased {
+                return Ok(SalesEventOutcome::NotFound);
+            }
+            let change = apply(&lead, event);
+            let mut event_item = Item::new();
+            event_item.insert(keys::PK.into(), s(keys::lead_pk(lead_id)));
+            event_item.insert(keys::SK.into(), s(keys::sales_event_sk(&event.event_id)));
+            event_item.insert("type".into(), s("sales_event"));
+            event_item.insert("event_id".into(), s(event.event_id.clone()));
+            event_item.insert("event".into(), s(event.kind.as_str()));
+            event_item.insert("at".into(), s(ts(event.at)));
+            event_item.insert("recorded_at".into(), s(ts(now)));
+            if let Some(v) = event.value {
+                event_item.insert("value".into(), n(v));
+            }
+            if let Some(r) = &event.reason {
+                event_item.insert("reason".into(), s(r.clone()));
+            }
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(event_item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .expect("put has table and item");
+
+            let mut sets = vec!["updated_at = :now".to_string()];
+            let mut values: HashMap<String, AttributeValue> = HashMap::new();
+            values.insert(":now".into(), s(ts(now)));
+            values.insert(":v".into(), n(lead.version));
+            values.insert(":one".into(), n(1));
+            let mut add = vec!["version :one".to_string()];
+            let mut set_time = |name: &str, t: Option<DateTime<Utc>>| {
+                if let Some(t) = t {
+                    values.insert(format!(":{name}"), s(ts(t)));
+                    sets.push(format!("{name} = :{name}"));
+                }
+            };
+            set_time("sql_at", change.sql_at);
+            set_time("customer_at", change.customer_at);
+            set_time("first_contacted_at", change.first_contacted_at);
+            set_time("lost_at", change.lost_at);
+            if let Some(stage) = change.stage {
+                values.insert(":stage".into(), s(stage.as_str()));
+                sets.push("stage = :stage".into());
+            }
+            if let Some(r) = &change.lost_reason {
+                values.insert(":lost_reason".into(), s(r.clone()));
+                sets.push("lost_reason = :lost_reason".into());
+            }
+            if let Some(v) = change.won_value {
+                values.insert(":won_value".into(), n(v));
+                sets.push("won_value = :won_value".into());
+            }
+            if !change.do_not_contact.is_empty() {
+                values.insert(
+                    ":dnc".into(),
+                    AttributeValue::Ss(change.do_not_contact.clone()),
+                );
+                add.push("do_not_contact :dnc".into());
+            }
+            if change.withdraw_consent {
+                let mut consent = HashMap::new();
+                consent.insert("opt_in".to_string(), AttributeValue::Bool(false));
+                consent.insert("at".to_string(), s(ts(event.at)));
+                consent.insert("text".to_string(), s("withdrawn via lead-api"));
+                values.insert(":consent".into(), AttributeValue::M(consent));
+                sets.push("consent = :consent".into());
+            }
+            let update = Update::builder()
+                .table_name(&self.table)
+                .key(keys::PK, s(keys::lead_pk(lead_id)))
+                .key(keys::SK, s(keys::LEAD_SK))
+                .update_expression(format!("SET {} ADD {}", sets.join(", "), add.join(", ")))
+                .condition_expression("version = :v")
+                .set_expression_attribute_values(Some(values))
+                .build()
+                .expect("update has table, key and expression");
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(put).build())
+                .transact_items(TransactWriteItem::builder().update(update).build())
+                .send()
+                .await;
+            match result {
+                Ok(_) => {
+                    let lead = self.get_lead(lead_id).await?.unwrap_or(lead);
+                    return Ok(SalesEventOutcome::Applied(Box::new(lead)));
+                }
+                Err(e) => {
+                    let reasons = match e.as_service_error() {
+                        Some(TransactWriteItemsError::TransactionCanceledException(ex)) => {
+                            ex.cancellation_reasons().to_vec()
+                        }
+                        _ => return Err(StoreError::sdk("TransactWriteItems", e)),
+                    };
+                    let ccf = |i: usize| {
+                        reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+                    };
+                    if ccf(0) {
+                        return Ok(SalesEventOutcome::Duplicate(Box::new(lead)));
+                    }
+                    // The lead changed under us (version): read it again and re-apply.
+                }
+            }
+        }
+        Err(StoreError::Contention {
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+
+    /// GDPR erasure. Removes the person's data and identity markers; keeps the non-personal
+    /// facts (created day, channel, source, campaign, stage, score) so metrics stay exact, and
+    /// anonymizes touchpoints (custom answers and click ids removed, campaign attribution kept).
+    /// Afterwards the same email or phone creates a new lead. Idempotent; returns false when no
+    /// such lead exists.
+    pub async fn erase_lead(&self, lead_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let items = self.partition_items(&keys::lead_pk(lead_id)).await?;
+        let Some(record) = record_from_items(&items) else {
+            return Ok(false);
+        };
+        let lead_item = items
+            .iter()
+            .find(|i| get_s(i, keys::SK).as_deref() == Some(keys::LEAD_SK))
+            .cloned()
+            .unwrap_or_default();
+        let markers: Vec<String> = lead_item
+            .get("identity_keys")
+            .and_then(|v| v.as_ss().ok())
+            .cloned()
+            .unwrap_or_default();
+
+        let mut actions: Vec<TransactWriteItem> = Vec::new();
+        for pk in markers {
+            // Only a marker that still names this lead is removed.
+            let del = Delete::builder()
+                .table_name(&self.table)
+                .key(keys::PK, s(pk))
+                .key(keys::SK, s(keys::MARKER_SK))
+                .condition_expression("attribute_not_exists(pk) OR lead_id = :id")
+                .expression_attribute_values(":id", s(lead_id))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::None)
+                .build()
+                .expect("delete has table and key");
+            actions.push(TransactWriteItem::builder().delete(del).build());
+        }
+        let personal = [
+            "email",
+            "email_key",
+            "phone",
+            "phone_raw",
+            "first_name",
+            "last_name",
+            "full_name",
+            "company",
+            "job_title",
+            "country",
+            "consent",
+            "identity_keys",
+            "score_reasons",
+        ];
+        let erase = Update::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::lead_pk(lead_id)))
+            .key(keys::SK, s(keys::LEAD_SK))
+            .update_expression(format!(
+                "REMOVE {} SET erased = :t, erased_at = :now, custom = :empty, updated_at = :now ADD version :one",
+                personal.join(", ")
+            ))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .expression_attribute_values(":now", s(ts(now)))
+            .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .expect("update has table, key and expression");
+        actions.push(TransactWriteItem::builder().update(erase).build());
+        for tp in &record.touchpoints {
+            let anonymize = Update::builder()
+                .table_name(&self.table)
+                .key(keys::PK, s(keys::lead_pk(lead_id)))
+                .key(keys::SK, s(keys::touch_sk(tp.occurred_at, &tp.touch_id)))
+                .update_expression(
+                    "SET custom = :empty REMOVE attribution.gclid, attribution.fbclid, \
+                     attribution.li_fat_id, attribution.msclkid, attribution.referrer, \
+                     attribution.landing_page",
+                )
+                .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
+                .build()
+                .expect("update has table, key and expression");
+            actions.push(TransactWriteItem::builder().update(anonymize).build());
+        }
+        // The lead and its markers go first, together (at most 3 + touchpoints per 100).
+        for chunk in actions.chunks(100) {
+            self.client
+                .transact_write_items()
+                .set_transact_items(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("TransactWriteItems", e))?;
+        }
+        Ok(true)
+    }
+}
