@@ -54,6 +54,7 @@ AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
 AWS_EC2_METADATA_DISABLED=true
 DEFAULT_COUNTRY=US
 FORM_ALLOWED_ORIGINS=https://www.example.com
+LEAD_API_KEYS=local-dev-key
 RUST_LOG=info
 ENV
   if [ -f "$ROOT/events/local.env" ]; then cat "$ROOT/events/local.env" >>"$LOCAL_DIR/functions.env"; fi

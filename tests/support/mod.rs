@@ -276,3 +276,11 @@ impl From<ApiGatewayV2httpResponse> for Answer {
         }
     }
 }
+
+/// Debian's Chromium for browser tests (scripts/bootstrap installs it).
+pub fn chromium() -> &'static str {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or("chromium")
+}

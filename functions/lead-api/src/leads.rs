@@ -1,0 +1,155 @@
+//! Lead routes: read (by id, email or phone), sales events, GDPR erasure.
+
+use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
+use chrono::Utc;
+use leadflow::http::{json_response, InboundRequest};
+use leadflow::model::{IdentityKey, Lead, TouchKind, Touchpoint};
+use leadflow::normalize::{check_email, normalize_phone};
+use leadflow::sales::SalesEvent;
+use leadflow::store::keys::ts;
+use leadflow::store::{LeadRecord, SalesEventOutcome};
+use leadflow::AppError;
+use serde_json::{json, Value};
+
+use crate::ApiState;
+
+fn not_found() -> AppError {
+    AppError::not_found("lead_not_found", "no lead matches")
+}
+
+/// The lead as the API's contract names it (`lead_id`, `email`, `phone`, `score`,
+/// `temperature`, `stage`, `referral_count`, `touchpoints[]`, `reviews[]`).
+pub fn lead_json(lead: &Lead, touchpoints: &[Touchpoint]) -> Value {
+    let c = &lead.contact;
+    let s = &lead.sales;
+    let reviews: Vec<Value> = touchpoints
+        .iter()
+        .filter(|t| t.kind == TouchKind::Review)
+        .map(|t| {
+            json!({
+                "external_id": t.custom.get("external_id"),
+                "platform": t.custom.get("platform").cloned().unwrap_or_else(|| t.provider.clone()),
+                "rating": t.custom.get("rating").and_then(|r| r.parse::<u8>().ok()),
+                "at": ts(t.occurred_at),
+            })
+        })
+        .collect();
+    json!({
+        "lead_id": lead.lead_id,
+        "email": c.email,
+        "phone": c.phone.clone().or_else(|| c.phone_raw.clone()),
+        "first_name": c.first_name,
+        "last_name": c.last_name,
+        "full_name": c.full_name,
+        "company": c.company,
+        "job_title": c.job_title,
+        "country": c.country,
+        "consent": lead.consent.as_ref().map(|k| json!({
+            "marketing_opt_in": k.marketing_opt_in, "at": ts(k.at), "text": k.text
+        })),
+        "score": lead.score,
+        "temperature": lead.temperature.map(|t| t.as_str()),
+        "stage": lead.stage.as_str(),
+        "channel": lead.channel.as_str(),
+        "direction": lead.direction.as_str(),
+        "source": lead.source,
+        "campaign": lead.campaign,
+        "is_test": lead.is_test,
+        "created_at": ts(lead.created_at),
+        "updated_at": ts(lead.updated_at),
+        "touch_count": lead.touch_count,
+        "referral_count": lead.referral_count,
+        "first_touch": lead.first_touch,
+        "last_touch": lead.last_touch,
+        "sales": {
+            "mql_at": s.mql_at.map(ts), "sql_at": s.sql_at.map(ts),
+            "customer_at": s.customer_at.map(ts), "first_contacted_at": s.first_contacted_at.map(ts),
+            "lost_at": s.lost_at.map(ts), "lost_reason": s.lost_reason, "won_value": s.won_value,
+            "do_not_contact": s.do_not_contact,
+        },
+        "custom": lead.custom,
+        "touchpoints": touchpoints.iter().map(|t| json!({
+            "touch_id": t.touch_id, "kind": t.kind.as_str(), "provider": t.provider,
+            "occurred_at": ts(t.occurred_at), "received_at": ts(t.received_at),
+            "channel": t.channel.as_str(), "source": t.source, "campaign": t.campaign,
+            "attribution": t.attribution, "custom": t.custom,
+        })).collect::<Vec<_>>(),
+        "reviews": reviews,
+    })
+}
+
+async fn record(state: &ApiState, id: &str) -> Result<LeadRecord, AppError> {
+    match state.store.lead_record(id).await? {
+        Some(r) if !r.lead.sales.erased => Ok(r),
+        _ => Err(not_found()),
+    }
+}
+
+pub async fn get(state: &ApiState, id: &str) -> Result<ApiGatewayV2httpResponse, AppError> {
+    let r = record(state, id).await?;
+    Ok(json_response(200, &lead_json(&r.lead, &r.touchpoints)))
+}
+
+/// `?email=` or `?phone=`, matched by the same canonical keys ingest uses.
+pub async fn find(
+    state: &ApiState,
+    req: &InboundRequest,
+) -> Result<ApiGatewayV2httpResponse, AppError> {
+    let key = if let Some(email) = req.query.get("email") {
+        let (_, key) = check_email(email, &state.normalize).map_err(|_| {
+            AppError::unprocessable("invalid_email", "email", "email is not a valid address")
+        })?;
+        IdentityKey::Email(key)
+    } else if let Some(phone) = req.query.get("phone") {
+        let e164 = normalize_phone(phone, &state.normalize).map_err(|_| {
+            AppError::unprocessable("invalid_phone", "phone", "phone is not a valid number")
+        })?;
+        IdentityKey::Phone(e164)
+    } else {
+        return Err(AppError::bad_request(
+            "missing_query",
+            "email,phone",
+            "give ?email= or ?phone=",
+        ));
+    };
+    let id = state.store.lead_id_for(&key).await?.ok_or_else(not_found)?;
+    get(state, &id).await
+}
+
+pub async fn event(
+    state: &ApiState,
+    id: &str,
+    req: &InboundRequest,
+) -> Result<ApiGatewayV2httpResponse, AppError> {
+    let now = Utc::now();
+    let event = SalesEvent::from_json(&req.body, now)?;
+    let (status, outcome, lead) = match state.store.record_sales_event(id, &event, now).await? {
+        SalesEventOutcome::NotFound => return Err(not_found()),
+        SalesEventOutcome::Applied(lead) => (201, "applied", lead),
+        SalesEventOutcome::Duplicate(lead) => (200, "duplicate", lead),
+    };
+    tracing::info!(
+        lead_id = id,
+        event = event.kind.as_str(),
+        outcome,
+        "sales event"
+    );
+    Ok(json_response(
+        status,
+        &json!({
+            "lead_id": id, "event_id": event.event_id, "status": outcome,
+            "stage": lead.stage.as_str(),
+        }),
+    ))
+}
+
+pub async fn erase(state: &ApiState, id: &str) -> Result<ApiGatewayV2httpResponse, AppError> {
+    if !state.store.erase_lead(id, Utc::now()).await? {
+        return Err(not_found());
+    }
+    tracing::info!(lead_id = id, "lead erased");
+    Ok(json_response(
+        200,
+        &json!({"lead_id": id, "status": "erased"}),
+    ))
+}

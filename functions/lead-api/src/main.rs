@@ -1,0 +1,20 @@
+//! Lambda entry point: configuration and the DynamoDB client are built once per cold start.
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use lead_api::{handler, ApiState};
+use leadflow::config::{load_sdk_config, table_name};
+use leadflow::store::Store;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    leadflow::telemetry::init_tracing();
+    let sdk_config = load_sdk_config().await;
+    let store = Store::new(&sdk_config, table_name()?);
+    let state = ApiState::from_lookup(store, |k| std::env::var(k).ok())?;
+    leadflow::normalize::warm_up(&state.normalize);
+    let state = &state;
+    run(service_fn(move |event: LambdaEvent<_>| {
+        handler(state, event)
+    }))
+    .await
+}

@@ -1,0 +1,181 @@
+//! metrics-rollup: recomputes the daily lead metrics (shared/src/metrics.rs) and overwrites
+//! each day's rollups, so reruns and overlapping schedules are safe.
+//!
+//! Input (EventBridge schedule `Input`, or a manual invoke):
+//! - `{"mode": "today"}`: today only (the hourly schedule);
+//! - `{"mode": "late"}`: the last `LATE_DAYS` days before today (the daily schedule: late data,
+//!   leads converting after their creation day);
+//! - `{"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}`: a backfill range (at most 400 days);
+//! - any other event (a plain scheduled event): today and the late-data window.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use lambda_runtime::LambdaEvent;
+use leadflow::metrics::day_rollups;
+use leadflow::store::Store;
+use serde_json::{json, Value};
+
+/// Days recomputed concurrently: each is a few Queries and one batch of writes.
+const DAY_CONCURRENCY: usize = 4;
+const MAX_RANGE_DAYS: i64 = 400;
+
+pub struct RollupState {
+    pub store: Store,
+    /// `LATE_DAYS` (default 7).
+    pub late_days: i64,
+    /// `FIXED_CPL`: `source=amount,...` cost per lead for sources without a spend feed.
+    pub fixed_cpl_micros: HashMap<String, i64>,
+}
+
+impl RollupState {
+    pub fn from_lookup(
+        store: Store,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<RollupState, String> {
+        let late_days = match get("LATE_DAYS").filter(|v| !v.trim().is_empty()) {
+            None => 7,
+            Some(v) => v
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|d| (0..=90).contains(d))
+                .ok_or_else(|| format!("LATE_DAYS {v:?} must be a whole number from 0 to 90"))?,
+        };
+        Ok(RollupState {
+            store,
+            late_days,
+            fixed_cpl_micros: parse_fixed_cpl(&get("FIXED_CPL").unwrap_or_default())?,
+        })
+    }
+}
+
+/// `referral=25,trustpilot=0.5` -> micros per source.
+pub fn parse_fixed_cpl(v: &str) -> Result<HashMap<String, i64>, String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (source, amount) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("FIXED_CPL entry {pair:?} is not source=amount"))?;
+            let amount: f64 = amount
+                .trim()
+                .parse()
+                .ok()
+                .filter(|a: &f64| a.is_finite() && *a >= 0.0)
+                .ok_or_else(|| format!("FIXED_CPL amount in {pair:?} is not a number"))?;
+            Ok((
+                source.trim().to_lowercase(),
+                (amount * 1_000_000.0).round() as i64,
+            ))
+        })
+        .collect()
+}
+
+/// The days an invocation recomputes.
+pub fn days_for(
+    input: &Value,
+    now: DateTime<Utc>,
+    late_days: i64,
+) -> Result<Vec<NaiveDate>, String> {
+    let today = now.date_naive();
+    let parse = |k: &str| -> Result<Option<NaiveDate>, String> {
+        match input.get(k).and_then(Value::as_str) {
+            None => Ok(None),
+            Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map(Some)
+                .map_err(|_| format!("{k} must be YYYY-MM-DD, got {s:?}")),
+        }
+    };
+    let (from, to) = match (parse("from")?, parse("to")?) {
+        (Some(f), Some(t)) => (f, t),
+        (Some(_), None) | (None, Some(_)) => return Err("give both from and to".into()),
+        (None, None) => match input.get("mode").and_then(Value::as_str) {
+            Some("today") => (today, today),
+            Some("late") => (today - Duration::days(late_days), today - Duration::days(1)),
+            _ => (today - Duration::days(late_days), today),
+        },
+    };
+    if to < from {
+        return Ok(Vec::new());
+    }
+    if (to - from).num_days() >= MAX_RANGE_DAYS {
+        return Err(format!("a range covers at most {MAX_RANGE_DAYS} days"));
+    }
+    Ok(from.iter_days().take_while(|d| *d <= to).collect())
+}
+
+/// Recomputes the days the event names; the result is a run summary.
+pub async fn handler(
+    state: &RollupState,
+    event: LambdaEvent<Value>,
+) -> Result<Value, lambda_runtime::Error> {
+    let now = Utc::now();
+    let days = days_for(&event.payload, now, state.late_days)?;
+    let started = state.store.round_trips();
+    let written: Vec<(String, usize, usize)> = stream::iter(days.iter().map(|d| d.to_string()))
+        .map(|day| async move {
+            let store = &state.store;
+            let leads = store.leads_created_on(&day).await?;
+            let touches = store.touches_on(&day).await?;
+            let spend = store.spend_on(&day).await?;
+            let rows = day_rollups(&day, &leads, &touches, &spend, &state.fixed_cpl_micros);
+            let writes = store.replace_day_rollups(&day, &rows, now).await?;
+            Ok::<_, leadflow::store::StoreError>((day, rows.len(), writes))
+        })
+        .buffer_unordered(DAY_CONCURRENCY)
+        .try_collect()
+        .await?;
+    let groups: usize = written.iter().map(|(_, g, _)| g).sum();
+    let summary = json!({
+        "days": days.len(),
+        "from": days.first().map(|d| d.to_string()),
+        "to": days.last().map(|d| d.to_string()),
+        "groups": groups,
+        "writes": written.iter().map(|(_, _, w)| w).sum::<usize>(),
+        "dynamodb_round_trips": state.store.round_trips() - started,
+    });
+    tracing::info!(summary = %summary, "rollup complete");
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn day_ranges() {
+        let now = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            days_for(&json!({"mode": "today"}), now, 7).unwrap().len(),
+            1
+        );
+        let late = days_for(&json!({"mode": "late"}), now, 7).unwrap();
+        assert_eq!(
+            (late.len(), late.last().unwrap().to_string()),
+            (7, "2026-11-21".into())
+        );
+        assert_eq!(
+            days_for(&json!({"source": "aws.events"}), now, 7)
+                .unwrap()
+                .len(),
+            8
+        );
+        let back = days_for(&json!({"from": "2026-10-01", "to": "2026-10-31"}), now, 7).unwrap();
+        assert_eq!(back.len(), 31);
+        assert!(days_for(&json!({"from": "2026-10-01"}), now, 7).is_err());
+        assert!(days_for(&json!({"from": "2025-01-01", "to": "2026-10-31"}), now, 7).is_err());
+    }
+
+    #[test]
+    fn fixed_cost_per_lead() {
+        let m = parse_fixed_cpl("referral=25, Trustpilot=0.5").unwrap();
+        assert_eq!(m["referral"], 25_000_000);
+        assert_eq!(m["trustpilot"], 500_000);
+        assert!(parse_fixed_cpl("x").is_err());
+    }
+}
