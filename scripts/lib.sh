@@ -62,8 +62,10 @@ ENV
 
 start_functions() { # port
   local port=$1
-  (cd "$ROOT" && setsid cargo lambda watch -A 127.0.0.1 -P "$port" --env-file "$LOCAL_DIR/functions.env" \
-    >"$LOCAL_DIR/watch.log" 2>&1) &
+  cd "$ROOT"
+  # setsid: the watcher and the functions it spawns form one process group, stopped together.
+  setsid cargo lambda watch -A 127.0.0.1 -P "$port" --env-file "$LOCAL_DIR/functions.env" \
+    >"$LOCAL_DIR/watch.log" 2>&1 &
   PIDS+=($!)
   wait_for_port "$port" "cargo lambda watch" 120
   echo "functions: http://127.0.0.1:$port/lambda-url/<function>/... (log: .local/watch.log)"
