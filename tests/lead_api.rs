@@ -36,6 +36,11 @@ async fn call(
     if let Some(b) = body {
         ev = ev.json(&b);
     }
+    send(state, ev).await
+}
+
+/// Sends a request as API Gateway routes it to lead-api (no `{provider}` path parameter).
+async fn send(state: &ApiState, ev: EventBuilder) -> Answer {
     let mut event = ev.build();
     event.path_parameters.clear();
     handler(state, lambda_event(event)).await.unwrap().into()
@@ -458,19 +463,13 @@ async fn every_error_path_is_a_documented_json_error() {
             .as_str()
             .is_some_and(|m| !m.is_empty()));
     };
-    let no_key = {
-        let mut e = EventBuilder::new("GET", "/leads/x").build();
-        e.path_parameters.clear();
-        Answer::from(handler(&state, lambda_event(e)).await.unwrap())
-    };
+    let no_key = send(&state, EventBuilder::new("GET", "/leads/x")).await;
     check(&no_key, 401, "missing_api_key");
-    let bad_key = {
-        let mut e = EventBuilder::new("GET", "/leads/x")
-            .header("x-api-key", "nope")
-            .build();
-        e.path_parameters.clear();
-        Answer::from(handler(&state, lambda_event(e)).await.unwrap())
-    };
+    let bad_key = send(
+        &state,
+        EventBuilder::new("GET", "/leads/x").header("x-api-key", "nope"),
+    )
+    .await;
     check(&bad_key, 401, "invalid_api_key");
     check(
         &call(&state, "GET", "/leads/missing", "", None).await,
@@ -533,15 +532,14 @@ async fn every_error_path_is_a_documented_json_error() {
         404,
         "lead_not_found",
     );
-    let bad_json = {
-        let mut e = EventBuilder::new("POST", "/spend")
+    let bad_json = send(
+        &state,
+        EventBuilder::new("POST", "/spend")
             .header("x-api-key", KEY)
             .header("content-type", "application/json")
-            .text_body("{")
-            .build();
-        e.path_parameters.clear();
-        Answer::from(handler(&state, lambda_event(e)).await.unwrap())
-    };
+            .text_body("{"),
+    )
+    .await;
     check(&bad_json, 400, "invalid_json");
     let spend = call(
         &state,
@@ -590,11 +588,12 @@ async fn the_dashboard_shows_data_in_a_real_browser() {
     let state = api(store.clone());
     seed_month(&store, &state).await;
     rollup(&store, json!({"from": "2026-10-01", "to": "2026-10-31"})).await;
-    let mut e = EventBuilder::new("GET", "/dashboard")
-        .query(&format!("from=2026-10-01&to=2026-10-31&key={KEY}"))
-        .build();
-    e.path_parameters.clear();
-    let page = Answer::from(handler(&state, lambda_event(e)).await.unwrap());
+    let page = send(
+        &state,
+        EventBuilder::new("GET", "/dashboard")
+            .query(&format!("from=2026-10-01&to=2026-10-31&key={KEY}")),
+    )
+    .await;
     assert_eq!(page.status, 200);
     assert!(page.headers["content-type"].starts_with("text/html"));
     assert!(!page.text.contains("<script"), "self-contained, no scripts");

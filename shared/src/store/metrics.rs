@@ -56,27 +56,15 @@ impl Store {
     }
 
     async fn day_index(&self, gsi1pk: &str) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
+        self.query_all(|| {
+            self.client
                 .query()
                 .table_name(&self.table)
                 .index_name(keys::GSI1)
                 .key_condition_expression("gsi1pk = :d")
                 .expression_attribute_values(":d", s(gsi1pk))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| StoreError::sdk("Query", e))?;
-            items.extend(out.items().iter().cloned());
-            match out.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
-            }
-        }
-        Ok(items)
+        })
+        .await
     }
 
     /// Leads created on a day (Query on the day index).

@@ -75,37 +75,22 @@ impl Store {
     /// Quarantined deliveries, oldest first, expired ones left out (Query on the index).
     pub async fn list_quarantine(&self, limit: usize) -> Result<Vec<QuarantinedItem>, StoreError> {
         let now = Utc::now().timestamp();
-        let mut out_items = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(keys::GSI1)
-                .key_condition_expression("gsi1pk = :q")
-                .expression_attribute_values(":q", s(keys::QUARANTINE_GSI))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| StoreError::sdk("Query", e))?;
-            for item in out.items() {
-                if get_n::<i64>(item, keys::EXPIRES_AT).is_some_and(|e| e < now) {
-                    continue;
-                }
-                if let Some(q) = quarantined_from(item) {
-                    out_items.push(q);
-                    if out_items.len() >= limit {
-                        return Ok(out_items);
-                    }
-                }
-            }
-            match out.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
-            }
-        }
-        Ok(out_items)
+        let items = self
+            .query_all(|| {
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(keys::GSI1)
+                    .key_condition_expression("gsi1pk = :q")
+                    .expression_attribute_values(":q", s(keys::QUARANTINE_GSI))
+            })
+            .await?;
+        Ok(items
+            .iter()
+            .filter(|i| get_n::<i64>(i, keys::EXPIRES_AT).is_none_or(|e| e >= now))
+            .filter_map(quarantined_from)
+            .take(limit)
+            .collect())
     }
 
     /// Removes a quarantined delivery once replayed (1 DeleteItem).

@@ -1,6 +1,6 @@
 //! Lookups: a lead by id or by identity, a lead's touchpoints, and a paged scan of leads.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 
 use super::codec::{get_s, lead_from, s, touchpoint_from, Item};
 use super::keys;
@@ -61,16 +61,26 @@ impl Store {
 
     /// Every item of one partition (paged Query, strongly consistent).
     pub(crate) async fn partition_items(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start: Option<std::collections::HashMap<String, AttributeValue>> = None;
-        loop {
-            let out = self
-                .client
+        self.query_all(|| {
+            self.client
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk")
                 .expression_attribute_values(":pk", s(pk))
                 .consistent_read(true)
+        })
+        .await
+    }
+
+    /// Runs a Query to the end, page after page (1 request per 1 MB page).
+    pub(crate) async fn query_all(
+        &self,
+        query: impl Fn() -> QueryFluentBuilder,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = query()
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
@@ -78,10 +88,9 @@ impl Store {
             items.extend(out.items().iter().cloned());
             match out.last_evaluated_key() {
                 Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
+                _ => return Ok(items),
             }
         }
-        Ok(items)
     }
 
     /// Every lead, via a paged Scan filtered to lead items (tools and small tables only: the
