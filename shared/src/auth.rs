@@ -1,10 +1,9 @@
 //! API keys for first-party callers (`x-api-key`), compared in constant time. Several keys may be
 //! configured at once (comma-separated) so a key can be rotated without downtime.
 
-use subtle::ConstantTimeEq;
-
 use crate::error::AppError;
 use crate::http::InboundRequest;
+use crate::signature::keys_equal;
 
 #[derive(Clone, Default)]
 pub struct ApiKeys {
@@ -34,13 +33,13 @@ impl ApiKeys {
         self.keys.is_empty()
     }
 
-    /// Every configured key is compared (no early exit), each in constant time.
+    /// Every configured key is compared (no early exit), each in constant time and without
+    /// leaking its length (`signature::keys_equal` compares digests).
     pub fn matches(&self, candidate: &str) -> bool {
-        let c = candidate.trim().as_bytes();
+        let c = candidate.trim();
         self.keys
             .iter()
-            .fold(0u8, |hit, k| hit | k.as_bytes().ct_eq(c).unwrap_u8())
-            == 1
+            .fold(false, |hit, k| hit | keys_equal(c, k))
     }
 
     /// 401 unless the request carries a configured key in `x-api-key`. With no key configured

@@ -8,12 +8,16 @@ pub mod config;
 pub mod error;
 pub mod fields;
 pub mod http;
+pub mod ingest;
 pub mod metrics;
 pub mod model;
 pub mod multipart;
 pub mod normalize;
 pub mod sales;
+pub mod scoring;
+pub mod signature;
 pub mod store;
 pub mod telemetry;
+pub mod warm;
 
 pub use error::AppError;

@@ -463,3 +463,111 @@ pub struct Touchpoint {
     pub custom: BTreeMap<String, String>,
     pub is_test: bool,
 }
+
+/// Where a review was published (referral-review accepts exactly these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewPlatform {
+    Internal,
+    Google,
+    Trustpilot,
+    G2,
+    Capterra,
+    Yelp,
+    Facebook,
+}
+
+impl ReviewPlatform {
+    pub const ALL: [ReviewPlatform; 7] = [
+        ReviewPlatform::Internal,
+        ReviewPlatform::Google,
+        ReviewPlatform::Trustpilot,
+        ReviewPlatform::G2,
+        ReviewPlatform::Capterra,
+        ReviewPlatform::Yelp,
+        ReviewPlatform::Facebook,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewPlatform::Internal => "internal",
+            ReviewPlatform::Google => "google",
+            ReviewPlatform::Trustpilot => "trustpilot",
+            ReviewPlatform::G2 => "g2",
+            ReviewPlatform::Capterra => "capterra",
+            ReviewPlatform::Yelp => "yelp",
+            ReviewPlatform::Facebook => "facebook",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ReviewPlatform> {
+        ReviewPlatform::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// Ratings at or below this are flagged for follow-up.
+pub const REVIEW_FOLLOW_UP_MAX_RATING: u8 = 2;
+
+/// The current state of one review as its platform reports it (validated: rating 1..=5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewInput {
+    pub platform: ReviewPlatform,
+    /// The platform's id of the review: a review is one item per (platform, external_id).
+    pub external_id: String,
+    pub rating: u8,
+    pub title: Option<String>,
+    pub text: Option<String>,
+    /// The reviewer's public display name.
+    pub name: Option<String>,
+    pub published_at: DateTime<Utc>,
+    /// When the review last changed at its source; a change older than the stored one is stale.
+    pub updated_at: Option<DateTime<Utc>>,
+    /// The sender's reference for the customer (Trustpilot `referenceId`): a lead id.
+    pub reference_id: Option<String>,
+}
+
+impl ReviewInput {
+    pub fn needs_follow_up(&self) -> bool {
+        self.rating <= REVIEW_FOLLOW_UP_MAX_RATING
+    }
+}
+
+/// Per-platform review statistics, maintained exactly (retries, updates and deletes included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewAggregate {
+    pub platform: ReviewPlatform,
+    pub count: u64,
+    pub rating_sum: u64,
+    /// Reviews per rating: index 0 is 1 star, index 4 is 5 stars.
+    pub distribution: [u64; 5],
+}
+
+impl ReviewAggregate {
+    pub fn empty(platform: ReviewPlatform) -> ReviewAggregate {
+        ReviewAggregate {
+            platform,
+            count: 0,
+            rating_sum: 0,
+            distribution: [0; 5],
+        }
+    }
+
+    pub fn average(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.rating_sum as f64 / self.count as f64)
+    }
+}
+
+/// A referral as recorded on the referrer (one per referral identity, whatever the retries).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Referral {
+    /// The referral's idempotency identity within the referrer (`id:<referral_id>` or a hash of
+    /// program and referee identity).
+    pub referral_key: String,
+    pub referrer_lead_id: String,
+    pub referee_lead_id: String,
+    /// The referee was a lead before this referral: recorded, not credited.
+    pub existing_lead: bool,
+    pub program: Option<String>,
+    pub touch_id: String,
+    pub created_at: DateTime<Utc>,
+}

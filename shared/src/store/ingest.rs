@@ -305,7 +305,16 @@ impl Store {
         item.insert("created_at".into(), s(ts(sub.occurred_at)));
         item.insert("received_at".into(), s(ts(received_at)));
         item.insert("updated_at".into(), s(ts(received_at)));
-        item.insert("stage".into(), s("lead"));
+        // Scored at creation with the built-in model, so a hot lead is hot the moment it arrives
+        // (no read: still 1 round trip). Merges leave scoring to the scheduled rescore.
+        let scored = super::rescore::score_new_lead(sub, received_at);
+        item.insert("stage".into(), s(scored.stage.as_str()));
+        if scored.stage == crate::model::Stage::Mql {
+            item.insert("mql_at".into(), s(ts(received_at)));
+        }
+        for (name, value) in super::rescore::assessment_fields(&scored, received_at) {
+            item.insert(name.into(), value);
+        }
         item.insert("version".into(), n(1));
         if !identity.is_empty() {
             item.insert(

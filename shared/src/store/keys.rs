@@ -115,3 +115,76 @@ pub fn rollup_pk(day: &str) -> String {
 pub fn rollup_sk(source: &str, channel: &str, campaign: &str) -> String {
     format!("{source}#{channel}#{campaign}")
 }
+
+/// Referral code -> lead: `REFCODE#<code>` / `#REFCODE` (codes are URL-safe base64).
+pub const REFERRAL_CODE_SK: &str = "#REFCODE";
+
+pub fn referral_code_pk(code: &str) -> String {
+    format!("REFCODE#{code}")
+}
+
+/// A referral given, in the referrer's partition: `LEAD#<referrer>` / `REF#<referral key>`.
+pub const REFERRAL_SK_PREFIX: &str = "REF#";
+
+pub fn referral_sk(referral_key: &str) -> String {
+    format!("{REFERRAL_SK_PREFIX}{referral_key}")
+}
+
+/// Marks a referee's conversion as credited to its referrer once: `REFCONV#<referee_lead_id>`,
+/// in the referrer's partition.
+pub fn referral_conversion_sk(referee_lead_id: &str) -> String {
+    format!("REFCONV#{referee_lead_id}")
+}
+
+/// A review: `REVIEW#<platform>#<external id>` / `#REVIEW` (ids over 128 bytes are hashed).
+pub const REVIEW_SK: &str = "#REVIEW";
+
+pub fn review_pk(platform: &str, external_id: &str) -> String {
+    let id = if external_id.len() > 128 {
+        sha256_hex(external_id)
+    } else {
+        external_id.to_string()
+    };
+    format!("REVIEW#{platform}#{id}")
+}
+
+/// Per-platform review aggregate: `REVIEWAGG#<platform>` / `#AGG`.
+pub const REVIEW_AGG_SK: &str = "#AGG";
+
+pub fn review_agg_pk(platform: &str) -> String {
+    format!("REVIEWAGG#{platform}")
+}
+
+/// Sparse gsi1 partition of reviews flagged for follow-up (rating 2 or less, not deleted).
+pub const REVIEW_FOLLOW_UP_GSI: &str = "REVIEWS#FOLLOWUP";
+
+/// A stable, non-reversible key of a value (referral identities).
+pub fn hashed(value: &str) -> String {
+    sha256_hex(value)
+}
+
+/// Every lead partition starts with this (`LEAD#<lead_id>`): rescore's scan keeps only these.
+pub const LEAD_PK_PREFIX: &str = "LEAD#";
+
+/// A score change (temperature or stage), in the lead's partition:
+/// `LEAD#<lead_id>` / `SCORE#<at>#<id>` (sorts by time).
+pub const SCORE_CHANGE_SK_PREFIX: &str = "SCORE#";
+
+pub fn score_change_sk(at: DateTime<Utc>, id: &str) -> String {
+    format!("{SCORE_CHANGE_SK_PREFIX}{}#{id}", ts(at))
+}
+
+/// Progress of a rescore run: `RESCORE#PROGRESS` / `#RUN` for the scheduled full run,
+/// `#SEG#<segment>#<total>` for a segment rescored by hand.
+pub const RESCORE_PROGRESS_PK: &str = "RESCORE#PROGRESS";
+
+pub fn rescore_progress_sk(targeted_segment: Option<(u32, u32)>) -> String {
+    match targeted_segment {
+        None => "#RUN".to_string(),
+        Some((segment, total)) => format!("#SEG#{segment}#{total}"),
+    }
+}
+
+/// The stored scoring configuration (overrides the built-in one): `CONFIG#SCORING` / `#CONFIG`.
+pub const SCORING_CONFIG_PK: &str = "CONFIG#SCORING";
+pub const SCORING_CONFIG_SK: &str = "#CONFIG";

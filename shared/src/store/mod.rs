@@ -8,8 +8,16 @@ pub mod keys;
 mod metrics;
 mod quarantine;
 mod read;
+mod referrals;
+mod rescore;
+mod reviews;
 mod sales;
 pub use read::{record_from_items, LeadRecord};
+pub use referrals::{ReferralCredit, Referrer};
+pub use rescore::{
+    RescoreProgress, ScoreChange, ScoreWrite, ScoringInput, SegmentPage, SegmentProgress,
+};
+pub use reviews::{ReviewChange, ReviewStatus, ReviewWriteOutcome, StoredReview};
 pub use sales::SalesEventOutcome;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -186,6 +186,16 @@ impl Store {
                 .expect("delete has table and key");
             actions.push(TransactWriteItem::builder().delete(del).build());
         }
+        // The lead's referral code resolves to nobody once the person is erased.
+        if let Some(code) = get_s(&lead_item, "referral_code") {
+            let del = Delete::builder()
+                .table_name(&self.table)
+                .key(keys::PK, s(keys::referral_code_pk(&code)))
+                .key(keys::SK, s(keys::REFERRAL_CODE_SK))
+                .build()
+                .expect("delete has table and key");
+            actions.push(TransactWriteItem::builder().delete(del).build());
+        }
         let personal = [
             "email",
             "email_key",
@@ -200,6 +210,7 @@ impl Store {
             "consent",
             "identity_keys",
             "score_reasons",
+            "referral_code",
         ];
         let erase = Update::builder()
             .table_name(&self.table)
