@@ -13,7 +13,7 @@ use futures_util::stream::{self, StreamExt};
 use lambda_runtime::LambdaEvent;
 use leadflow::http::{empty_response, json_response, InboundRequest, MAX_BODY_BYTES};
 use leadflow::model::{IngestOutcome, IngestStatus, Submission, TouchKind};
-use leadflow::normalize::{normalize, NormalizeConfig};
+use leadflow::normalize::NormalizeConfig;
 use leadflow::store::Store;
 use leadflow::telemetry::Metrics;
 use leadflow::AppError;
@@ -185,24 +185,15 @@ async fn quarantine(
     Ok(id)
 }
 
-/// Normalizes and stores one submission; the status is counted in `metrics`.
+/// Normalizes and stores one submission; the status is counted in `metrics`
+/// (`leadflow::ingest::ingest_one`, shared with referral-review).
 pub async fn ingest_one(
     state: &AppState,
     sub: Submission,
     received_at: chrono::DateTime<Utc>,
     metrics: &mut Metrics,
 ) -> Result<IngestOutcome, AppError> {
-    let normalized = normalize(sub, &state.normalize)?;
-    let outcome = state.store.ingest(&normalized, received_at).await?;
-    metrics.count(outcome.status.as_str(), 1.0);
-    tracing::info!(
-        provider = normalized.provider,
-        status = outcome.status.as_str(),
-        lead_id = outcome.lead_id,
-        channel = normalized.classification.channel.as_str(),
-        "submission stored"
-    );
-    Ok(outcome)
+    leadflow::ingest::ingest_one(&state.store, &state.normalize, sub, received_at, metrics).await
 }
 
 /// Stores every submission of an authentic platform delivery. A submission the platform sent

@@ -1,0 +1,254 @@
+//! Calendly: `POST` JSON `{event, created_at, payload{...}}` signed with
+//! `Calendly-Webhook-Signature: t=<unix s>,v1=<hex HMAC-SHA256(signing key, t + "." + raw
+//! body)>`, about 3 minutes of tolerance (`CALENDLY_SIGNING_KEY`).
+//!
+//! `invitee.created` is a booked meeting (it makes or merges a lead: email, name,
+//! `questions_and_answers`, `tracking.utm_*`); `invitee.canceled` a canceled-meeting touch.
+//! Other events (routing forms, no-shows) are ignored. Idempotency key: the invitee `uri` plus
+//! the event name, so a booking and its cancellation are two touches.
+
+use leadflow::fields::apply_field;
+use leadflow::http::InboundRequest;
+use leadflow::model::{DeliveryKey, Submission, TouchKind};
+use leadflow::signature::{self, SignatureError};
+use serde_json::Value;
+
+use super::{
+    fill, ignored, parse_json, quarantine, set_custom, str_at, time_value, value_text,
+    ProviderOutcome,
+};
+
+pub const PROVIDER: &str = "calendly";
+
+pub fn verify(
+    signing_key: &str,
+    req: &InboundRequest,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), SignatureError> {
+    signature::verify_calendly(
+        signing_key,
+        &req.body,
+        req.header("calendly-webhook-signature"),
+        now,
+    )
+}
+
+pub fn parse(req: &InboundRequest) -> ProviderOutcome {
+    let v = match parse_json(&req.body, "calendly body") {
+        Ok(v) => v,
+        Err(reason) => return quarantine(reason),
+    };
+    let Some(event) = str_at(&v, "event") else {
+        return quarantine("calendly body has no event");
+    };
+    let kind = match event {
+        "invitee.created" => TouchKind::MeetingBooked,
+        "invitee.canceled" => TouchKind::MeetingCanceled,
+        other => return ignored(format!("calendly event {other:?} is not a booking")),
+    };
+    let Some(p) = v.get("payload").filter(|p| p.is_object()) else {
+        return quarantine("calendly body has no payload object");
+    };
+    let Some(uri) = str_at(p, "uri") else {
+        return quarantine("calendly invitee has no uri");
+    };
+    let occurred_at = time_value(v.get("created_at"))
+        .or_else(|| time_value(p.get("created_at")))
+        .unwrap_or(req.received_at);
+    let mut sub = Submission::new(
+        PROVIDER,
+        DeliveryKey::Platform(format!("{uri}#{event}")),
+        kind,
+        occurred_at,
+    );
+    sub.source_hint = Some(PROVIDER.to_string());
+    // (payload key, field name)
+    for (key, field) in [
+        ("email", "email"),
+        ("first_name", "first_name"),
+        ("last_name", "last_name"),
+        ("name", "full_name"),
+        // The number the invitee gave for SMS reminders.
+        ("text_reminder_number", "phone"),
+    ] {
+        if let Some(value) = str_at(p, key) {
+            apply_field(&mut sub, field, value);
+        }
+    }
+    if let Some(tracking) = p.get("tracking").and_then(Value::as_object) {
+        for (name, value) in tracking {
+            if name.starts_with("utm_") {
+                if let Some(text) = value_text(value) {
+                    apply_field(&mut sub, name, &text);
+                }
+            }
+        }
+    }
+    if let Some(qas) = p.get("questions_and_answers").and_then(Value::as_array) {
+        for qa in qas {
+            if let (Some(q), Some(a)) = (str_at(qa, "question"), str_at(qa, "answer")) {
+                let question: String = q.chars().take(80).collect();
+                apply_field(&mut sub, &question, a);
+            }
+        }
+    }
+    if let Some(ev) = p.get("scheduled_event").filter(|e| e.is_object()) {
+        fill(&mut sub.attribution.form_id, str_at(ev, "event_type"));
+        if let Some(name) = str_at(ev, "name") {
+            set_custom(&mut sub, "calendly_event", name);
+        }
+        if let Some(start) = str_at(ev, "start_time") {
+            set_custom(&mut sub, "meeting_start", start);
+        }
+    }
+    if kind == TouchKind::MeetingCanceled {
+        if let Some(reason) = p.pointer("/cancellation/reason").and_then(Value::as_str) {
+            set_custom(&mut sub, "cancel_reason", reason);
+        }
+    }
+    ProviderOutcome::Submissions(vec![sub])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::test_support::*;
+    use crate::providers::{Providers, ProvidersConfig};
+
+    const KEY: &str = "test-calendly-signing-key";
+    const T: i64 = 1_700_000_000;
+
+    const CREATED: &str = r#"{"created_at":"2023-11-14T22:13:20.000000Z","created_by":"https://api.calendly.com/users/AAAAAAAAAAAAAAAA","event":"invitee.created","payload":{"cancel_url":"https://calendly.com/cancellations/AAAAAAAAAAAAAAAA","created_at":"2023-11-14T22:13:19.000000Z","email":"mary@example.com","first_name":"Mary","last_name":"Jackson","name":"Mary Jackson","new_invitee":null,"old_invitee":null,"questions_and_answers":[{"answer":"Langley Research","position":0,"question":"Company"},{"answer":"About 40 seats","position":1,"question":"How big is your team?"}],"reschedule_url":"https://calendly.com/reschedulings/AAAAAAAAAAAAAAAA","rescheduled":false,"scheduled_event":{"created_at":"2023-11-14T22:13:19.000000Z","end_time":"2023-11-20T16:30:00.000000Z","event_type":"https://api.calendly.com/event_types/GBGBDCAADAEDCRZ2","name":"Intro call","start_time":"2023-11-20T16:00:00.000000Z","status":"active","uri":"https://api.calendly.com/scheduled_events/GBGBDCAADAEDCRZ2"},"status":"active","text_reminder_number":"+1 757 555 0175","timezone":"America/New_York","tracking":{"utm_campaign":"webinar-followup","utm_source":"newsletter","utm_medium":"email","utm_content":null,"utm_term":null,"salesforce_uuid":null},"uri":"https://api.calendly.com/scheduled_events/GBGBDCAADAEDCRZ2/invitees/AAAAAAAAAAAAAAAA"}}"#;
+
+    fn providers() -> Providers {
+        Providers::new(ProvidersConfig::from_lookup(|k| {
+            (k == "CALENDLY_SIGNING_KEY").then(|| KEY.to_string())
+        }))
+    }
+
+    fn signed(body: &str, t: i64) -> InboundRequest {
+        let ts = t.to_string();
+        let sig = hex_hmac(KEY, &[ts.as_bytes(), b".", body.as_bytes()]);
+        request(
+            "POST",
+            body.as_bytes(),
+            &[("Calendly-Webhook-Signature", &format!("t={ts},v1={sig}"))],
+            &[],
+        )
+    }
+
+    #[tokio::test]
+    async fn invitee_created_is_a_booked_meeting() {
+        let s = one(providers()
+            .handle("calendly", &signed(CREATED, T), at(T + 30))
+            .await
+            .unwrap());
+        assert_eq!(s.kind, TouchKind::MeetingBooked);
+        assert_eq!(
+            s.delivery,
+            DeliveryKey::Platform("https://api.calendly.com/scheduled_events/GBGBDCAADAEDCRZ2/invitees/AAAAAAAAAAAAAAAA#invitee.created".into())
+        );
+        assert_eq!(s.occurred_at.to_rfc3339(), "2023-11-14T22:13:20+00:00");
+        assert_eq!(s.contact.email.as_deref(), Some("mary@example.com"));
+        assert_eq!(s.contact.first_name.as_deref(), Some("Mary"));
+        assert_eq!(s.contact.full_name.as_deref(), Some("Mary Jackson"));
+        assert_eq!(s.contact.phone.as_deref(), Some("+1 757 555 0175"));
+        assert_eq!(s.contact.company.as_deref(), Some("Langley Research"));
+        assert_eq!(s.custom["how_big_is_your_team"], "About 40 seats");
+        assert_eq!(s.custom["calendly_event"], "Intro call");
+        assert_eq!(s.attribution.utm_source.as_deref(), Some("newsletter"));
+        assert_eq!(
+            s.attribution.utm_campaign.as_deref(),
+            Some("webinar-followup")
+        );
+        assert_eq!(s.attribution.utm_content, None);
+        assert_eq!(s.source_hint.as_deref(), Some("calendly"));
+    }
+
+    #[tokio::test]
+    async fn invitee_canceled_is_its_own_touch() {
+        let body = CREATED
+            .replace("\"event\":\"invitee.created\"", "\"event\":\"invitee.canceled\"")
+            .replace("\"status\":\"active\",\"text", "\"status\":\"canceled\",\"cancellation\":{\"canceled_by\":\"Mary\",\"reason\":\"Conflict\",\"canceler_type\":\"invitee\"},\"text");
+        let s = one(providers()
+            .handle("calendly", &signed(&body, T), at(T))
+            .await
+            .unwrap());
+        assert_eq!(s.kind, TouchKind::MeetingCanceled);
+        assert!(s.delivery.as_str().ends_with("#invitee.canceled"));
+        assert_eq!(s.custom["cancel_reason"], "Conflict");
+    }
+
+    #[tokio::test]
+    async fn signature_failures() {
+        let p = providers();
+        let mut req = signed(CREATED, T);
+        req.body = CREATED.replace("Mary", "Eve").into_bytes();
+        assert_eq!(
+            p.handle("calendly", &req, at(T)).await.unwrap_err().code(),
+            "invalid_signature"
+        );
+        let ts = T.to_string();
+        let sig = hex_hmac("other", &[ts.as_bytes(), b".", CREATED.as_bytes()]);
+        let req = request(
+            "POST",
+            CREATED.as_bytes(),
+            &[("calendly-webhook-signature", &format!("t={ts},v1={sig}"))],
+            &[],
+        );
+        assert_eq!(
+            p.handle("calendly", &req, at(T)).await.unwrap_err().code(),
+            "invalid_signature"
+        );
+        let e = p
+            .handle("calendly", &signed(CREATED, T), at(T + 181))
+            .await
+            .unwrap_err();
+        assert_eq!((e.status(), e.code()), (401, "stale_timestamp"));
+        let req = request("POST", CREATED.as_bytes(), &[], &[]);
+        assert_eq!(
+            p.handle("calendly", &req, at(T)).await.unwrap_err().code(),
+            "missing_signature"
+        );
+        let req = request(
+            "POST",
+            CREATED.as_bytes(),
+            &[("calendly-webhook-signature", "v1=abc")],
+            &[],
+        );
+        assert_eq!(
+            p.handle("calendly", &req, at(T)).await.unwrap_err().code(),
+            "invalid_signature"
+        );
+    }
+
+    #[tokio::test]
+    async fn authentic_garbage_is_quarantined() {
+        let p = providers();
+        for (body, want) in [
+            ("{\"event\":", "JSON"),
+            (r#"{"payload":{}}"#, "no event"),
+            (r#"{"event":"invitee.created"}"#, "payload"),
+            (
+                r#"{"event":"invitee.created","payload":{"email":"a@b.c"}}"#,
+                "uri",
+            ),
+        ] {
+            let reason =
+                quarantine_reason(p.handle("calendly", &signed(body, T), at(T)).await.unwrap());
+            assert!(reason.contains(want), "{reason}");
+        }
+        ignored_reason(
+            p.handle(
+                "calendly",
+                &signed(
+                    r#"{"event":"routing_form_submission.created","payload":{}}"#,
+                    T,
+                ),
+                at(T),
+            )
+            .await
+            .unwrap(),
+        );
+    }
+}

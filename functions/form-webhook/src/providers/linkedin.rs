@@ -1,0 +1,723 @@
+//! LinkedIn Lead Sync (Lead Gen Forms).
+//!
+//! - Validation: `GET ?challengeCode=<uuid>` answered 200 with JSON `{"challengeCode",
+//!   "challengeResponse": hex(HMAC-SHA256(client secret, challengeCode))}` (LinkedIn re-checks
+//!   every 2 hours and wants the answer within 3 s: no I/O on this path).
+//! - Push: `POST` JSON lead notification, `X-LI-Signature = hex(HMAC-SHA256(client secret,
+//!   "hmacsha256=" + raw body))`, the header with or without the `hmacsha256=` prefix
+//!   (`LINKEDIN_CLIENT_SECRET`).
+//! - The notification names the lead only; it is fetched from the Lead Sync API:
+//!   `GET {LINKEDIN_API_URL}/leadFormResponses/{id}` with `LINKEDIN_ACCESS_TOKEN`, the
+//!   `LinkedIn-Version` header (`LINKEDIN_API_VERSION`) and Rest.li 2.0, projecting the form
+//!   (`form:(hiddenFields,creationLocale,name,id,content)`) so answers can be mapped by question.
+//!
+//! Assumptions, from LinkedIn's Lead Sync documentation ("Lead Notifications", "Lead Form
+//! Responses", the lead sync schema) and its published Postman collection:
+//! - The notification is `{"type": "LEAD_ACTION", "leadGenFormResponse":
+//!   "urn:li:leadGenFormResponse:<id>", "leadGenForm": "urn:li:versionedLeadGenForm:(...)",
+//!   "owner": {...}, "associatedEntity": {...}, "leadType": "SPONSORED" | "EVENT" | "COMPANY" |
+//!   "ORGANIZATION_PRODUCT", "leadAction": "CREATED" | "DELETED", "occurredAt": <epoch>}`. One
+//!   object per POST; an array of them is accepted too.
+//! - Lead notifications carry no `notificationId` (that field belongs to organization social
+//!   action notifications). The idempotency key is the lead's own id, the `<id>` of the
+//!   `leadGenFormResponse` URN: a re-delivered notification, or two subscriptions announcing the
+//!   same lead, map to the same key.
+//! - The response is `{id, submittedAt (ms), testLead, leadType, owner, versionedLeadGenFormUrn,
+//!   leadMetadata{sponsoredLeadMetadata{campaign}}, associatedEntity{associatedCreative},
+//!   formResponse{answers[{questionId, answerDetails{textQuestionAnswer{answer} |
+//!   multipleChoiceAnswer{options[]}}}], consentResponses[{consentId, accepted}]}, form{...}}`
+//!   where the form's `content.questions[]` give `predefinedField` (FIRST_NAME, EMAIL,
+//!   WORK_EMAIL, PHONE_NUMBER, COMPANY_NAME, JOB_TITLE, COUNTRY...) or a custom question text.
+//! - `leadAction: DELETED` (the member withdrew the lead) is answered as ignored here: erasure
+//!   is the lead API's job, not this webhook's.
+//! - Sponsored leads are paid social; event, company-page and product-page leads organic social.
+
+use std::collections::{BTreeSet, HashMap};
+
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use leadflow::fields::apply_field;
+use leadflow::http::{json_response, InboundRequest};
+use leadflow::model::{Channel, Consent, DeliveryKey, Submission, TouchKind};
+use leadflow::signature::{self, SignatureError};
+use leadflow::AppError;
+use serde_json::{json, Value};
+
+use super::platform_api::PlatformApi;
+use super::{
+    epoch_time, fill, id_string, ignored, not_configured, parse_json, quarantine, set_custom,
+    str_at, ProviderOutcome, ProvidersConfig,
+};
+
+pub const PROVIDER: &str = "linkedin";
+
+/// Field projection for one lead form response, with the form decorated in.
+pub const RESPONSE_FIELDS: &str = "ownerInfo,associatedEntityInfo,leadMetadataInfo,owner,leadType,versionedLeadGenFormUrn,id,submittedAt,testLead,formResponse,form:(hiddenFields,creationLocale,name,id,content)";
+
+const RESPONSE_URN_PREFIX: &str = "urn:li:leadGenFormResponse:";
+const MAX_CHALLENGE: usize = 256;
+
+pub fn handshake(client_secret: &str, req: &InboundRequest) -> Result<ProviderOutcome, AppError> {
+    let code = req
+        .query
+        .get("challengeCode")
+        .map(|c| c.trim())
+        .filter(|c| !c.is_empty() && c.len() <= MAX_CHALLENGE)
+        .ok_or_else(|| {
+            AppError::bad_request(
+                "missing_challenge_code",
+                "challengeCode",
+                "GET on this webhook is LinkedIn's validation and needs a challengeCode",
+            )
+        })?;
+    tracing::info!(provider = PROVIDER, "webhook validation challenge answered");
+    Ok(ProviderOutcome::Respond(json_response(
+        200,
+        &json!({
+            "challengeCode": code,
+            "challengeResponse": signature::linkedin_challenge_response(client_secret, code),
+        }),
+    )))
+}
+
+pub fn verify(client_secret: &str, req: &InboundRequest) -> Result<(), SignatureError> {
+    signature::verify_linkedin(client_secret, &req.body, req.header("x-li-signature"))
+}
+
+/// One lead a notification announced.
+#[derive(Debug, Clone)]
+struct Announced {
+    response_id: String,
+    lead_type: Option<String>,
+    occurred_at: Option<i64>,
+}
+
+fn is_path_safe(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+pub async fn parse(
+    config: &ProvidersConfig,
+    api: &PlatformApi,
+    req: &InboundRequest,
+) -> Result<ProviderOutcome, AppError> {
+    let v = match parse_json(&req.body, "linkedin notification") {
+        Ok(v) => v,
+        Err(reason) => return Ok(quarantine(reason)),
+    };
+    let notifications: Vec<&Value> = match &v {
+        Value::Array(items) => items.iter().collect(),
+        Value::Object(_) => vec![&v],
+        _ => {
+            return Ok(quarantine(
+                "linkedin notification is neither an object nor an array",
+            ))
+        }
+    };
+    let mut leads = Vec::new();
+    let mut seen = BTreeSet::new();
+    let (mut deleted, mut other, mut malformed) = (0usize, 0usize, 0usize);
+    for n in notifications {
+        if str_at(n, "type").is_some_and(|t| t != "LEAD_ACTION") {
+            other += 1;
+            continue;
+        }
+        match str_at(n, "leadAction") {
+            Some("CREATED") => {}
+            Some("DELETED") => {
+                deleted += 1;
+                continue;
+            }
+            Some(_) => {
+                other += 1;
+                continue;
+            }
+            None => {
+                malformed += 1;
+                continue;
+            }
+        }
+        let Some(id) = str_at(n, "leadGenFormResponse")
+            .and_then(|urn| urn.strip_prefix(RESPONSE_URN_PREFIX))
+            .filter(|id| is_path_safe(id))
+        else {
+            malformed += 1;
+            continue;
+        };
+        if seen.insert(id.to_string()) {
+            leads.push(Announced {
+                response_id: id.to_string(),
+                lead_type: str_at(n, "leadType").map(str::to_string),
+                occurred_at: n.get("occurredAt").and_then(Value::as_i64),
+            });
+        }
+    }
+    if malformed > 0 {
+        tracing::error!(
+            provider = PROVIDER,
+            malformed,
+            "lead notifications without a usable lead urn skipped"
+        );
+    }
+    if leads.is_empty() {
+        return Ok(if malformed > 0 {
+            quarantine(format!(
+                "{malformed} linkedin notification(s) without a usable leadGenFormResponse"
+            ))
+        } else if deleted > 0 {
+            ignored(format!("{deleted} linkedin lead deletion notification(s)"))
+        } else {
+            ignored(format!(
+                "{other} linkedin notification(s) that are not new leads"
+            ))
+        });
+    }
+    let token = config
+        .linkedin_access_token
+        .get()
+        .ok_or_else(|| not_configured(PROVIDER))?;
+    let bearer = format!("Bearer {token}");
+    let base = config.linkedin_api_url.trim_end_matches('/');
+    let version = config.linkedin_api_version.as_str();
+    let received_at = req.received_at;
+
+    let subs: Vec<Submission> = stream::iter(leads)
+        .map(|lead| {
+            let url = format!(
+                "{base}/leadFormResponses/{}?fields={RESPONSE_FIELDS}",
+                lead.response_id
+            );
+            let bearer = bearer.as_str();
+            async move {
+                let headers = [
+                    ("authorization", bearer),
+                    ("linkedin-version", version),
+                    ("x-restli-protocol-version", "2.0.0"),
+                ];
+                match api.get_json(&url, &headers).await {
+                    Ok(data) => Ok(lead_submission(&lead, &data, received_at)),
+                    Err(e) => {
+                        tracing::error!(
+                            provider = PROVIDER,
+                            lead = %lead.response_id,
+                            error = %e,
+                            "linkedin lead fetch failed"
+                        );
+                        Err(AppError::Upstream(format!(
+                            "linkedin lead {}: {e}",
+                            lead.response_id
+                        )))
+                    }
+                }
+            }
+        })
+        .buffer_unordered(config.api_concurrency.max(1))
+        .try_collect()
+        .await?;
+    Ok(ProviderOutcome::Submissions(subs))
+}
+
+/// `{"localized": {"en_US": "..."}}` in the form's locale, else any locale.
+fn localized(v: Option<&Value>, locale: Option<&str>) -> Option<String> {
+    let map = v?.get("localized")?.as_object()?;
+    locale
+        .and_then(|l| map.get(l))
+        .or_else(|| map.values().next())
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// Where a predefined field goes: a name `apply_field` places, or `None` for a custom answer.
+fn predefined_field(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "FIRST_NAME" => "first_name",
+        "LAST_NAME" => "last_name",
+        "EMAIL" => "email",
+        "WORK_EMAIL" => "work_email",
+        "PHONE_NUMBER" => "phone",
+        "WORK_PHONE_NUMBER" => "work_phone",
+        "COMPANY_NAME" => "company",
+        "JOB_TITLE" => "job_title",
+        "COUNTRY" => "country",
+        _ => return None,
+    })
+}
+
+struct Question {
+    predefined: Option<String>,
+    label: Option<String>,
+    options: HashMap<String, String>,
+}
+
+fn lead_submission(
+    lead: &Announced,
+    data: &Value,
+    received_at: chrono::DateTime<chrono::Utc>,
+) -> Submission {
+    let occurred_at = data
+        .get("submittedAt")
+        .and_then(Value::as_i64)
+        .and_then(epoch_time)
+        .or_else(|| lead.occurred_at.and_then(epoch_time))
+        .unwrap_or(received_at);
+    let mut sub = Submission::new(
+        PROVIDER,
+        DeliveryKey::Platform(lead.response_id.clone()),
+        TouchKind::AdLead,
+        occurred_at,
+    );
+    sub.source_hint = Some(PROVIDER.to_string());
+    let lead_type = str_at(data, "leadType").or(lead.lead_type.as_deref());
+    sub.channel_hint = Some(match lead_type {
+        Some("EVENT" | "COMPANY" | "ORGANIZATION_PRODUCT") => Channel::OrganicSocial,
+        _ => Channel::PaidSocial,
+    });
+    sub.is_test = data
+        .get("testLead")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+
+    let form = data.get("form");
+    let locale = form.and_then(|f| f.get("creationLocale")).and_then(|l| {
+        Some(format!(
+            "{}_{}",
+            str_at(l, "language")?,
+            str_at(l, "country")?
+        ))
+    });
+    let locale = locale.as_deref();
+
+    // Hidden fields first: they carry the UTMs the advertiser set on the form.
+    if let Some(hidden) = form
+        .and_then(|f| f.get("hiddenFields"))
+        .and_then(Value::as_array)
+    {
+        for h in hidden {
+            if let (Some(name), Some(value)) = (str_at(h, "name"), str_at(h, "value")) {
+                apply_field(&mut sub, name, value);
+            }
+        }
+    }
+
+    let questions: HashMap<String, Question> = form
+        .and_then(|f| f.pointer("/content/questions"))
+        .and_then(Value::as_array)
+        .map(|qs| {
+            qs.iter()
+                .filter_map(|q| {
+                    let id = q.get("questionId").and_then(id_string)?;
+                    let options = q
+                        .pointer("/questionDetails/multipleChoiceQuestionDetails/options")
+                        .and_then(Value::as_array)
+                        .map(|opts| {
+                            opts.iter()
+                                .filter_map(|o| {
+                                    Some((
+                                        o.get("id").and_then(id_string)?,
+                                        localized(o.get("text"), locale)?,
+                                    ))
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    Some((
+                        id,
+                        Question {
+                            predefined: str_at(q, "predefinedField").map(str::to_string),
+                            label: localized(q.get("question"), locale)
+                                .or_else(|| str_at(q, "name").map(str::to_string)),
+                            options,
+                        },
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+
+    if let Some(answers) = data
+        .pointer("/formResponse/answers")
+        .and_then(Value::as_array)
+    {
+        for a in answers {
+            let Some(qid) = a.get("questionId").and_then(id_string) else {
+                continue;
+            };
+            let q = questions.get(&qid);
+            let details = a.get("answerDetails");
+            let text = details
+                .and_then(|d| d.pointer("/textQuestionAnswer/answer"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or_else(|| {
+                    let opts = details?
+                        .pointer("/multipleChoiceAnswer/options")?
+                        .as_array()?;
+                    let labels: Vec<String> = opts
+                        .iter()
+                        .filter_map(id_string)
+                        .map(|id| q.and_then(|q| q.options.get(&id).cloned()).unwrap_or(id))
+                        .collect();
+                    Some(labels.join(", "))
+                });
+            let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+                continue;
+            };
+            match q.and_then(|q| q.predefined.as_deref()) {
+                Some(field) => match predefined_field(field) {
+                    Some(name) => {
+                        apply_field(&mut sub, name, &text);
+                    }
+                    None => set_custom(&mut sub, field, &text),
+                },
+                None => {
+                    let label = q
+                        .and_then(|q| q.label.clone())
+                        .unwrap_or_else(|| format!("question_{qid}"));
+                    let key: String = label.chars().take(80).collect();
+                    set_custom(&mut sub, &key, &text);
+                }
+            }
+        }
+    }
+
+    // Consent checkboxes: explicit answers to the advertiser's own wording.
+    if let Some(responses) = data
+        .pointer("/formResponse/consentResponses")
+        .and_then(Value::as_array)
+    {
+        let wording: HashMap<String, String> = form
+            .and_then(|f| f.pointer("/content/legalInfo/consents"))
+            .and_then(Value::as_array)
+            .map(|cs| {
+                cs.iter()
+                    .filter_map(|c| {
+                        Some((
+                            c.get("id").and_then(id_string)?,
+                            localized(c.get("consent"), locale)?,
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(r) = responses.first() {
+            if let Some(accepted) = r.get("accepted").and_then(Value::as_bool) {
+                let text = r
+                    .get("consentId")
+                    .and_then(id_string)
+                    .and_then(|id| wording.get(&id).cloned());
+                sub.consent = Some(Consent {
+                    marketing_opt_in: accepted,
+                    at: occurred_at,
+                    text,
+                });
+            }
+        }
+    }
+
+    // Attribution: campaign name when the projection decorated it, else the campaign id.
+    let campaign_urn = data
+        .pointer("/leadMetadata/sponsoredLeadMetadata/campaign")
+        .and_then(Value::as_str);
+    let campaign_name = data
+        .pointer("/leadMetadataInfo/sponsoredLeadMetadataInfo/campaign/name")
+        .and_then(Value::as_str);
+    let campaign_id = campaign_urn.and_then(|u| u.rsplit(':').next());
+    fill(
+        &mut sub.attribution.utm_campaign,
+        campaign_name.or(campaign_id),
+    );
+    let form_id = form
+        .and_then(|f| f.get("id"))
+        .and_then(id_string)
+        .or_else(|| {
+            // urn:li:versionedLeadGenForm:(urn:li:leadGenForm:7234246,1)
+            let urn = str_at(data, "versionedLeadGenFormUrn")?;
+            let inner = urn.split("urn:li:leadGenForm:").nth(1)?;
+            inner.split([',', ')']).next().map(str::to_string)
+        });
+    fill(&mut sub.attribution.form_id, form_id.as_deref());
+    for (key, value) in [
+        ("linkedin_campaign", campaign_urn),
+        ("linkedin_form_name", form.and_then(|f| str_at(f, "name"))),
+        (
+            "linkedin_creative",
+            data.pointer("/associatedEntity/associatedCreative")
+                .and_then(Value::as_str),
+        ),
+        (
+            "linkedin_account",
+            data.pointer("/owner/sponsoredAccount")
+                .or_else(|| data.pointer("/owner/organization"))
+                .and_then(Value::as_str),
+        ),
+    ] {
+        if let Some(v) = value {
+            set_custom(&mut sub, key, v);
+        }
+    }
+    sub
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::test_support::*;
+    use crate::providers::{Providers, ProvidersConfig};
+    use std::collections::HashMap as Map;
+
+    const SECRET: &str = "test-linkedin-client-secret";
+    const TOKEN: &str = "test-linkedin-access-token";
+
+    fn providers(api: &str, timeout_ms: u64) -> Providers {
+        let vars: Map<&str, String> = Map::from([
+            ("LINKEDIN_CLIENT_SECRET", SECRET.to_string()),
+            ("LINKEDIN_ACCESS_TOKEN", TOKEN.to_string()),
+            ("LINKEDIN_API_URL", format!("{api}/rest")),
+            ("LINKEDIN_API_VERSION", "202601".to_string()),
+            ("PLATFORM_API_TIMEOUT_MS", timeout_ms.to_string()),
+        ]);
+        Providers::new(ProvidersConfig::from_lookup(|k| vars.get(k).cloned()))
+    }
+
+    fn notification(id: &str, action: &str) -> String {
+        format!(
+            r#"{{"type":"LEAD_ACTION","leadGenFormResponse":"urn:li:leadGenFormResponse:{id}","leadGenForm":"urn:li:versionedLeadGenForm:(urn:li:leadGenForm:7234246,1)","owner":{{"sponsoredAccount":"urn:li:sponsoredAccount:1234567"}},"associatedEntity":{{"sponsoredCreative":"urn:li:sponsoredCreative:241257736"}},"leadType":"SPONSORED","leadAction":"{action}","occurredAt":1689894599288}}"#
+        )
+    }
+
+    fn signed(body: &str, with_prefix: bool) -> InboundRequest {
+        let sig = hex_hmac(SECRET, &[b"hmacsha256=", body.as_bytes()]);
+        let sig = if with_prefix {
+            format!("hmacsha256={sig}")
+        } else {
+            sig
+        };
+        request("POST", body.as_bytes(), &[("X-LI-Signature", &sig)], &[])
+    }
+
+    /// The documented example response (Postman collection), form decorated in.
+    fn response_json(id: &str) -> String {
+        format!(
+            r#"{{"owner":{{"sponsoredAccount":"urn:li:sponsoredAccount:1234567"}},"submitter":"urn:li:person:BcLKblgopR","leadType":"SPONSORED","leadMetadata":{{"sponsoredLeadMetadata":{{"campaign":"urn:li:sponsoredCampaign:198356826"}}}},"versionedLeadGenFormUrn":"urn:li:versionedLeadGenForm:(urn:li:leadGenForm:7234246,1)","id":"{id}","submittedAt":1689894599288,"testLead":false,"associatedEntity":{{"associatedCreative":"urn:li:sponsoredCreative:241257736"}},"formResponse":{{"consentResponses":[{{"accepted":true,"consentId":0}}],"answers":[{{"answerDetails":{{"textQuestionAnswer":{{"answer":"kevjohonson@email.com"}}}},"questionId":307234246}},{{"answerDetails":{{"textQuestionAnswer":{{"answer":"kjohonson@email.com"}}}},"questionId":607234246}},{{"answerDetails":{{"multipleChoiceAnswer":{{"options":[0]}}}},"questionId":707234246}},{{"answerDetails":{{"textQuestionAnswer":{{"answer":"Mexico"}}}},"questionId":807234246}},{{"answerDetails":{{"textQuestionAnswer":{{"answer":"Kevin"}}}},"questionId":107234246}},{{"answerDetails":{{"textQuestionAnswer":{{"answer":"Johonson"}}}},"questionId":207234246}},{{"answerDetails":{{"textQuestionAnswer":{{"answer":"Senior Engineer"}}}},"questionId":407234246}},{{"answerDetails":{{"textQuestionAnswer":{{"answer":"Ingeniería"}}}},"questionId":507234246}}]}},"form":{{"hiddenFields":[{{"name":"utm_source","value":"linkedin"}},{{"name":"utm_campaign","value":"q3-cto"}}],"creationLocale":{{"country":"ES","language":"es"}},"name":"Form with written spanish","id":7234246,"content":{{"questions":[{{"questionId":107234246,"question":{{"localized":{{"es_ES":"Nombre"}}}},"name":"First name","predefinedField":"FIRST_NAME"}},{{"questionId":207234246,"question":{{"localized":{{"es_ES":"Apellidos"}}}},"name":"Last name","predefinedField":"LAST_NAME"}},{{"questionId":307234246,"question":{{"localized":{{"es_ES":"Correo electrónico"}}}},"name":"Email address","predefinedField":"EMAIL"}},{{"questionId":407234246,"question":{{"localized":{{"es_ES":"Cargo"}}}},"name":"Job title","predefinedField":"JOB_TITLE"}},{{"questionId":507234246,"question":{{"localized":{{"es_ES":"Función"}}}},"name":"Function","predefinedField":"JOB_FUNCTION"}},{{"questionId":607234246,"question":{{"localized":{{"es_ES":"Correo electrónico del trabajo"}}}},"name":"Work email","predefinedField":"WORK_EMAIL"}},{{"name":"Custom question 0","questionDetails":{{"multipleChoiceQuestionDetails":{{"options":[{{"text":{{"localized":{{"es_ES":"Rojo"}}}},"id":0}},{{"text":{{"localized":{{"es_ES":"Azul"}}}},"id":1}}]}}}},"questionId":707234246,"question":{{"localized":{{"es_ES":"Cuál es tu color favorito"}}}}}},{{"name":"Custom question 1","questionId":807234246,"question":{{"localized":{{"es_ES":"Dónde creciste"}}}}}}],"legalInfo":{{"consents":[{{"consent":{{"localized":{{"es_ES":"Acepto recibir comunicaciones"}}}},"checkRequired":true,"id":0}}]}}}}}}}}"#
+        )
+    }
+
+    fn api_handler(target: &str) -> Reply {
+        let id = target
+            .trim_start_matches("/rest/leadFormResponses/")
+            .split('?')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        match id.as_str() {
+            "fail-500" => Reply::Json(500, r#"{"status":500}"#.into()),
+            "hang" => Reply::Hang,
+            _ => Reply::Json(200, response_json(&id)),
+        }
+    }
+
+    #[tokio::test]
+    async fn challenge_is_answered_with_the_hmac() {
+        let p = providers("http://127.0.0.1:9", 200);
+        let code = "890e4f5a-4b2c-4a2e-9c3a-7e6f1c0d9b8a";
+        let req = request("GET", b"", &[], &[("challengeCode", code)]);
+        match p.handle("linkedin", &req, at(0)).await.unwrap() {
+            ProviderOutcome::Respond(r) => {
+                assert_eq!(r.status_code, 200);
+                let body: Value = serde_json::from_str(&leadflow::http::body_text(&r)).unwrap();
+                assert_eq!(body["challengeCode"], code);
+                assert_eq!(
+                    body["challengeResponse"],
+                    hex_hmac(SECRET, &[code.as_bytes()])
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let req = request("GET", b"", &[], &[]);
+        assert_eq!(
+            p.handle("linkedin", &req, at(0))
+                .await
+                .unwrap_err()
+                .status(),
+            400
+        );
+    }
+
+    #[tokio::test]
+    async fn lead_is_fetched_and_mapped() {
+        let api = MockApi::start(api_handler).await;
+        let p = providers(&api.base, 2_000);
+        let id = "249592fc-d272-44ba-a7db-c2bdce579507-6";
+        for with_prefix in [false, true] {
+            let s = one(p
+                .handle(
+                    "linkedin",
+                    &signed(&notification(id, "CREATED"), with_prefix),
+                    at(0),
+                )
+                .await
+                .unwrap());
+            assert_eq!(s.delivery, DeliveryKey::Platform(id.into()));
+            assert_eq!(s.kind, TouchKind::AdLead);
+            assert_eq!(s.channel_hint, Some(Channel::PaidSocial));
+            assert_eq!(s.source_hint.as_deref(), Some("linkedin"));
+            assert_eq!(s.occurred_at.timestamp_millis(), 1689894599288);
+            assert_eq!(s.contact.email.as_deref(), Some("kevjohonson@email.com"));
+            assert_eq!(s.contact.first_name.as_deref(), Some("Kevin"));
+            assert_eq!(s.contact.last_name.as_deref(), Some("Johonson"));
+            assert_eq!(s.contact.job_title.as_deref(), Some("Senior Engineer"));
+            assert_eq!(s.custom["job_function"], "Ingeniería");
+            assert_eq!(s.custom["cuál_es_tu_color_favorito"], "Rojo");
+            assert_eq!(s.custom["dónde_creciste"], "Mexico");
+            assert_eq!(s.attribution.utm_source.as_deref(), Some("linkedin"));
+            assert_eq!(s.attribution.utm_campaign.as_deref(), Some("q3-cto"));
+            assert_eq!(s.attribution.form_id.as_deref(), Some("7234246"));
+            assert_eq!(
+                s.custom["linkedin_campaign"],
+                "urn:li:sponsoredCampaign:198356826"
+            );
+            let consent = s.consent.as_ref().unwrap();
+            assert!(consent.marketing_opt_in);
+            assert_eq!(
+                consent.text.as_deref(),
+                Some("Acepto recibir comunicaciones")
+            );
+            assert!(!s.is_test);
+        }
+        let reqs = api.requests();
+        assert_eq!(reqs.len(), 2);
+        let r = &reqs[0];
+        assert!(
+            r.target
+                .starts_with(&format!("/rest/leadFormResponses/{id}?fields=")),
+            "{}",
+            r.target
+        );
+        assert!(r
+            .target
+            .contains("form:(hiddenFields,creationLocale,name,id,content)"));
+        assert_eq!(r.headers["authorization"], format!("Bearer {TOKEN}"));
+        assert_eq!(r.headers["linkedin-version"], "202601");
+        assert_eq!(r.headers["x-restli-protocol-version"], "2.0.0");
+    }
+
+    #[tokio::test]
+    async fn without_the_form_answers_are_kept_by_question_id() {
+        let data: Value = serde_json::from_str(
+            r#"{"id":"x","leadType":"EVENT","testLead":true,"versionedLeadGenFormUrn":"urn:li:versionedLeadGenForm:(urn:li:leadGenForm:42,3)","formResponse":{"answers":[{"questionId":5,"answerDetails":{"textQuestionAnswer":{"answer":"hi"}}}]}}"#,
+        )
+        .unwrap();
+        let lead = Announced {
+            response_id: "x".into(),
+            lead_type: None,
+            occurred_at: Some(1_700_000_000_000),
+        };
+        let s = lead_submission(&lead, &data, at(0));
+        assert_eq!(s.custom["question_5"], "hi");
+        assert_eq!(s.channel_hint, Some(Channel::OrganicSocial));
+        assert!(s.is_test);
+        assert_eq!(s.attribution.form_id.as_deref(), Some("42"));
+        assert_eq!(s.occurred_at.timestamp(), 1_700_000_000);
+    }
+
+    #[tokio::test]
+    async fn api_failures_are_502() {
+        let api = MockApi::start(api_handler).await;
+        let p = providers(&api.base, 300);
+        for id in ["fail-500", "hang"] {
+            let e = p
+                .handle(
+                    "linkedin",
+                    &signed(&notification(id, "CREATED"), false),
+                    at(0),
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(
+                (e.status(), e.code()),
+                (502, "upstream_unavailable"),
+                "{id}"
+            );
+            assert!(!e.to_string().contains(TOKEN));
+        }
+    }
+
+    #[tokio::test]
+    async fn deletions_and_other_notifications_are_ignored() {
+        let p = providers("http://127.0.0.1:9", 200);
+        let reason = ignored_reason(
+            p.handle(
+                "linkedin",
+                &signed(&notification("abc", "DELETED"), false),
+                at(0),
+            )
+            .await
+            .unwrap(),
+        );
+        assert!(reason.contains("deletion"));
+        ignored_reason(
+            p.handle(
+                "linkedin",
+                &signed(
+                    r#"{"type":"ORGANIZATION_SOCIAL_ACTION_NOTIFICATIONS","notifications":[]}"#,
+                    false,
+                ),
+                at(0),
+            )
+            .await
+            .unwrap(),
+        );
+    }
+
+    #[tokio::test]
+    async fn signature_failures() {
+        let p = providers("http://127.0.0.1:9", 200);
+        let body = notification("abc", "CREATED");
+        let mut req = signed(&body, false);
+        req.body = body.replace("abc", "abd").into_bytes();
+        assert_eq!(
+            p.handle("linkedin", &req, at(0)).await.unwrap_err().code(),
+            "invalid_signature"
+        );
+        let sig = hex_hmac("wrong", &[b"hmacsha256=", body.as_bytes()]);
+        let req = request("POST", body.as_bytes(), &[("x-li-signature", &sig)], &[]);
+        assert_eq!(
+            p.handle("linkedin", &req, at(0)).await.unwrap_err().code(),
+            "invalid_signature"
+        );
+        let req = request("POST", body.as_bytes(), &[], &[]);
+        assert_eq!(
+            p.handle("linkedin", &req, at(0)).await.unwrap_err().code(),
+            "missing_signature"
+        );
+    }
+
+    #[tokio::test]
+    async fn authentic_garbage_is_quarantined() {
+        let p = providers("http://127.0.0.1:9", 200);
+        for (body, want) in [
+            ("{\"type\":", "JSON"),
+            ("42", "neither"),
+            (
+                r#"{"type":"LEAD_ACTION","leadAction":"CREATED"}"#,
+                "leadGenFormResponse",
+            ),
+            (
+                r#"{"type":"LEAD_ACTION","leadAction":"CREATED","leadGenFormResponse":"urn:li:leadGenFormResponse:../../me"}"#,
+                "leadGenFormResponse",
+            ),
+        ] {
+            let reason = quarantine_reason(
+                p.handle("linkedin", &signed(body, false), at(0))
+                    .await
+                    .unwrap(),
+            );
+            assert!(reason.contains(want), "{reason}");
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Test helpers for the adapters: requests, signatures, and a minimal HTTP/1.1 server on
+//! 127.0.0.1 standing in for the Graph and LinkedIn APIs.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use chrono::{DateTime, TimeZone, Utc};
+use leadflow::http::InboundRequest;
+use leadflow::model::Submission;
+use leadflow::signature::hmac_sha256;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use super::ProviderOutcome;
+
+pub fn at(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(secs, 0).single().expect("valid time")
+}
+
+pub fn request(
+    method: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+    query: &[(&str, &str)],
+) -> InboundRequest {
+    let raw_query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(query.iter())
+        .finish();
+    InboundRequest {
+        method: method.to_string(),
+        path: "/webhooks/test".to_string(),
+        url: if raw_query.is_empty() {
+            "https://hooks.example.com/webhooks/test".to_string()
+        } else {
+            format!("https://hooks.example.com/webhooks/test?{raw_query}")
+        },
+        raw_query,
+        query: query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+            .collect(),
+        body: body.to_vec(),
+        received_at: at(1_700_000_000),
+        ..Default::default()
+    }
+}
+
+pub fn hex_hmac(key: &str, parts: &[&[u8]]) -> String {
+    hex::encode(hmac_sha256(key.as_bytes(), parts))
+}
+
+pub fn b64_hmac(key: &str, parts: &[&[u8]]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(hmac_sha256(key.as_bytes(), parts))
+}
+
+#[track_caller]
+pub fn submissions(outcome: ProviderOutcome) -> Vec<Submission> {
+    match outcome {
+        ProviderOutcome::Submissions(s) => s,
+        other => panic!("expected submissions, got {other:?}"),
+    }
+}
+
+#[track_caller]
+pub fn one(outcome: ProviderOutcome) -> Submission {
+    let mut subs = submissions(outcome);
+    assert_eq!(subs.len(), 1, "expected one submission");
+    subs.remove(0)
+}
+
+#[track_caller]
+pub fn quarantine_reason(outcome: ProviderOutcome) -> String {
+    match outcome {
+        ProviderOutcome::Quarantine { reason } => reason,
+        other => panic!("expected quarantine, got {other:?}"),
+    }
+}
+
+#[track_caller]
+pub fn ignored_reason(outcome: ProviderOutcome) -> String {
+    match outcome {
+        ProviderOutcome::Ignored { reason } => reason,
+        other => panic!("expected ignored, got {other:?}"),
+    }
+}
+
+/// What the stand-in API answers to one request.
+pub enum Reply {
+    /// Status and JSON body.
+    Json(u16, String),
+    /// Status and JSON body after a pause (lets concurrent requests overlap).
+    Delayed(u64, u16, String),
+    /// Never answers (the connection stays open): exercises the client's timeout.
+    Hang,
+}
+
+/// One request the stand-in received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// Path and query, as on the request line.
+    pub target: String,
+    pub headers: BTreeMap<String, String>,
+}
+
+/// A minimal HTTP/1.1 server on 127.0.0.1: reads a request head, answers with what the handler
+/// says, closes the connection.
+pub struct MockApi {
+    pub base: String,
+    recorded: Arc<Mutex<Vec<Recorded>>>,
+    /// (requests being answered now, most at once so far)
+    in_flight: Arc<Mutex<(usize, usize)>>,
+}
+
+impl MockApi {
+    pub async fn start(handler: impl Fn(&str) -> Reply + Send + Sync + 'static) -> MockApi {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let recorded = Arc::new(Mutex::new(Vec::new()));
+        let in_flight = Arc::new(Mutex::new((0usize, 0usize)));
+        let handler = Arc::new(handler);
+        let rec = recorded.clone();
+        let flight = in_flight.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let handler = handler.clone();
+                let rec = rec.clone();
+                let flight = flight.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&head).into_owned();
+                    let mut lines = text.split("\r\n");
+                    let target = lines
+                        .next()
+                        .and_then(|l| l.split(' ').nth(1))
+                        .unwrap_or("/")
+                        .to_string();
+                    let headers = lines
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                        .collect();
+                    rec.lock().unwrap().push(Recorded {
+                        target: target.clone(),
+                        headers,
+                    });
+                    {
+                        let mut f = flight.lock().unwrap();
+                        f.0 += 1;
+                        f.1 = f.1.max(f.0);
+                    }
+                    let reply = handler(&target);
+                    let reply = match reply {
+                        Reply::Delayed(ms, status, body) => {
+                            tokio::time::sleep(Duration::from_millis(ms)).await;
+                            Reply::Json(status, body)
+                        }
+                        other => other,
+                    };
+                    match reply {
+                        Reply::Hang | Reply::Delayed(..) => {
+                            tokio::time::sleep(Duration::from_secs(60)).await;
+                        }
+                        Reply::Json(status, body) => {
+                            let resp = format!(
+                                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                                body.len()
+                            );
+                            flight.lock().unwrap().0 -= 1;
+                            let _ = stream.write_all(resp.as_bytes()).await;
+                            let _ = stream.shutdown().await;
+                        }
+                    }
+                });
+            }
+        });
+        MockApi {
+            base: format!("http://{addr}"),
+            recorded,
+            in_flight,
+        }
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.recorded.lock().unwrap().clone()
+    }
+
+    /// The most requests the server was answering at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.in_flight.lock().unwrap().1
+    }
+}
