@@ -1,0 +1,229 @@
+//! `POST /reviews/trustpilot`: Trustpilot's service review webhook.
+//!
+//! `{"events": [{"eventName": "service-review-created" | "-updated" | "-deleted", "eventData":
+//! {id, stars, title, text, referenceId, consumer{name}, createdAt}}]}`. Trustpilot sends no
+//! consumer email: the review is linked through `referenceId`, the lead id leadflow put into the
+//! invitation. Authenticated with `TRUSTPILOT_KEY`, given as `?key=` in the webhook URL or as
+//! the basic auth password, compared in constant time.
+//!
+//! Events are applied in order. An authentic delivery is answered 200 even when one of its
+//! events is unusable (reported per event): a 4xx would only make Trustpilot retry or disable
+//! the webhook. Any storage failure is 503 for the whole delivery; the retry is exact because
+//! every review change is idempotent.
+
+use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
+use base64::Engine;
+use leadflow::http::{json_response, InboundRequest};
+use leadflow::model::{ReviewInput, ReviewPlatform};
+use leadflow::store::ReviewChange;
+use leadflow::telemetry::Metrics;
+use leadflow::AppError;
+use serde_json::{json, Map, Value};
+use subtle::ConstantTimeEq;
+
+use crate::input::{
+    field, json_object, object, rating, required_id, text, time, MAX_ID_CHARS, MAX_TEXT_CHARS,
+};
+use crate::reviews::{apply, Reviewer};
+use crate::AppState;
+
+/// At most this many events per delivery (Trustpilot batches a handful).
+const MAX_EVENTS: usize = 100;
+
+fn secret_matches(expected: &str, candidate: &str) -> bool {
+    bool::from(expected.as_bytes().ct_eq(candidate.as_bytes()))
+}
+
+/// The password of a `Basic` authorization header.
+fn basic_password(header: &str) -> Option<String> {
+    let (scheme, value) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (_user, password) = text.split_once(':')?;
+    Some(password.to_string())
+}
+
+/// 401 unless the request carries `TRUSTPILOT_KEY`. With no key configured nothing is accepted.
+pub fn check_auth(state: &AppState, req: &InboundRequest) -> Result<(), AppError> {
+    let candidate = req
+        .query
+        .get("key")
+        .cloned()
+        .or_else(|| req.header("authorization").and_then(basic_password));
+    let Some(candidate) = candidate else {
+        return Err(AppError::unauthorized(
+            "missing_credentials",
+            "pass the Trustpilot key as ?key= or as the basic auth password",
+        ));
+    };
+    match &state.trustpilot_key {
+        Some(expected) if secret_matches(expected, &candidate) => Ok(()),
+        _ => Err(AppError::unauthorized(
+            "invalid_credentials",
+            "the Trustpilot key is not valid",
+        )),
+    }
+}
+
+enum Kind {
+    Created,
+    Updated,
+    Deleted,
+}
+
+enum Event {
+    Upsert(ReviewInput, /* created */ bool),
+    Delete(String),
+}
+
+fn parse_event(
+    e: &Value,
+    received_at: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<Event>, AppError> {
+    let Some(e) = e.as_object() else {
+        return Err(AppError::unprocessable(
+            "invalid_event",
+            "events",
+            "an event must be an object",
+        ));
+    };
+    let name = field(e, "eventName", "eventName")?.unwrap_or_default();
+    let kind = match name.as_str() {
+        "service-review-created" => Kind::Created,
+        "service-review-updated" => Kind::Updated,
+        "service-review-deleted" => Kind::Deleted,
+        // Other events (replies, invitations...) are not ours to store.
+        _ => return Ok(None),
+    };
+    let data: &Map<String, Value> = object(e, "eventData")?.ok_or_else(|| {
+        AppError::unprocessable("missing_field", "eventData", "eventData is required")
+    })?;
+    let id = required_id(data, "id", "eventData.id")?;
+    let created = match kind {
+        Kind::Created => true,
+        Kind::Updated => false,
+        Kind::Deleted => return Ok(Some(Event::Delete(id))),
+    };
+    let name = match object(data, "consumer")? {
+        Some(c) => field(c, "name", "eventData.consumer.name")?,
+        None => None,
+    };
+    Ok(Some(Event::Upsert(
+        ReviewInput {
+            platform: ReviewPlatform::Trustpilot,
+            external_id: id,
+            rating: rating(data, "stars", "eventData.stars")?,
+            title: field(data, "title", "eventData.title")?,
+            text: text(data, "text", "eventData.text", MAX_TEXT_CHARS)?,
+            name,
+            published_at: time(data, "createdAt", "eventData.createdAt")?
+                .unwrap_or_else(|| crate::input::millis(received_at)),
+            updated_at: time(data, "updatedAt", "eventData.updatedAt")?,
+            reference_id: text(data, "referenceId", "eventData.referenceId", MAX_ID_CHARS)?,
+        },
+        created,
+    )))
+}
+
+pub async fn post(
+    state: &AppState,
+    req: &InboundRequest,
+    metrics: &mut Metrics,
+) -> Result<ApiGatewayV2httpResponse, AppError> {
+    let body = json_object(req)?;
+    let events = match body.get("events") {
+        Some(Value::Array(events)) => events,
+        _ => {
+            return Err(AppError::bad_request(
+                "invalid_body",
+                "events",
+                "expected {\"events\": [...]}",
+            ))
+        }
+    };
+    if events.len() > MAX_EVENTS {
+        return Err(AppError::unprocessable(
+            "too_many_events",
+            "events",
+            format!("at most {MAX_EVENTS} events per delivery"),
+        ));
+    }
+    let mut results = Vec::with_capacity(events.len());
+    for event in events {
+        let parsed = match parse_event(event, req.received_at) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(
+                    code = e.code(),
+                    field = e.field(),
+                    "trustpilot event unusable"
+                );
+                metrics.count("trustpilot_event_rejected", 1.0);
+                results.push(json!({"status": "rejected", "error": {
+                    "code": e.code(), "message": e.to_string(), "field": e.field()}}));
+                continue;
+            }
+        };
+        let result = match &parsed {
+            None => {
+                metrics.count("trustpilot_event_ignored", 1.0);
+                results.push(json!({"status": "ignored", "reason": "not a service review event"}));
+                continue;
+            }
+            Some(Event::Upsert(review, created)) => {
+                let change = if *created {
+                    ReviewChange::Create(review)
+                } else {
+                    ReviewChange::Upsert(review)
+                };
+                apply(
+                    state,
+                    change,
+                    &Reviewer::default(),
+                    req.received_at,
+                    metrics,
+                )
+                .await?
+            }
+            Some(Event::Delete(id)) => {
+                let change = ReviewChange::Delete {
+                    platform: ReviewPlatform::Trustpilot,
+                    external_id: id,
+                };
+                apply(
+                    state,
+                    change,
+                    &Reviewer::default(),
+                    req.received_at,
+                    metrics,
+                )
+                .await?
+            }
+        };
+        results.push(result.to_json());
+    }
+    Ok(json_response(200, &json!({ "results": results })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_auth_password() {
+        let h = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("trustpilot:s3cret:x")
+        );
+        assert_eq!(basic_password(&h).as_deref(), Some("s3cret:x"));
+        assert_eq!(basic_password("Bearer abc"), None);
+        assert_eq!(basic_password("Basic !!!"), None);
+        assert!(secret_matches("abc", "abc"));
+        assert!(!secret_matches("abc", "abd") && !secret_matches("abc", "ab"));
+    }
+}
