@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Rescore figures: CPU per lead for the scoring model (criterion), then a seeded rescore run
+# against a local moto_server reporting leads/s (moto's, not DynamoDB's) and DynamoDB requests
+# per lead. RESCORE_BENCH_LEADS (default 100000) sets the table size. moto walks the whole table
+# for every Scan page: 10k leads take ~5 minutes here, 100k several hours.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap >/dev/null
+export PATH="$PWD/.venv/bin:$PATH"
+echo "== CPU per lead: scoring model (criterion)"
+cargo bench -q -p leadflow-shared --bench scoring -- --noplot 2>&1 | grep -E "time:|^assess" || true
+echo
+echo "== Seeded rescore run (${RESCORE_BENCH_LEADS:-100000} leads)"
+cargo bench -q -p integration-tests --bench rescore_run

@@ -1,0 +1,693 @@
+//! rescore end to end: the handler, called as Lambda calls it, against the local DynamoDB and
+//! EventBridge (moto_server): a rule on a per-test bus forwards published events to an SQS queue
+//! the test reads back.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_eventbridge::types::Target;
+use chrono::{DateTime, Duration, Utc};
+use integration_tests::{endpoint, fresh_store, lambda_event};
+use lambda_runtime::{Context, LambdaEvent};
+use leadflow::model::{ContactInput, DeliveryKey, Stage, Submission, Temperature, TouchKind};
+use leadflow::normalize::{normalize, NormalizeConfig};
+use leadflow::scoring::{Model, ScoringConfig};
+use leadflow::store::{ScoreWrite, Store};
+use rescore::{handler, Publisher, RescoreState};
+use serde_json::{json, Value};
+
+async fn sdk() -> aws_config::SdkConfig {
+    let endpoint = endpoint();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
+
+/// A bus of its own with a rule sending every rescore event to a fresh SQS queue.
+struct Events {
+    bus: String,
+    queue_url: String,
+    events: aws_sdk_eventbridge::Client,
+    sqs: aws_sdk_sqs::Client,
+}
+
+impl Events {
+    async fn new() -> Events {
+        let sdk = sdk().await;
+        let events = aws_sdk_eventbridge::Client::new(&sdk);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let id = leadflow::store::keys::new_id();
+        let bus = format!("bus-{id}");
+        events.create_event_bus().name(&bus).send().await.unwrap();
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(format!("q-{id}"))
+            .send()
+            .await
+            .unwrap()
+            .queue_url()
+            .unwrap()
+            .to_string();
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes()
+            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+            .clone();
+        events
+            .put_rule()
+            .name(format!("r-{id}"))
+            .event_bus_name(&bus)
+            .event_pattern(json!({"source": [rescore::EVENT_SOURCE]}).to_string())
+            .send()
+            .await
+            .unwrap();
+        events
+            .put_targets()
+            .rule(format!("r-{id}"))
+            .event_bus_name(&bus)
+            .targets(Target::builder().id("q").arn(arn).build().unwrap())
+            .send()
+            .await
+            .unwrap();
+        Events {
+            bus,
+            queue_url,
+            events,
+            sqs,
+        }
+    }
+
+    fn publisher(&self) -> Publisher {
+        Publisher {
+            client: self.events.clone(),
+            bus: self.bus.clone(),
+        }
+    }
+
+    /// Every event delivered so far (the queue is emptied).
+    async fn drain(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        loop {
+            let got = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            let msgs = got.messages();
+            if msgs.is_empty() {
+                return out;
+            }
+            for m in msgs {
+                out.push(serde_json::from_str(m.body().unwrap()).unwrap());
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+fn state(store: Store, publisher: Option<Publisher>, vars: &[(&str, &str)]) -> RescoreState {
+    let vars: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    RescoreState::from_lookup(store, publisher, |k| vars.get(k).cloned()).unwrap()
+}
+
+async fn invoke(state: &RescoreState, payload: Value) -> Value {
+    leadflow::telemetry::init_tracing();
+    handler(state, lambda_event(payload)).await.unwrap()
+}
+
+fn scheduled() -> Value {
+    json!({"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events",
+           "account": "123456789012", "time": "2026-11-22T10:00:00Z", "region": "us-east-1",
+           "resources": [], "detail": {}})
+}
+
+struct Person<'a> {
+    email: &'a str,
+    title: Option<&'a str>,
+    company: Option<&'a str>,
+}
+
+async fn touch(store: &Store, p: &Person<'_>, kind: TouchKind, at: DateTime<Utc>) -> String {
+    let mut s = Submission::new(
+        "form",
+        DeliveryKey::Platform(leadflow::store::keys::new_id()),
+        kind,
+        at,
+    );
+    s.contact = ContactInput {
+        email: Some(p.email.into()),
+        job_title: p.title.map(str::to_string),
+        company: p.company.map(str::to_string),
+        country: Some("US".into()),
+        ..Default::default()
+    };
+    let n = normalize(s, &NormalizeConfig::default()).unwrap();
+    store.ingest(&n, Utc::now()).await.unwrap().lead_id
+}
+
+/// Scores as the store has them, by lead id.
+async fn scores(store: &Store) -> BTreeMap<String, (Option<u32>, Option<Temperature>, Stage)> {
+    store
+        .scan_leads()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.lead_id, (l.score, l.temperature, l.stage)))
+        .collect()
+}
+
+fn n(v: &Value, k: &str) -> u64 {
+    v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"))
+}
+
+#[tokio::test]
+async fn only_changed_leads_are_written_and_tier_changes_are_published() {
+    let store = fresh_store().await;
+    let events = Events::new().await;
+    let now = Utc::now();
+    let exec = |i: usize| format!("exec{i}@acme-{i}.com");
+    let loud = |i: usize| format!("loud{i}@initech.com");
+    let cold = |i: usize| format!("cold{i}@gmail.com");
+    let mut ids = HashMap::new();
+    for i in 0..6 {
+        for (email, title, company, at) in [
+            (exec(i), Some("CEO"), Some("Acme"), now),
+            (loud(i), Some("CEO"), Some("Initech"), now),
+            (cold(i), None, None, now - Duration::days(200)),
+        ] {
+            let p = Person {
+                email: &email,
+                title,
+                company,
+            };
+            let id = touch(&store, &p, TouchKind::FormSubmission, at).await;
+            ids.insert(email.clone(), id);
+        }
+    }
+    let st = state(
+        store.clone(),
+        Some(events.publisher()),
+        &[("SEGMENTS", "3"), ("PAGE_SIZE", "5")],
+    );
+    // First run: every lead gets (or keeps) its score; writes match changes exactly.
+    let first = invoke(&st, scheduled()).await;
+    assert_eq!(first["complete"], true, "{first}");
+    assert_eq!(n(&first, "scanned"), 18, "{first}");
+    assert_eq!(n(&first, "written"), n(&first, "changed"), "{first}");
+    assert_eq!(n(&first, "errors"), 0, "{first}");
+    let before = scores(&store).await;
+    for i in 0..6 {
+        // CEO 15 + company 6 + business email 10 + US 5 + form 15 = 51: warm, MQL.
+        assert_eq!(
+            before[&ids[&exec(i)]],
+            (Some(51), Some(Temperature::Warm), Stage::Mql)
+        );
+        // Free mail -3, US +5, a form 200 days ago (15 * 0.5^(200/30) = 0.15): 2, cold.
+        assert_eq!(
+            before[&ids[&cold(i)]],
+            (Some(2), Some(Temperature::Cold), Stage::Lead)
+        );
+    }
+    events.drain().await;
+
+    // The "loud" leads book a meeting (merged, not scored at ingest): +25 -> 76, hot. The exec
+    // leads do nothing and the cold ones stay cold.
+    for i in 0..6 {
+        let p = Person {
+            email: &loud(i),
+            title: None,
+            company: None,
+        };
+        touch(&store, &p, TouchKind::MeetingBooked, now).await;
+    }
+    let second = invoke(&st, scheduled()).await;
+    assert_eq!(n(&second, "scanned"), 18, "{second}");
+    assert_eq!(n(&second, "changed"), 6, "{second}");
+    assert_eq!(n(&second, "written"), 6, "{second}");
+    assert_eq!(n(&second, "conflicts"), 0, "{second}");
+    assert_eq!(n(&second, "published"), 6, "{second}");
+    let after = scores(&store).await;
+    for (id, s) in &after {
+        let loud_lead = (0..6).any(|i| &ids[&loud(i)] == id);
+        if loud_lead {
+            assert_eq!(*s, (Some(76), Some(Temperature::Hot), Stage::Mql));
+        } else {
+            assert_eq!(s, &before[id], "an unchanged lead was rewritten");
+        }
+    }
+    let published = events.drain().await;
+    assert_eq!(published.len(), 6);
+    for e in &published {
+        assert_eq!(e["source"], rescore::EVENT_SOURCE);
+        assert_eq!(e["detail-type"], "lead.temperature_changed");
+        assert_eq!(e["detail"]["old"], "warm");
+        assert_eq!(e["detail"]["new"], "hot");
+        assert_eq!(e["detail"]["score"], 76);
+        assert_eq!(
+            e["detail"]["reasons"][0]["rule"],
+            "engagement_meeting_booked"
+        );
+        let lead_id = e["detail"]["lead_id"].as_str().unwrap();
+        assert!((0..6).any(|i| ids[&loud(i)] == lead_id));
+        // Lead ids and rule names only: no contact data leaves in events.
+        assert!(!e.to_string().contains('@'));
+    }
+    let changes = store.score_changes(&ids[&loud(0)]).await.unwrap();
+    let last = changes.last().unwrap();
+    assert_eq!(
+        (last.old_temperature, last.new_temperature, last.new_score),
+        (Some(Temperature::Warm), Temperature::Hot, 76)
+    );
+
+    // Nothing changed since: nothing is written, nothing is published.
+    let third = invoke(&st, scheduled()).await;
+    assert_eq!(
+        (
+            n(&third, "changed"),
+            n(&third, "written"),
+            n(&third, "published")
+        ),
+        (0, 0, 0),
+        "{third}"
+    );
+}
+
+/// Leads with 1 to 5 touches of mixed kinds, created fresh and merged (merges are scored by the
+/// next rescore).
+async fn seed_mixed(store: &Store, now: DateTime<Utc>) {
+    let kinds = [
+        TouchKind::Visit,
+        TouchKind::Event,
+        TouchKind::MeetingBooked,
+        TouchKind::Review,
+    ];
+    for i in 0..14 {
+        let email = format!("mixed{i}@corp{i}.com");
+        let p = Person {
+            email: &email,
+            title: if i % 3 == 0 { Some("VP Sales") } else { None },
+            company: if i % 2 == 0 { Some("Corp") } else { None },
+        };
+        touch(
+            store,
+            &p,
+            TouchKind::FormSubmission,
+            now - Duration::days(i),
+        )
+        .await;
+        for k in 0..(i % 5) {
+            touch(
+                store,
+                &p,
+                kinds[(i as usize + k as usize) % kinds.len()],
+                now - Duration::hours(k * 7),
+            )
+            .await;
+        }
+    }
+}
+
+async fn by_email(store: &Store) -> BTreeMap<String, (Option<u32>, Option<Temperature>, Stage)> {
+    store
+        .scan_leads()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| {
+            (
+                l.contact.email.clone().unwrap_or_default(),
+                (l.score, l.temperature, l.stage),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_interrupted_run_resumes_and_ends_like_an_uninterrupted_one() {
+    let now = Utc::now();
+    let whole = fresh_store().await;
+    let parts = fresh_store().await;
+    seed_mixed(&whole, now).await;
+    seed_mixed(&parts, now).await;
+    // Small pages so partitions straddle page boundaries.
+    let vars = [("SEGMENTS", "3"), ("PAGE_SIZE", "3")];
+    let uninterrupted = invoke(&state(whole.clone(), None, &vars), scheduled()).await;
+    assert_eq!(uninterrupted["complete"], true);
+    assert_eq!(n(&uninterrupted, "scanned"), 14);
+
+    // One page per invocation: many invocations, each resuming from the saved checkpoint.
+    let limited = state(
+        parts.clone(),
+        None,
+        &[("SEGMENTS", "3"), ("PAGE_SIZE", "3"), ("MAX_PAGES", "1")],
+    );
+    let mut invocations = 0;
+    let (mut scanned, mut written, mut changed) = (0, 0, 0);
+    loop {
+        let r = invoke(&limited, scheduled()).await;
+        invocations += 1;
+        scanned += n(&r, "scanned");
+        written += n(&r, "written");
+        changed += n(&r, "changed");
+        assert_eq!(n(&r, "errors"), 0, "{r}");
+        if r["complete"] == true {
+            break;
+        }
+        assert!(invocations < 200, "the run never completed");
+    }
+    assert!(
+        invocations > 3,
+        "the run was not interrupted ({invocations})"
+    );
+    assert_eq!(scanned, 14, "every lead exactly once");
+    assert_eq!(written, n(&uninterrupted, "written"));
+    assert_eq!(changed, n(&uninterrupted, "changed"));
+    assert_eq!(by_email(&parts).await, by_email(&whole).await);
+
+    // A deadline already passed: nothing is read, the checkpoint stays, the run is incomplete.
+    let mut ctx = Context::default();
+    ctx.deadline = 1;
+    let st = state(parts.clone(), None, &vars);
+    let r = handler(&st, LambdaEvent::new(scheduled(), ctx))
+        .await
+        .unwrap();
+    assert_eq!((r["complete"].clone(), n(&r, "scanned")), (json!(false), 0));
+    // The next invocation with time left finishes that run.
+    let r = invoke(&st, scheduled()).await;
+    assert_eq!(
+        (r["complete"].clone(), n(&r, "changed")),
+        (json!(true), 0),
+        "{r}"
+    );
+}
+
+#[tokio::test]
+async fn a_concurrent_ingest_is_never_lost() {
+    let store = fresh_store().await;
+    let now = Utc::now();
+    let p = Person {
+        email: "race@acme.com",
+        title: Some("Director"),
+        company: Some("Acme"),
+    };
+    let lead_id = touch(&store, &p, TouchKind::FormSubmission, now).await;
+
+    // Deterministic interleaving at the store: read, a merge lands, the stale write is refused.
+    let stale = store.scoring_input(&lead_id).await.unwrap().unwrap();
+    touch(&store, &p, TouchKind::MeetingBooked, now).await;
+    let a = Model::new(ScoringConfig::default()).unwrap().assess(
+        &stale.profile(),
+        &stale.touches,
+        stale.stage,
+        now,
+    );
+    let mut forced = stale.clone();
+    forced.score = Some(a.score + 1); // make the stale input look changed
+    assert_eq!(
+        store.write_score(&forced, &a, now).await.unwrap(),
+        ScoreWrite::Conflict
+    );
+    let lead = store.get_lead(&lead_id).await.unwrap().unwrap();
+    assert_eq!(lead.touch_count, 2);
+
+    // The function under real concurrency: merges race the run; all of them stay, and every
+    // lead ends scored on its full history.
+    let mut emails = Vec::new();
+    for i in 0..8 {
+        let email = format!("busy{i}@acme.com");
+        let q = Person {
+            email: &email,
+            title: Some("Manager"),
+            company: None,
+        };
+        touch(&store, &q, TouchKind::Visit, now).await;
+        emails.push(email);
+    }
+    let st = state(
+        store.clone(),
+        None,
+        &[("SEGMENTS", "2"), ("PAGE_SIZE", "2")],
+    );
+    let ingests = async {
+        for round in 0..3 {
+            for email in &emails {
+                let q = Person {
+                    email,
+                    title: None,
+                    company: None,
+                };
+                let kind = if round == 2 {
+                    TouchKind::MeetingBooked
+                } else {
+                    TouchKind::Event
+                };
+                touch(&store, &q, kind, now).await;
+            }
+        }
+    };
+    // A lead that kept changing under the run may be left to the next run (counted in
+    // `errors`); what matters is that nothing the ingests wrote is lost.
+    let (summary, ()) = tokio::join!(invoke(&st, scheduled()), ingests);
+    assert_eq!(summary["complete"], true, "{summary}");
+    for lead in store.scan_leads().await.unwrap() {
+        if lead
+            .contact
+            .email
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("busy")
+        {
+            assert_eq!(lead.touch_count, 4, "a merged touch was lost");
+        }
+    }
+    // Whatever the interleaving, a follow-up run settles every lead on its full history.
+    invoke(&st, scheduled()).await;
+    let model = Model::builtin();
+    for lead in store.scan_leads().await.unwrap() {
+        let input = store.scoring_input(&lead.lead_id).await.unwrap().unwrap();
+        let a = model.assess(&input.profile(), &input.touches, Stage::Lead, Utc::now());
+        assert_eq!(lead.score, Some(a.score));
+        assert_eq!(lead.temperature, Some(a.temperature));
+    }
+}
+
+#[tokio::test]
+async fn targeted_rescore_and_stored_configuration() {
+    let store = fresh_store().await;
+    let now = Utc::now();
+    let p = Person {
+        email: "one@acme.com",
+        title: Some("Intern"),
+        company: None,
+    };
+    let lead_id = touch(&store, &p, TouchKind::FormSubmission, now).await;
+    // Scored at ingest with the built-in model: intern -5, business email +10, US +5, form +15.
+    let fresh = store.get_lead(&lead_id).await.unwrap().unwrap();
+    assert_eq!(
+        (fresh.score, fresh.temperature, fresh.stage),
+        (Some(25), Some(Temperature::Cold), Stage::Lead)
+    );
+    // A hot lead is hot the moment it arrives: CEO 15, company 6, business email 10, US 5,
+    // meeting booked 25 = 61... plus a phone (4) = 65, hot and an MQL at once.
+    let ceo = Person {
+        email: "boss@bigco.com",
+        title: Some("CEO"),
+        company: Some("BigCo"),
+    };
+    let mut sub = Submission::new(
+        "form",
+        DeliveryKey::Platform("boss-1".into()),
+        TouchKind::MeetingBooked,
+        now,
+    );
+    sub.contact = ContactInput {
+        email: Some(ceo.email.into()),
+        job_title: ceo.title.map(str::to_string),
+        company: ceo.company.map(str::to_string),
+        country: Some("US".into()),
+        phone: Some("+1 415 555 0199".into()),
+        ..Default::default()
+    };
+    let normalized = normalize(sub, &NormalizeConfig::default()).unwrap();
+    let before = store.round_trips();
+    let hot_id = store.ingest(&normalized, now).await.unwrap().lead_id;
+    assert_eq!(
+        store.round_trips() - before,
+        1,
+        "scoring adds no round trip"
+    );
+    let hot = store.get_lead(&hot_id).await.unwrap().unwrap();
+    assert_eq!(
+        (hot.score, hot.temperature, hot.stage),
+        (Some(65), Some(Temperature::Hot), Stage::Mql)
+    );
+    assert!(hot.sales.mql_at.is_some());
+    let st = state(store.clone(), None, &[]);
+
+    // An invalid configuration is refused with a message naming the field; nothing is stored.
+    let mut bad = serde_json::to_value(ScoringConfig::default()).unwrap();
+    bad["thresholds"]["hot"] = 500.into();
+    let err = handler(&st, lambda_event(json!({"set_config": bad})))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("thresholds.hot must be between 1 and 100"),
+        "{err}"
+    );
+    let mut typo = serde_json::to_value(ScoringConfig::default()).unwrap();
+    typo["half_lif_days"] = 7.into();
+    let err = handler(&st, lambda_event(json!({"set_config": typo})))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown field `half_lif_days`"), "{err}");
+    let cfg = invoke(&st, json!({"get_config": true})).await;
+    assert_eq!(cfg["source"], "builtin");
+
+    // A stored configuration where every form submission is worth 60 makes this lead hot.
+    let mut cfg = ScoringConfig {
+        version: 2,
+        ..ScoringConfig::default()
+    };
+    cfg.engagement.max = 90.0;
+    cfg.fit.max = 10.0;
+    cfg.engagement
+        .kinds
+        .get_mut(&TouchKind::FormSubmission)
+        .unwrap()
+        .points = 60.0;
+    cfg.engagement
+        .kinds
+        .get_mut(&TouchKind::FormSubmission)
+        .unwrap()
+        .daily_cap = 60.0;
+    let stored = invoke(
+        &st,
+        json!({"set_config": serde_json::to_value(&cfg).unwrap()}),
+    )
+    .await;
+    assert_eq!(stored["config_version"], 2);
+
+    let r = invoke(&st, json!({"lead_id": lead_id})).await;
+    assert_eq!((n(&r, "scanned"), n(&r, "written")), (1, 1), "{r}");
+    assert_eq!(r["config_version"], 2);
+    let lead = store.get_lead(&lead_id).await.unwrap().unwrap();
+    // Intern -5, business email +10, US +5 = 10 (fit max 10) + 60 engagement.
+    assert_eq!(lead.score, Some(70));
+    assert_eq!(lead.temperature, Some(Temperature::Hot));
+    assert_eq!(lead.stage, Stage::Mql);
+    assert!(lead.sales.mql_at.is_some());
+    let changes = store.score_changes(&lead_id).await.unwrap();
+    assert_eq!(changes.last().unwrap().new_stage, Stage::Mql);
+    assert_eq!(changes.last().unwrap().config_version, 2);
+
+    // One segment by hand: its own checkpoint, finished in one go.
+    // (The CEO lead, scored at ingest with the built-in model, moves to configuration 2.)
+    let r = invoke(&st, json!({"segment": 0, "total_segments": 1})).await;
+    assert_eq!(
+        (r["complete"].clone(), n(&r, "scanned"), n(&r, "written")),
+        (json!(true), 2, 1),
+        "{r}"
+    );
+    let r = invoke(&st, json!({"segment": 0, "total_segments": 1})).await;
+    assert_eq!(n(&r, "changed"), 0, "{r}");
+    let err = handler(
+        &st,
+        lambda_event(json!({"segment": 3, "total_segments": 2})),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("segment must be"), "{err}");
+}
+
+#[tokio::test]
+async fn sample_events_are_accepted() {
+    let store = fresh_store().await;
+    let st = state(store, None, &[]);
+    let sample = |name: &str| -> Value {
+        let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    };
+    for name in ["rescore-scheduled.json", "rescore-segment.json"] {
+        let r = invoke(&st, sample(name)).await;
+        assert_eq!(r["complete"], true, "{name}: {r}");
+    }
+    let r = invoke(&st, sample("rescore-get-config.json")).await;
+    assert_eq!(r["source"], "builtin");
+    // The lead sample names a lead this empty table does not have: a clear error, no panic.
+    let err = handler(&st, lambda_event(sample("rescore-lead.json")))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("no lead "), "{err}");
+}
+
+#[tokio::test]
+async fn a_failed_publish_is_counted_and_the_scores_still_land() {
+    use aws_sdk_eventbridge::operation::put_events::PutEventsError;
+    use aws_sdk_eventbridge::types::error::InternalException;
+    use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, RuleMode};
+
+    let rule = mock!(aws_sdk_eventbridge::Client::put_events).then_error(|| {
+        PutEventsError::InternalException(InternalException::builder().message("down").build())
+    });
+    let conf = aws_sdk_eventbridge::Config::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_eventbridge::config::Credentials::new(
+            "test", "test", None, None, "static",
+        ))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .http_client(create_mock_http_client())
+        .interceptor(
+            MockResponseInterceptor::new()
+                .rule_mode(RuleMode::MatchAny)
+                .with_rule(&rule),
+        )
+        .build();
+    let publisher = Publisher {
+        client: aws_sdk_eventbridge::Client::from_conf(conf),
+        bus: "down".into(),
+    };
+    let store = fresh_store().await;
+    let now = Utc::now();
+    let p = Person {
+        email: "warm@acme.com",
+        title: Some("CEO"),
+        company: Some("Acme"),
+    };
+    let id = touch(&store, &p, TouchKind::FormSubmission, now).await;
+    touch(&store, &p, TouchKind::MeetingBooked, now).await;
+    let st = state(store.clone(), Some(publisher), &[]);
+    let r = invoke(&st, scheduled()).await;
+    assert_eq!(
+        (n(&r, "written"), n(&r, "published"), n(&r, "errors")),
+        (1, 0, 1),
+        "{r}"
+    );
+    assert_eq!(r["complete"], true);
+    assert!(rule.num_calls() >= 1);
+    let lead = store.get_lead(&id).await.unwrap().unwrap();
+    assert_eq!(lead.temperature, Some(Temperature::Hot));
+    // The durable history has the change even though the event was not delivered.
+    assert_eq!(store.score_changes(&id).await.unwrap().len(), 1);
+}
