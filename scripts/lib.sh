@@ -6,44 +6,72 @@ LOCAL_DIR="$ROOT/.local"
 mkdir -p "$LOCAL_DIR"
 PIDS=()
 
+section() { printf '\n== %s\n' "$*"; }
+
 free_port() {
   "$ROOT/.venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-wait_for_port() { # port, what, seconds
-  local port=$1 what=$2 secs=${3:-60}
+port_is_free() { # port
+  "$ROOT/.venv/bin/python" -c 'import socket,sys; socket.socket().bind(("127.0.0.1",int(sys.argv[1])))' "$1" 2>/dev/null
+}
+
+wait_for_port() { # port, what, seconds, pid of the server (optional: fail fast if it exits)
+  local port=$1 what=$2 secs=${3:-60} pid=${4:-}
   for _ in $(seq 1 $((secs * 10))); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+      echo "error: $what exited before listening on port $port (log: $LOCAL_DIR)" >&2
+      return 1
+    fi
     sleep 0.1
   done
   echo "error: $what did not start on port $port within ${secs}s (log: $LOCAL_DIR)" >&2
   return 1
 }
 
+# Every server is started with setsid: it leads its own process group (with whatever it spawns,
+# e.g. the functions under cargo lambda watch), and the group is stopped as a whole: TERM, then
+# KILL for whatever is still there after 5 s.
 stop_all() {
+  local pid
   for pid in "${PIDS[@]}"; do
-    kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
   done
+  for _ in $(seq 1 50); do
+    local alive=0
+    for pid in "${PIDS[@]}"; do
+      if kill -0 -- "-$pid" 2>/dev/null; then alive=1; fi
+    done
+    [ "$alive" -eq 1 ] || break
+    sleep 0.1
+  done
+  for pid in "${PIDS[@]}"; do
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  done
+  PIDS=()
   wait 2>/dev/null || true
 }
 
-# Starts the local DynamoDB (moto, requests serialized: scripts/local-dynamodb) and exports what
-# the SDK needs to reach it: the standard AWS_ENDPOINT_URL_DYNAMODB, a region, dummy credentials.
+# Starts the local DynamoDB (moto_server with requests serialized: scripts/local-dynamodb) and
+# exports what the SDK needs to reach it: the standard AWS_ENDPOINT_URL_DYNAMODB, a region,
+# dummy credentials.
 start_dynamodb() {
   local port
   port=$(free_port)
   setsid "$ROOT/.venv/bin/python" "$ROOT/scripts/local-dynamodb" -H 127.0.0.1 -p "$port" \
-    >"$LOCAL_DIR/dynamodb.log" 2>&1 &
+    >"$LOCAL_DIR/moto.log" 2>&1 &
   PIDS+=($!)
-  wait_for_port "$port" "local DynamoDB" 60
+  wait_for_port "$port" "local DynamoDB (moto)" 60 "$!"
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
   export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_EC2_METADATA_DISABLED=true
-  echo "local DynamoDB: $AWS_ENDPOINT_URL_DYNAMODB (log: .local/dynamodb.log)"
+  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true
+  echo "local DynamoDB (moto): $AWS_ENDPOINT_URL_DYNAMODB (log: .local/moto.log)"
 }
 
-# The functions' configuration for the local stack, including the test secrets the signed
-# samples in events/ were made with (see events/README.md). Never real secrets.
+# The functions' configuration for the local stack, including the test keys and secrets the
+# samples in events/ were made with (events/PROVIDERS.md, tests/referral_review.rs). Test values
+# only, never real secrets. events/local.env, when present, is appended (and wins).
 write_env_file() {
   cat >"$LOCAL_DIR/functions.env" <<ENV
 TABLE_NAME=$TABLE_NAME
@@ -54,7 +82,28 @@ AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
 AWS_EC2_METADATA_DISABLED=true
 DEFAULT_COUNTRY=US
 FORM_ALLOWED_ORIGINS=https://www.example.com
+FORM_HONEYPOT_FIELD=_gotcha
 LEAD_API_KEYS=local-dev-key
+REFERRAL_API_KEYS=local-dev-key
+TRUSTPILOT_KEY=local-trustpilot-key
+TYPEFORM_SECRET=test-typeform-secret
+FACEBOOK_APP_SECRET=test-facebook-app-secret
+FACEBOOK_VERIFY_TOKEN=test-facebook-verify-token
+FACEBOOK_ACCESS_TOKEN=test-page-access-token
+GOOGLE_ADS_KEY=test-google-ads-key
+HUBSPOT_CLIENT_SECRET=test-hubspot-client-secret
+LINKEDIN_CLIENT_SECRET=test-linkedin-client-secret
+LINKEDIN_ACCESS_TOKEN=test-linkedin-access-token
+TALLY_SECRET=test-tally-secret
+WEBFLOW_SECRET=test-webflow-secret
+CALENDLY_SIGNING_KEY=test-calendly-signing-key
+UNBOUNCE_KEY=test-unbounce-key
+JOTFORM_KEY=test-jotform-key
+# No stand-in for the Graph / LinkedIn APIs locally: a closed loopback port makes the Meta and
+# LinkedIn samples answer 502 upstream_unavailable at once, without sending the test tokens to
+# the real APIs. Point these at a stand-in to see those leads stored.
+GRAPH_API_URL=http://127.0.0.1:9/v21.0
+LINKEDIN_API_URL=http://127.0.0.1:9/rest
 RUST_LOG=info
 ENV
   if [ -f "$ROOT/events/local.env" ]; then cat "$ROOT/events/local.env" >>"$LOCAL_DIR/functions.env"; fi
@@ -62,11 +111,10 @@ ENV
 
 start_functions() { # port
   local port=$1
-  cd "$ROOT"
-  # setsid: the watcher and the functions it spawns form one process group, stopped together.
-  setsid cargo lambda watch -A 127.0.0.1 -P "$port" --env-file "$LOCAL_DIR/functions.env" \
-    >"$LOCAL_DIR/watch.log" 2>&1 &
+  cd "$ROOT" || return
+  setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" \
+    --env-file "$LOCAL_DIR/functions.env" >"$LOCAL_DIR/watch.log" 2>&1 &
   PIDS+=($!)
-  wait_for_port "$port" "cargo lambda watch" 120
+  wait_for_port "$port" "cargo lambda watch" 120 "$!"
   echo "functions: http://127.0.0.1:$port/lambda-url/<function>/... (log: .local/watch.log)"
 }

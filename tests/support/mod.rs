@@ -284,3 +284,67 @@ pub fn chromium() -> &'static str {
         .find(|p| std::path::Path::new(p).exists())
         .unwrap_or("chromium")
 }
+
+/// What a stand-in platform API answers for a request path.
+pub enum StandInReply {
+    Json(u16, String),
+    /// Never answers (the client's timeout must fire).
+    Hang,
+}
+
+/// A small HTTP/1.1 server on loopback standing in for a third-party API (Meta's Graph API,
+/// LinkedIn's): the real client code runs against it. Counts the requests it served.
+pub struct StandIn {
+    pub base_url: String,
+    pub requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl StandIn {
+    pub async fn start(reply: impl Fn(&str) -> StandInReply + Send + Sync + 'static) -> StandIn {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = requests.clone();
+        let reply = std::sync::Arc::new(reply);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let reply = reply.clone();
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match sock.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let head = String::from_utf8_lossy(&buf);
+                    let target = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    match reply(&target) {
+                        StandInReply::Hang => {
+                            tokio::time::sleep(Duration::from_secs(60)).await;
+                        }
+                        StandInReply::Json(status, body) => {
+                            let resp = format!(
+                                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                                body.len()
+                            );
+                            let _ = sock.write_all(resp.as_bytes()).await;
+                        }
+                    }
+                });
+            }
+        });
+        StandIn { base_url, requests }
+    }
+
+    pub fn served(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

@@ -3,7 +3,7 @@
 use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use chrono::Utc;
 use leadflow::http::{json_response, InboundRequest};
-use leadflow::model::{IdentityKey, Lead, TouchKind, Touchpoint};
+use leadflow::model::{IdentityKey, Lead, Stage, TouchKind, Touchpoint};
 use leadflow::normalize::{check_email, normalize_phone};
 use leadflow::sales::SalesEvent;
 use leadflow::store::keys::ts;
@@ -128,6 +128,11 @@ pub async fn event(
         SalesEventOutcome::Applied(lead) => (201, "applied", lead),
         SalesEventOutcome::Duplicate(lead) => (200, "duplicate", lead),
     };
+    // A referred lead that became a customer counts as a converted referral for its referrer
+    // (once: the store guards the credit with a marker, so a retried event credits nothing).
+    if lead.stage == Stage::Customer {
+        state.store.credit_referral_conversion(id, now).await?;
+    }
     tracing::info!(
         lead_id = id,
         event = event.kind.as_str(),

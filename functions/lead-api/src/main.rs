@@ -1,5 +1,7 @@
 //! Lambda entry point: configuration and the DynamoDB client are built once per cold start.
 
+#![recursion_limit = "256"]
+
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use lead_api::{handler, ApiState};
 use leadflow::config::{load_sdk_config, table_name};
@@ -11,7 +13,7 @@ async fn main() -> Result<(), Error> {
     let sdk_config = load_sdk_config().await;
     let store = Store::new(&sdk_config, table_name()?);
     let state = ApiState::from_lookup(store, |k| std::env::var(k).ok())?;
-    leadflow::normalize::warm_up(&state.normalize);
+    leadflow::warm::start_background_warm_up(&state.store, &state.normalize);
     let state = &state;
     run(service_fn(move |event: LambdaEvent<_>| {
         handler(state, event)

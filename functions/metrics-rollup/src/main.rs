@@ -1,5 +1,7 @@
 //! Lambda entry point: configuration and the DynamoDB client are built once per cold start.
 
+#![recursion_limit = "256"]
+
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use leadflow::config::{load_sdk_config, table_name};
 use leadflow::store::Store;

@@ -1,5 +1,15 @@
-//! Operator and developer commands behind the `leadflow` binary.
+//! Operator and developer commands behind the `leadflow` binary (`src/main.rs` only parses
+//! arguments and dispatches here).
+//!
+//! - `schema`: the tables of `template.yaml`, and creating them (local runs and tests).
+//! - `commands`: `create-tables`.
+//! - `leads`: `list-leads`.
+//! - `replay`: `replay-quarantine`.
 
+pub mod commands;
 pub mod leads;
 pub mod replay;
 pub mod schema;
+
+#[cfg(test)]
+mod sample_events;

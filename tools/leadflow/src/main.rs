@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use leadflow::store::Store;
-use leadflow_tools::{leads, replay, schema};
+use leadflow_tools::{commands, leads, replay};
 
 fn usage() -> &'static str {
     "usage:
@@ -47,6 +47,10 @@ impl Args {
         self.flags.get(flag).and_then(|v| v.last().cloned())
     }
 
+    fn all(&self, flag: &str) -> &[String] {
+        self.flags.get(flag).map(Vec::as_slice).unwrap_or_default()
+    }
+
     fn has(&self, switch: &str) -> bool {
         self.switches.iter().any(|s| s == switch)
     }
@@ -62,6 +66,10 @@ async fn run(argv: Vec<String>) -> Result<(), String> {
     let Some(command) = argv.first() else {
         return Err(usage().to_string());
     };
+    if matches!(command.as_str(), "-h" | "--help" | "help") {
+        println!("{}", usage());
+        return Ok(());
+    }
     let args = Args::parse(&argv[1..])?;
     let sdk = leadflow::config::load_sdk_config().await;
     match command.as_str() {
@@ -70,29 +78,9 @@ async fn run(argv: Vec<String>) -> Result<(), String> {
                 .one("--template")
                 .unwrap_or_else(|| "template.yaml".into());
             let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-            let names: HashMap<String, String> = args
-                .flags
-                .get("--name")
-                .into_iter()
-                .flatten()
-                .filter_map(|p| {
-                    p.split_once('=')
-                        .map(|(a, b)| (a.to_string(), b.to_string()))
-                })
-                .collect();
+            let names = commands::parse_table_names(args.all("--name"))?;
             let client = aws_sdk_dynamodb::Client::new(&sdk);
-            for spec in schema::table_specs(&text)? {
-                let name = names
-                    .get(&spec.logical_id)
-                    .cloned()
-                    .unwrap_or(spec.logical_id.clone());
-                if schema::table_exists(&client, &name).await? {
-                    println!("{} -> {name}: exists", spec.logical_id);
-                } else {
-                    schema::create_table(&client, &spec, &name).await?;
-                    println!("{} -> {name}: created", spec.logical_id);
-                }
-            }
+            commands::create_tables(&client, &text, &names).await?;
             Ok(())
         }
         "list-leads" => {
@@ -110,10 +98,6 @@ async fn run(argv: Vec<String>) -> Result<(), String> {
                 args.has("--dry-run"),
             )
             .await
-        }
-        "-h" | "--help" | "help" => {
-            println!("{}", usage());
-            Ok(())
         }
         other => Err(format!("unknown command {other:?}\n{}", usage())),
     }

@@ -1,60 +1,233 @@
 //! Tables created from `template.yaml` itself, so local and test tables can never drift from
 //! what is deployed: one definition, read here.
+//!
+//! Only the properties that shape a table are read: `KeySchema`, `AttributeDefinitions`,
+//! `GlobalSecondaryIndexes` and `TimeToLiveSpecification`. They must be literal values in the
+//! template; an intrinsic function there (`!Ref`, `!If`, `Fn::...`) is an error rather than a
+//! silently different local table. Tags anywhere else in the template (`!Ref`, `!Sub`,
+//! `!GetAtt`, ...) are fine: serde_norway yields them as tagged values and they are ignored.
 
 use std::time::Duration;
 
+use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, IndexStatus, KeySchemaElement, KeyType,
+    Projection, ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 use serde_norway::Value;
 
+/// How long `create_table` waits for a new table (and its indexes) to become ACTIVE.
+/// DynamoDB takes seconds to a few minutes for a new on-demand table; moto is immediate.
+pub const ACTIVE_TIMEOUT: Duration = Duration::from_secs(300);
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableSpec {
     pub logical_id: String,
-    /// (attribute, HASH|RANGE)
+    /// (attribute, HASH|RANGE), HASH first.
     pub key_schema: Vec<(String, String)>,
     /// (attribute, S|N|B)
     pub attributes: Vec<(String, String)>,
     pub gsis: Vec<GsiSpec>,
+    /// The TTL attribute when `TimeToLiveSpecification.Enabled` is true.
     pub ttl_attribute: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct GsiSpec {
     pub name: String,
+    /// (attribute, HASH|RANGE), HASH first.
     pub key_schema: Vec<(String, String)>,
+    /// ALL | KEYS_ONLY | INCLUDE
     pub projection: String,
+    /// `Projection.NonKeyAttributes` (INCLUDE only).
+    pub non_key_attributes: Vec<String>,
 }
 
-fn untag(v: &Value) -> &Value {
+/// An intrinsic function: a YAML tag (`!Ref x`) or its long form (`{"Fn::If": ...}`, `{"Ref": x}`).
+fn intrinsic_name(v: &Value) -> Option<String> {
     match v {
-        Value::Tagged(t) => &t.value,
-        other => other,
+        Value::Tagged(t) => Some(t.tag.to_string()),
+        Value::Mapping(m) if m.len() == 1 => m
+            .keys()
+            .next()
+            .and_then(Value::as_str)
+            .filter(|k| *k == "Ref" || k.starts_with("Fn::"))
+            .map(str::to_string),
+        _ => None,
     }
 }
 
-fn str_of(v: &Value, key: &str) -> Result<String, String> {
-    untag(v)
-        .get(key)
-        .map(untag)
+/// `v` itself and everything under it must be literal.
+fn literal<'a>(v: &'a Value, path: &str) -> Result<&'a Value, String> {
+    if let Some(f) = intrinsic_name(v) {
+        return Err(format!(
+            "{path} uses the intrinsic function {f}: keep the table's keys, indexes and TTL \
+             literal in template.yaml (leadflow create-tables reads them)"
+        ));
+    }
+    match v {
+        Value::Sequence(seq) => {
+            for (i, e) in seq.iter().enumerate() {
+                literal(e, &format!("{path}[{i}]"))?;
+            }
+        }
+        Value::Mapping(m) => {
+            for (k, e) in m {
+                literal(e, &format!("{path}.{}", k.as_str().unwrap_or("?")))?;
+            }
+        }
+        _ => {}
+    }
+    Ok(v)
+}
+
+fn string(v: &Value, key: &str, path: &str) -> Result<String, String> {
+    v.get(key)
         .and_then(Value::as_str)
         .map(str::to_string)
-        .ok_or_else(|| format!("missing string {key}"))
+        .ok_or_else(|| format!("{path}: missing string {key}"))
 }
 
-fn pairs(v: Option<&Value>, a: &str, b: &str) -> Result<Vec<(String, String)>, String> {
-    let Some(seq) = v.map(untag).and_then(Value::as_sequence) else {
-        return Ok(Vec::new());
+fn one_of(value: String, allowed: &[&str], path: &str) -> Result<String, String> {
+    if allowed.contains(&value.as_str()) {
+        Ok(value)
+    } else {
+        Err(format!("{path}: {value:?} is not one of {allowed:?}"))
+    }
+}
+
+fn key_schema(v: Option<&Value>, path: &str) -> Result<Vec<(String, String)>, String> {
+    let seq = v
+        .and_then(Value::as_sequence)
+        .ok_or_else(|| format!("{path}: missing or not a list"))?;
+    let mut keys = seq
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let p = format!("{path}[{i}]");
+            Ok((
+                string(e, "AttributeName", &p)?,
+                one_of(string(e, "KeyType", &p)?, &["HASH", "RANGE"], &p)?,
+            ))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    keys.sort_by_key(|(_, kind)| kind != "HASH");
+    match keys.iter().map(|(_, k)| k.as_str()).collect::<Vec<_>>()[..] {
+        ["HASH"] | ["HASH", "RANGE"] => Ok(keys),
+        _ => Err(format!(
+            "{path}: needs one HASH key and at most one RANGE key"
+        )),
+    }
+}
+
+fn gsi(g: &Value, path: &str) -> Result<GsiSpec, String> {
+    let projection = g.get("Projection");
+    let non_key_attributes = match projection.and_then(|p| p.get("NonKeyAttributes")) {
+        None => Vec::new(),
+        Some(v) => v
+            .as_sequence()
+            .ok_or_else(|| format!("{path}.Projection.NonKeyAttributes: not a list"))?
+            .iter()
+            .map(|a| {
+                a.as_str().map(str::to_string).ok_or_else(|| {
+                    format!("{path}.Projection.NonKeyAttributes: not a list of strings")
+                })
+            })
+            .collect::<Result<_, String>>()?,
     };
-    seq.iter()
-        .map(|e| Ok((str_of(e, a)?, str_of(e, b)?)))
-        .collect()
+    Ok(GsiSpec {
+        name: string(g, "IndexName", path)?,
+        key_schema: key_schema(g.get("KeySchema"), &format!("{path}.KeySchema"))?,
+        projection: match projection {
+            Some(p) => one_of(
+                string(p, "ProjectionType", &format!("{path}.Projection"))?,
+                &["ALL", "KEYS_ONLY", "INCLUDE"],
+                &format!("{path}.Projection"),
+            )?,
+            None => "ALL".to_string(),
+        },
+        non_key_attributes,
+    })
 }
 
-/// Every `AWS::DynamoDB::Table` resource of a SAM/CloudFormation template. Intrinsic-function
-/// tags elsewhere in the template (`!Ref`, `!Sub`...) are tolerated.
+fn ttl_attribute(ttl: Option<&Value>, path: &str) -> Result<Option<String>, String> {
+    let Some(ttl) = ttl else { return Ok(None) };
+    // CloudFormation takes booleans as YAML booleans or as the strings "true"/"false".
+    let enabled = match ttl.get("Enabled") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => true,
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => false,
+        _ => return Err(format!("{path}.Enabled: must be true or false")),
+    };
+    if !enabled {
+        return Ok(None);
+    }
+    string(ttl, "AttributeName", path).map(Some)
+}
+
+fn table_spec(id: &str, props: &Value) -> Result<TableSpec, String> {
+    let prop = |name: &str| -> Result<Option<&Value>, String> {
+        props
+            .get(name)
+            .map(|v| literal(v, &format!("{id}.{name}")))
+            .transpose()
+    };
+    let attributes = prop("AttributeDefinitions")?
+        .and_then(Value::as_sequence)
+        .ok_or_else(|| format!("{id}.AttributeDefinitions: missing or not a list"))?
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let p = format!("{id}.AttributeDefinitions[{i}]");
+            Ok((
+                string(e, "AttributeName", &p)?,
+                one_of(string(e, "AttributeType", &p)?, &["S", "N", "B"], &p)?,
+            ))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let keys = key_schema(prop("KeySchema")?, &format!("{id}.KeySchema"))?;
+    let gsis = match prop("GlobalSecondaryIndexes")? {
+        None => Vec::new(),
+        Some(v) => v
+            .as_sequence()
+            .ok_or_else(|| format!("{id}.GlobalSecondaryIndexes: not a list"))?
+            .iter()
+            .enumerate()
+            .map(|(i, g)| gsi(g, &format!("{id}.GlobalSecondaryIndexes[{i}]")))
+            .collect::<Result<_, String>>()?,
+    };
+    let ttl = ttl_attribute(
+        prop("TimeToLiveSpecification")?,
+        &format!("{id}.TimeToLiveSpecification"),
+    )?;
+    // DynamoDB rejects definitions of attributes that are no key, and keys without definitions.
+    let mut used: Vec<&str> = keys.iter().map(|(a, _)| a.as_str()).collect();
+    for g in &gsis {
+        used.extend(g.key_schema.iter().map(|(a, _)| a.as_str()));
+    }
+    for a in &used {
+        if !attributes.iter().any(|(d, _)| d == a) {
+            return Err(format!(
+                "{id}: key attribute {a} has no AttributeDefinitions entry"
+            ));
+        }
+    }
+    if let Some((a, _)) = attributes.iter().find(|(a, _)| !used.contains(&a.as_str())) {
+        return Err(format!(
+            "{id}: AttributeDefinitions entry {a} is not used by any key"
+        ));
+    }
+    Ok(TableSpec {
+        logical_id: id.to_string(),
+        key_schema: keys,
+        attributes,
+        gsis,
+        ttl_attribute: ttl,
+    })
+}
+
+/// Every `AWS::DynamoDB::Table` resource of a SAM/CloudFormation template, in template order.
 pub fn table_specs(template_yaml: &str) -> Result<Vec<TableSpec>, String> {
     let doc: Value =
         serde_norway::from_str(template_yaml).map_err(|e| format!("template.yaml: {e}"))?;
@@ -67,48 +240,11 @@ pub fn table_specs(template_yaml: &str) -> Result<Vec<TableSpec>, String> {
         if res.get("Type").and_then(Value::as_str) != Some("AWS::DynamoDB::Table") {
             continue;
         }
-        let id = id.as_str().unwrap_or_default().to_string();
+        let id = id.as_str().ok_or("a resource id is not a string")?;
         let props = res
             .get("Properties")
             .ok_or_else(|| format!("{id}: no Properties"))?;
-        let gsis = match props
-            .get("GlobalSecondaryIndexes")
-            .and_then(Value::as_sequence)
-        {
-            None => Vec::new(),
-            Some(seq) => seq
-                .iter()
-                .map(|g| {
-                    Ok(GsiSpec {
-                        name: str_of(g, "IndexName")?,
-                        key_schema: pairs(g.get("KeySchema"), "AttributeName", "KeyType")?,
-                        projection: g
-                            .get("Projection")
-                            .map(|p| str_of(p, "ProjectionType"))
-                            .transpose()?
-                            .unwrap_or_else(|| "ALL".to_string()),
-                    })
-                })
-                .collect::<Result<_, String>>()?,
-        };
-        let ttl_attribute = props
-            .get("TimeToLiveSpecification")
-            .filter(|t| t.get("Enabled").and_then(Value::as_bool).unwrap_or(false))
-            .map(|t| str_of(t, "AttributeName"))
-            .transpose()?;
-        out.push(TableSpec {
-            key_schema: pairs(props.get("KeySchema"), "AttributeName", "KeyType")
-                .map_err(|e| format!("{id}: {e}"))?,
-            attributes: pairs(
-                props.get("AttributeDefinitions"),
-                "AttributeName",
-                "AttributeType",
-            )
-            .map_err(|e| format!("{id}: {e}"))?,
-            logical_id: id,
-            gsis,
-            ttl_attribute,
-        });
+        out.push(table_spec(id, props)?);
     }
     Ok(out)
 }
@@ -135,12 +271,13 @@ pub async fn table_exists(client: &Client, table_name: &str) -> Result<bool, Str
         {
             Ok(false)
         }
-        Err(e) => Err(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()),
+        Err(e) => Err(format!("{table_name}: {}", DisplayErrorContext(&e))),
     }
 }
 
-/// Creates the table on demand with its indexes, waits until it is ACTIVE (bounded), and
-/// enables TTL when the template does.
+/// Creates the table on demand (PAY_PER_REQUEST) with its indexes, waits until the table and
+/// its indexes are ACTIVE (at most [`ACTIVE_TIMEOUT`]; an error after that), and enables TTL
+/// when the template does.
 pub async fn create_table(
     client: &Client,
     spec: &TableSpec,
@@ -162,34 +299,24 @@ pub async fn create_table(
         );
     }
     for g in &spec.gsis {
+        let mut projection =
+            Projection::builder().projection_type(ProjectionType::from(g.projection.as_str()));
+        for a in &g.non_key_attributes {
+            projection = projection.non_key_attributes(a);
+        }
         req = req.global_secondary_indexes(
             GlobalSecondaryIndex::builder()
                 .index_name(&g.name)
                 .set_key_schema(Some(key_elements(&g.key_schema)?))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::from(g.projection.as_str()))
-                        .build(),
-                )
+                .projection(projection.build())
                 .build()
                 .map_err(|e| err(&e))?,
         );
     }
     req.send()
         .await
-        .map_err(|e| err(&aws_sdk_dynamodb::error::DisplayErrorContext(&e)))?;
-    for _ in 0..300 {
-        let d = client
-            .describe_table()
-            .table_name(table_name)
-            .send()
-            .await
-            .map_err(|e| err(&aws_sdk_dynamodb::error::DisplayErrorContext(&e)))?;
-        if d.table().and_then(|t| t.table_status()).map(|s| s.as_str()) == Some("ACTIVE") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        .map_err(|e| err(&DisplayErrorContext(&e)))?;
+    wait_until_active(client, table_name).await?;
     if let Some(attr) = &spec.ttl_attribute {
         client
             .update_time_to_live()
@@ -203,24 +330,185 @@ pub async fn create_table(
             )
             .send()
             .await
-            .map_err(|e| err(&aws_sdk_dynamodb::error::DisplayErrorContext(&e)))?;
+            .map_err(|e| err(&DisplayErrorContext(&e)))?;
     }
     Ok(())
+}
+
+async fn wait_until_active(client: &Client, table_name: &str) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let d = client
+            .describe_table()
+            .table_name(table_name)
+            .send()
+            .await
+            .map_err(|e| format!("{table_name}: {}", DisplayErrorContext(&e)))?;
+        let table = d.table();
+        let status = table.and_then(|t| t.table_status());
+        let indexes_active = table
+            .map(|t| t.global_secondary_indexes())
+            .unwrap_or_default()
+            .iter()
+            .all(|g| matches!(g.index_status(), None | Some(IndexStatus::Active)));
+        if status == Some(&TableStatus::Active) && indexes_active {
+            return Ok(());
+        }
+        if started.elapsed() >= ACTIVE_TIMEOUT {
+            return Err(format!(
+                "{table_name}: not ACTIVE after {} s (table status {:?}, indexes active: \
+                 {indexes_active})",
+                ACTIVE_TIMEOUT.as_secs(),
+                status.map(|s| s.as_str()),
+            ));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn pair(a: &str, b: &str) -> (String, String) {
+        (a.to_string(), b.to_string())
+    }
+
     #[test]
     fn reads_the_real_template() {
         let specs = table_specs(include_str!("../../../template.yaml")).unwrap();
-        let leads = specs.iter().find(|s| s.logical_id == "LeadsTable").unwrap();
+        assert_eq!(specs.len(), 1, "one table: {specs:?}");
+        let leads = &specs[0];
+        assert_eq!(leads.logical_id, "LeadsTable");
         assert_eq!(
             leads.key_schema,
-            vec![("pk".into(), "HASH".into()), ("sk".into(), "RANGE".into())]
+            vec![pair("pk", "HASH"), pair("sk", "RANGE")]
         );
-        assert_eq!(leads.gsis[0].name, "gsi1");
+        let mut attributes = leads.attributes.clone();
+        attributes.sort();
+        assert_eq!(
+            attributes,
+            vec![
+                pair("gsi1pk", "S"),
+                pair("gsi1sk", "S"),
+                pair("pk", "S"),
+                pair("sk", "S")
+            ]
+        );
+        assert_eq!(
+            leads.gsis,
+            vec![GsiSpec {
+                name: "gsi1".into(),
+                key_schema: vec![pair("gsi1pk", "HASH"), pair("gsi1sk", "RANGE")],
+                projection: "ALL".into(),
+                non_key_attributes: vec![],
+            }]
+        );
         assert_eq!(leads.ttl_attribute.as_deref(), Some("expires_at"));
+    }
+
+    const TAGGED: &str = r#"
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Stage: {Type: String, Default: dev}
+Resources:
+  Api:
+    Type: AWS::Serverless::HttpApi
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Environment:
+        Variables:
+          TABLE: !Ref Events
+          ARN: !GetAtt Events.Arn
+      Policies:
+        - Statement:
+            Resource: !Sub "${Events.Arn}/index/*"
+  Events:
+    Type: AWS::DynamoDB::Table
+    Condition: Always
+    Properties:
+      TableName: !Sub "events-${Stage}"
+      BillingMode: PAY_PER_REQUEST
+      Tags:
+        - Key: stage
+          Value: !Ref Stage
+      AttributeDefinitions:
+        - {AttributeName: id, AttributeType: S}
+        - {AttributeName: at, AttributeType: N}
+      KeySchema:
+        - {AttributeName: id, KeyType: HASH}
+      GlobalSecondaryIndexes:
+        - IndexName: by-time
+          KeySchema:
+            - {AttributeName: at, KeyType: RANGE}
+            - {AttributeName: id, KeyType: HASH}
+          Projection: {ProjectionType: INCLUDE, NonKeyAttributes: [kind]}
+      TimeToLiveSpecification: {AttributeName: ttl, Enabled: "false"}
+  Other:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      AttributeDefinitions: [{AttributeName: k, AttributeType: B}]
+      KeySchema: [{AttributeName: k, KeyType: HASH}]
+"#;
+
+    #[test]
+    fn tags_elsewhere_are_ignored() {
+        let specs = table_specs(TAGGED).unwrap();
+        assert_eq!(specs.len(), 2);
+        let events = &specs[0];
+        assert_eq!(events.logical_id, "Events");
+        assert_eq!(events.key_schema, vec![pair("id", "HASH")]);
+        // HASH first, whatever the template's order.
+        assert_eq!(
+            events.gsis[0].key_schema,
+            vec![pair("id", "HASH"), pair("at", "RANGE")]
+        );
+        assert_eq!(events.gsis[0].projection, "INCLUDE");
+        assert_eq!(events.gsis[0].non_key_attributes, vec!["kind".to_string()]);
+        assert_eq!(events.ttl_attribute, None, "Enabled: \"false\"");
+        assert_eq!(specs[1].logical_id, "Other");
+        assert_eq!(specs[1].gsis, vec![]);
+    }
+
+    #[test]
+    fn intrinsics_in_the_table_shape_are_rejected() {
+        for (from, to) in [
+            (
+                "{AttributeName: id, KeyType: HASH}",
+                "{AttributeName: !Ref Key, KeyType: HASH}",
+            ),
+            ("IndexName: by-time", "IndexName: !Sub \"${Stage}-by-time\""),
+            (
+                "{AttributeName: ttl, Enabled: \"false\"}",
+                "{AttributeName: ttl, Enabled: {\"Fn::If\": [On, true, false]}}",
+            ),
+        ] {
+            assert!(TAGGED.contains(from), "{from}");
+            let err = table_specs(&TAGGED.replacen(from, to, 1)).unwrap_err();
+            assert!(err.contains("intrinsic function"), "{err}");
+            assert!(err.starts_with("Events."), "{err}");
+        }
+    }
+
+    #[test]
+    fn inconsistent_shapes_are_rejected() {
+        let missing_def = TAGGED.replace("- {AttributeName: at, AttributeType: N}", "");
+        assert!(table_specs(&missing_def)
+            .unwrap_err()
+            .contains("key attribute at has no AttributeDefinitions"));
+        let two_hash = TAGGED.replace(
+            "{AttributeName: at, KeyType: RANGE}",
+            "{AttributeName: at, KeyType: HASH}",
+        );
+        assert!(table_specs(&two_hash).unwrap_err().contains("one HASH key"));
+        let bad_type = TAGGED.replace("AttributeType: B", "AttributeType: X");
+        assert!(table_specs(&bad_type)
+            .unwrap_err()
+            .contains("\"X\" is not one of"));
+        assert!(table_specs("Resources: [").is_err());
+        assert!(table_specs("Outputs: {}").is_err());
     }
 }
