@@ -15,34 +15,37 @@ pub struct LeadRecord {
 }
 
 impl Store {
-    /// The lead's id for an identity key (1 GetItem), if anyone has it.
-    pub async fn lead_id_for(&self, key: &IdentityKey) -> Result<Option<String>, StoreError> {
+    /// One item by key, strongly consistent (1 GetItem).
+    pub(crate) async fn get_item(
+        &self,
+        pk: impl Into<String>,
+        sk: impl Into<String>,
+    ) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key(keys::PK, s(keys::identity_pk(key)))
-            .key(keys::SK, s(keys::MARKER_SK))
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
             .consistent_read(true)
             .send()
             .await
             .map_err(|e| StoreError::sdk("GetItem", e))?;
-        Ok(out.item().and_then(|i| get_s(i, "lead_id")))
+        Ok(out.item)
+    }
+
+    /// The lead's id for an identity key (1 GetItem), if anyone has it.
+    pub async fn lead_id_for(&self, key: &IdentityKey) -> Result<Option<String>, StoreError> {
+        let item = self
+            .get_item(keys::identity_pk(key), keys::MARKER_SK)
+            .await?;
+        Ok(item.as_ref().and_then(|i| get_s(i, "lead_id")))
     }
 
     /// The lead item alone (1 GetItem).
     pub async fn get_lead(&self, lead_id: &str) -> Result<Option<Lead>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::lead_pk(lead_id)))
-            .key(keys::SK, s(keys::LEAD_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("GetItem", e))?;
-        match out.item() {
+        let item = self.get_item(keys::lead_pk(lead_id), keys::LEAD_SK).await?;
+        match item.as_ref() {
             None => Ok(None),
             Some(item) => lead_from(item)
                 .map(Some)

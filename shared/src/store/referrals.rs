@@ -51,17 +51,8 @@ pub enum ReferralCredit {
 impl Store {
     /// The raw lead item (1 consistent GetItem).
     async fn lead_item(&self, lead_id: &str) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::lead_pk(lead_id)))
-            .key(keys::SK, s(keys::LEAD_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("GetItem", e))?;
-        Ok(out.item().cloned())
+        let item = self.get_item(keys::lead_pk(lead_id), keys::LEAD_SK).await?;
+        Ok(item)
     }
 
     /// A lead that can refer or be given a code: present and not erased (1 GetItem).
@@ -92,17 +83,10 @@ impl Store {
         &self,
         code: &str,
     ) -> Result<Option<String>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::referral_code_pk(code)))
-            .key(keys::SK, s(keys::REFERRAL_CODE_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("GetItem", e))?;
-        Ok(out.item().and_then(|i| get_s(i, "lead_id")))
+        let item = self
+            .get_item(keys::referral_code_pk(code), keys::REFERRAL_CODE_SK)
+            .await?;
+        Ok(item.as_ref().and_then(|i| get_s(i, "lead_id")))
     }
 
     /// The lead's referral code, created on first request as `candidate` (from the caller's
@@ -184,17 +168,13 @@ impl Store {
         referrer_lead_id: &str,
         referral_key: &str,
     ) -> Result<Option<Referral>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::lead_pk(referrer_lead_id)))
-            .key(keys::SK, s(keys::referral_sk(referral_key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("GetItem", e))?;
-        Ok(out.item().and_then(referral_from))
+        let item = self
+            .get_item(
+                keys::lead_pk(referrer_lead_id),
+                keys::referral_sk(referral_key),
+            )
+            .await?;
+        Ok(item.as_ref().and_then(referral_from))
     }
 
     /// Every referral a lead gave, credited or not (Query on its partition, `REF#` prefix).

@@ -524,17 +524,8 @@ impl Store {
 
     /// The run checkpoint under `sk` (see [`keys::rescore_progress_sk`]), if a run is under way.
     pub async fn rescore_progress(&self, sk: &str) -> Result<Option<RescoreProgress>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::RESCORE_PROGRESS_PK))
-            .key(keys::SK, s(sk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("GetItem", e))?;
-        let Some(item) = out.item() else {
+        let item = self.get_item(keys::RESCORE_PROGRESS_PK, sk).await?;
+        let Some(item) = item.as_ref() else {
             return Ok(None);
         };
         let corrupt = |reason: &str| StoreError::Corrupt {
@@ -659,17 +650,10 @@ impl Store {
 
     /// The stored scoring configuration's JSON, if one was stored (1 GetItem).
     pub async fn scoring_config_json(&self) -> Result<Option<String>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::SCORING_CONFIG_PK))
-            .key(keys::SK, s(keys::SCORING_CONFIG_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("GetItem", e))?;
-        Ok(out.item().and_then(|i| get_s(i, "config")))
+        let item = self
+            .get_item(keys::SCORING_CONFIG_PK, keys::SCORING_CONFIG_SK)
+            .await?;
+        Ok(item.as_ref().and_then(|i| get_s(i, "config")))
     }
 
     /// Stores a scoring configuration (the caller validated it) replacing the built-in one.

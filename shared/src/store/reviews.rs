@@ -129,17 +129,13 @@ impl Store {
         platform: ReviewPlatform,
         external_id: &str,
     ) -> Result<Option<StoredReview>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::review_pk(platform.as_str(), external_id)))
-            .key(keys::SK, s(keys::REVIEW_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("GetItem", e))?;
-        Ok(out.item().and_then(stored_from))
+        let item = self
+            .get_item(
+                keys::review_pk(platform.as_str(), external_id),
+                keys::REVIEW_SK,
+            )
+            .await?;
+        Ok(item.as_ref().and_then(stored_from))
     }
 
     /// Applies a change to a review and its platform aggregate exactly once (see the module
@@ -249,18 +245,11 @@ impl Store {
         &self,
         platform: ReviewPlatform,
     ) -> Result<ReviewAggregate, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::review_agg_pk(platform.as_str())))
-            .key(keys::SK, s(keys::REVIEW_AGG_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("GetItem", e))?;
+        let item = self
+            .get_item(keys::review_agg_pk(platform.as_str()), keys::REVIEW_AGG_SK)
+            .await?;
         let mut agg = ReviewAggregate::empty(platform);
-        if let Some(item) = out.item() {
+        if let Some(item) = item.as_ref() {
             agg.count = get_n(item, "count").unwrap_or(0);
             agg.rating_sum = get_n(item, "rating_sum").unwrap_or(0);
             for (i, d) in agg.distribution.iter_mut().enumerate() {
