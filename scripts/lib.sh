@@ -84,6 +84,8 @@ DEFAULT_COUNTRY=US
 FORM_ALLOWED_ORIGINS=https://www.example.com
 FORM_HONEYPOT_FIELD=_gotcha
 LEAD_API_KEYS=local-dev-key
+# cargo lambda watch gives invocations a few seconds, not rescore's 15 minutes: keep its margin small.
+SAFETY_MARGIN_MS=500
 REFERRAL_API_KEYS=local-dev-key
 TRUSTPILOT_KEY=local-trustpilot-key
 TYPEFORM_SECRET=test-typeform-secret
