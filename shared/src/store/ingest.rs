@@ -17,9 +17,7 @@
 //! Two submissions racing for the same new person: the loser's markers fail, so it merges.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update,
@@ -31,6 +29,7 @@ use super::codec::{
     Item,
 };
 use super::keys::{self, new_id, ts};
+use super::txn::{backoff, cancellation_reasons, failed};
 use super::{Store, StoreError};
 use crate::model::{
     DeliveryKey, IdentityKey, IngestOutcome, IngestStatus, NormalizedSubmission, TouchSummary,
@@ -120,14 +119,7 @@ impl Store {
                 }
                 Err(e) => e,
             };
-            let reasons = match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(ex)) => {
-                    ex.cancellation_reasons().to_vec()
-                }
-                // Another transaction on one of our items is in flight: retry.
-                Some(TransactWriteItemsError::TransactionInProgressException(_)) => Vec::new(),
-                _ => return Err(StoreError::sdk("TransactWriteItems", err)),
-            };
+            let reasons = cancellation_reasons(err, "TransactWriteItems")?;
             match read_verdict(&reasons, &roles) {
                 Verdict::Duplicate { lead_id, touch_id } => {
                     return Ok(IngestOutcome {
@@ -523,7 +515,6 @@ fn guarded_put<const N: usize, const M: usize>(
 }
 
 fn read_verdict(reasons: &[CancellationReason], roles: &[Role]) -> Verdict {
-    let failed = |r: &CancellationReason| r.code() == Some("ConditionalCheckFailed");
     let mut existing = Vec::new();
     let mut taken = Vec::new();
     let mut stale_merge: Option<Option<Item>> = None;
@@ -573,11 +564,4 @@ fn read_verdict(reasons: &[CancellationReason], roles: &[Role]) -> Verdict {
         };
     }
     Verdict::Retry
-}
-
-async fn backoff(attempt: u32) {
-    // 10, 20, 40, 80 ms... plus jitter from the clock's sub-millisecond noise.
-    let base = 10u64 << attempt.min(5);
-    let jitter = u64::from(Utc::now().timestamp_subsec_micros() % 10);
-    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
 }

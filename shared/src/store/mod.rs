@@ -12,6 +12,7 @@ mod referrals;
 mod rescore;
 mod reviews;
 mod sales;
+mod txn;
 pub use read::{record_from_items, LeadRecord};
 pub use referrals::{ReferralCredit, Referrer};
 pub use rescore::{

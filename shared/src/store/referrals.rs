@@ -11,17 +11,16 @@
 //! - A referee's conversion is credited to its referrer once, guarded by `REFCONV#<referee>`.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
 };
 use chrono::{DateTime, Utc};
 
 use super::codec::{get_bool, get_s, get_time, lead_from, n, s, Item};
 use super::keys::{self, ts};
+use super::txn::{backoff, cancellation_reasons, failed};
 use super::{Store, StoreError};
 use crate::model::{Lead, Referral};
 
@@ -388,34 +387,4 @@ fn referral_from(item: &Item) -> Option<Referral> {
         touch_id: get_s(item, "touch_id").unwrap_or_default(),
         created_at: get_time(item, "created_at")?,
     })
-}
-
-pub(super) fn failed(r: &CancellationReason) -> bool {
-    r.code() == Some("ConditionalCheckFailed")
-}
-
-/// The cancellation reasons of a cancelled transaction (empty for "in progress": retry as is);
-/// any other failure is a storage error.
-pub(super) fn cancellation_reasons<R>(
-    err: aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>,
-    operation: &'static str,
-) -> Result<Vec<CancellationReason>, StoreError>
-where
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    match err.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(ex)) => {
-            Ok(ex.cancellation_reasons().to_vec())
-        }
-        Some(TransactWriteItemsError::TransactionInProgressException(_)) => Ok(Vec::new()),
-        _ => Err(StoreError::sdk(operation, err)),
-    }
-}
-
-/// Exponential backoff with jitter, so concurrent writers of one item spread out instead of
-/// colliding again in lockstep.
-pub(super) async fn backoff(attempt: u32) {
-    let base = 5u64 << attempt.min(6);
-    let jitter = u64::from(Utc::now().timestamp_subsec_nanos()) % base.max(1);
-    tokio::time::sleep(Duration::from_millis(base / 2 + jitter)).await;
 }

@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 
 use super::codec::{get_bool, get_n, get_s, get_time, n, put_opt, s, Item};
 use super::keys::{self, ts};
-use super::referrals::{backoff, cancellation_reasons, failed};
+use super::txn::{backoff, cancellation_reasons, failed};
 use super::{Store, StoreError};
 use crate::model::{ReviewAggregate, ReviewInput, ReviewPlatform};
 

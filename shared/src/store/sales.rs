@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
@@ -10,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::codec::{get_s, n, s, Item};
 use super::keys::{self, ts};
+use super::txn::{cancellation_reasons, failed};
 use super::{record_from_items, Store, StoreError};
 use crate::model::Lead;
 use crate::sales::{apply, SalesEvent};
@@ -130,15 +130,8 @@ impl Store {
                     return Ok(SalesEventOutcome::Applied(Box::new(lead)));
                 }
                 Err(e) => {
-                    let reasons = match e.as_service_error() {
-                        Some(TransactWriteItemsError::TransactionCanceledException(ex)) => {
-                            ex.cancellation_reasons().to_vec()
-                        }
-                        _ => return Err(StoreError::sdk("TransactWriteItems", e)),
-                    };
-                    let ccf = |i: usize| {
-                        reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
-                    };
+                    let reasons = cancellation_reasons(e, "TransactWriteItems")?;
+                    let ccf = |i: usize| reasons.get(i).is_some_and(failed);
                     if ccf(0) {
                         return Ok(SalesEventOutcome::Duplicate(Box::new(lead)));
                     }

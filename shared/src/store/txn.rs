@@ -1,0 +1,41 @@
+//! Transaction plumbing shared by every write path: what a cancelled TransactWriteItems said,
+//! and how long to wait before trying again.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::CancellationReason;
+use chrono::Utc;
+
+use super::StoreError;
+
+/// Whether an item's condition failed (as opposed to a conflict or throttling).
+pub(crate) fn failed(r: &CancellationReason) -> bool {
+    r.code() == Some("ConditionalCheckFailed")
+}
+
+/// The cancellation reasons of a cancelled transaction (empty for "in progress": retry as is);
+/// any other failure is a storage error.
+pub(crate) fn cancellation_reasons<R>(
+    err: aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>,
+    operation: &'static str,
+) -> Result<Vec<CancellationReason>, StoreError>
+where
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(ex)) => {
+            Ok(ex.cancellation_reasons().to_vec())
+        }
+        Some(TransactWriteItemsError::TransactionInProgressException(_)) => Ok(Vec::new()),
+        _ => Err(StoreError::sdk(operation, err)),
+    }
+}
+
+/// Exponential backoff with jitter, so concurrent writers of one item spread out instead of
+/// colliding again in lockstep.
+pub(crate) async fn backoff(attempt: u32) {
+    let base = 5u64 << attempt.min(6);
+    let jitter = u64::from(Utc::now().timestamp_subsec_nanos()) % base.max(1);
+    tokio::time::sleep(Duration::from_millis(base / 2 + jitter)).await;
+}
