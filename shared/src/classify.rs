@@ -15,8 +15,10 @@
 //!
 //! Direction is outbound when `utm_medium` names outbound sales work (outbound, cold-email, sdr,
 //! prospecting, sales); inbound otherwise. Source is `utm_source` (lowercased), else the
-//! platform's name, else the referrer's host, else `direct`.
+//! platform's name, else the referrer's host, else `direct`. Source and campaign are bounded labels
+//! (`limits::label`): at most 100 bytes, a longer value cut and tagged with a hash of the whole.
 
+use crate::limits::label;
 use crate::model::{Attribution, Channel, Classification, Direction};
 
 const SEARCH_ENGINES: &[&str] = &[
@@ -198,14 +200,17 @@ pub fn classify(
         })
         .unwrap_or(Channel::Direct);
 
+    // Source and campaign group rollups and become part of their sort keys: bounded labels.
     let source = utm_source
         .or_else(|| source_hint.map(|s| s.to_lowercase()))
         .or(referrer_host)
+        .map(|s| label(&s))
+        .filter(|s| !s.is_empty())
         .unwrap_or_else(|| {
             if provider == "form" {
                 "direct".to_string()
             } else {
-                provider.to_string()
+                label(provider)
             }
         });
     let direction = if is_outbound(medium.as_deref()) {
@@ -216,10 +221,9 @@ pub fn classify(
     let campaign = attribution
         .utm_campaign
         .as_deref()
-        .map(str::trim)
+        .map(label)
         .filter(|c| !c.is_empty())
-        .unwrap_or("(none)")
-        .to_string();
+        .unwrap_or_else(|| "(none)".to_string());
     Classification {
         channel,
         direction,

@@ -40,15 +40,43 @@ pub enum AppError {
     },
     #[error("conflict: {message}")]
     Conflict { code: &'static str, message: String },
-    /// Storage failed or timed out: 503 so the sender retries later.
-    #[error("storage unavailable: {0}")]
-    Storage(#[from] StoreError),
+    /// Storage failed. Transient failures (throttling, timeouts, 5xx) are 503 so the sender
+    /// retries later; permanent ones (DynamoDB rejected the write) are 500 without
+    /// `Retry-After`: a retry would fail the same way. Callers that can do better (quarantine a
+    /// platform delivery, 422 a web form) check [`StoreError::is_transient`] first.
+    #[error("storage failed: {0}")]
+    Storage(#[source] StoreError),
     /// A dependency (e.g. a platform API we fetch lead data from) failed: 502, the sender retries.
     #[error("upstream failure: {0}")]
     Upstream(String),
 }
 
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> AppError {
+        match e {
+            StoreError::IdempotencyKeyReused => AppError::Unprocessable {
+                code: "idempotency_key_reused",
+                field: Some("Idempotency-Key".to_string()),
+                message: "this Idempotency-Key was already used for a different submission \
+                          of this form; use a new key for new content"
+                    .to_string(),
+            },
+            other => AppError::Storage(other),
+        }
+    }
+}
+
 impl AppError {
+    /// True for failures a later retry of the same request may get past: transient storage
+    /// faults and upstream (platform API) failures. Those are answered 5xx.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            AppError::Storage(e) => e.is_transient(),
+            AppError::Upstream(_) => true,
+            _ => false,
+        }
+    }
+
     pub fn bad_request(code: &'static str, field: &str, message: impl Into<String>) -> Self {
         AppError::BadRequest {
             code,
@@ -91,7 +119,8 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => 415,
             AppError::Unprocessable { .. } => 422,
             AppError::Upstream(_) => 502,
-            AppError::Storage(_) => 503,
+            AppError::Storage(e) if e.is_transient() => 503,
+            AppError::Storage(_) => 500,
         }
     }
 
@@ -108,7 +137,8 @@ impl AppError {
             AppError::PayloadTooLarge { .. } => "payload_too_large",
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::Upstream(_) => "upstream_unavailable",
-            AppError::Storage(_) => "storage_unavailable",
+            AppError::Storage(e) if e.is_transient() => "storage_unavailable",
+            AppError::Storage(_) => "storage_rejected",
         }
     }
 
@@ -126,7 +156,12 @@ impl AppError {
     /// The JSON answer. Storage and upstream details stay in the logs, not in the answer.
     pub fn to_response(&self) -> ApiGatewayV2httpResponse {
         let message = match self {
-            AppError::Storage(_) => "storage is unavailable, retry later".to_string(),
+            AppError::Storage(e) if e.is_transient() => {
+                "storage is unavailable, retry later".to_string()
+            }
+            AppError::Storage(_) => {
+                "the store rejected this data permanently; retrying will not help".to_string()
+            }
             AppError::Upstream(_) => "an upstream service failed, retry later".to_string(),
             other => other.to_string(),
         };
@@ -135,7 +170,7 @@ impl AppError {
             error["field"] = json!(field);
         }
         let mut resp = json_response(self.status(), &json!({ "error": error }));
-        if matches!(self, AppError::Storage(_) | AppError::Upstream(_)) {
+        if self.is_retryable() {
             resp.headers.insert(
                 http::header::RETRY_AFTER,
                 http::HeaderValue::from_static("30"),

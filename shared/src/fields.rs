@@ -4,6 +4,7 @@
 //! "a bag of named fields"; they share this one mapping so `e-mail`, `your-email` and `Email
 //! Address` all land in the email.
 
+use crate::limits::{truncate_bytes, MAX_FIELD_NAME_BYTES};
 use crate::model::{Consent, Submission};
 
 /// What a field name means once normalized.
@@ -38,6 +39,8 @@ pub enum FieldRole {
 }
 
 /// Lowercases and folds every run of non-alphanumerics to one `_`: `Your E-mail` -> `your_e_mail`.
+/// At most [`MAX_FIELD_NAME_BYTES`] bytes: a field name becomes an attribute name on items, and
+/// a question's full wording is no key.
 pub fn normalize_field_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut last_sep = true;
@@ -50,6 +53,7 @@ pub fn normalize_field_name(name: &str) -> String {
             last_sep = true;
         }
     }
+    let mut out = truncate_bytes(&out, MAX_FIELD_NAME_BYTES).to_string();
     while out.ends_with('_') {
         out.pop();
     }
@@ -165,18 +169,14 @@ pub fn apply_field(sub: &mut Submission, name: &str, value: &str) -> FieldRole {
         FieldRole::Country => set(&mut c.country, v),
         FieldRole::Consent => {
             if let Some(yes) = parse_yes_no(&v) {
-                sub.consent = Some(Consent {
-                    marketing_opt_in: yes,
-                    at: sub.occurred_at,
-                    text: sub.attribution.form_id.clone(),
-                });
+                sub.consent = Some(Consent::new(
+                    yes,
+                    sub.occurred_at,
+                    sub.attribution.form_id.clone(),
+                ));
             } else {
                 // Consent wording sent as the value ("I agree to receive..."): an explicit yes.
-                sub.consent = Some(Consent {
-                    marketing_opt_in: true,
-                    at: sub.occurred_at,
-                    text: Some(v),
-                });
+                sub.consent = Some(Consent::new(true, sub.occurred_at, Some(v)));
             }
         }
         FieldRole::UtmSource => set(&mut a.utm_source, v),

@@ -5,10 +5,12 @@
 pub mod auth;
 pub mod classify;
 pub mod config;
+pub mod consent;
 pub mod error;
 pub mod fields;
 pub mod http;
 pub mod ingest;
+pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod multipart;

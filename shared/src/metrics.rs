@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
+use crate::limits::label;
 use crate::model::{Lead, Stage, Temperature, TouchKind, Touchpoint};
 
 /// Reported spend of one day for a source and campaign (amounts in micros of the currency).
@@ -94,11 +95,13 @@ pub fn day_rollups(
     fixed_cpl_micros: &HashMap<String, i64>,
 ) -> BTreeMap<GroupKey, RollupCounts> {
     let mut rows: BTreeMap<GroupKey, RollupCounts> = BTreeMap::new();
+    // Groups become rollup sort keys: labels are bounded again here, so leads stored before
+    // ingest bounded them (or any other unbounded value) cannot fail a day's rollup.
     let key = |source: &str, channel: &str, campaign: &str| GroupKey {
         day: day.to_string(),
-        source: source.to_string(),
-        channel: channel.to_string(),
-        campaign: campaign.to_string(),
+        source: label(source),
+        channel: label(channel),
+        campaign: label(campaign),
     };
     for lead in leads.iter().filter(|l| !l.is_test) {
         let row = rows

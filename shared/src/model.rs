@@ -21,13 +21,52 @@ pub struct ContactInput {
     pub country: Option<String>,
 }
 
-/// A marketing consent answer: only explicit answers are recorded, never inferred.
+/// A marketing consent answer: only explicit answers are recorded, never inferred. Every one is
+/// also kept as it came in the lead's consent history ([`ConsentRecord`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Consent {
     pub marketing_opt_in: bool,
     pub at: DateTime<Utc>,
     /// The consent wording or the form id it was given on, for audit.
     pub text: Option<String>,
+    /// The page the answer was given on (web forms: the page that posted the form).
+    #[serde(default)]
+    pub page: Option<String>,
+    /// HMAC of the sender's IP under the consent pepper (`consent::IpPepper`); never the IP.
+    #[serde(default)]
+    pub ip_hash: Option<String>,
+}
+
+impl Consent {
+    /// An explicit answer with its wording (or form id); page and IP are filled by the adapters
+    /// that know them.
+    pub fn new(marketing_opt_in: bool, at: DateTime<Utc>, text: Option<String>) -> Consent {
+        Consent {
+            marketing_opt_in,
+            at,
+            text,
+            page: None,
+            ip_hash: None,
+        }
+    }
+}
+
+/// One entry of a lead's consent history (append-only: GDPR Art. 7(1) evidence).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentRecord {
+    pub opt_in: bool,
+    /// When the answer was given.
+    pub at: DateTime<Utc>,
+    /// Where it came from: the provider (`form`, `facebook`...) or `lead-api` for a withdrawal.
+    pub source: String,
+    pub form_id: Option<String>,
+    pub page: Option<String>,
+    /// The wording the person saw, when the sender gave it.
+    pub text: Option<String>,
+    pub ip_hash: Option<String>,
+    /// The touchpoint (or sales event) that carried the answer.
+    pub touch_id: Option<String>,
+    pub recorded_at: DateTime<Utc>,
 }
 
 /// Where a touch came from. Every field is optional; adapters fill what their platform carries.
@@ -170,12 +209,20 @@ impl TouchKind {
 }
 
 /// How a delivery is recognised when it comes again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum DeliveryKey {
     /// The platform's own id for the delivery or the response (Typeform token, Meta leadgen_id...).
     Platform(String),
-    /// Unsigned senders have no id: a hash of the raw body, remembered for 24 hours.
+    /// Unsigned senders have no id: a hash of the content, remembered for 24 hours.
     BodyHash(String),
+    /// A web form's `Idempotency-Key`, scoped to its form and remembered 24 hours. The
+    /// fingerprint of the parsed fields is kept with it: the same key with other content is
+    /// refused (`idempotency_key_reused`), never taken for the first submission.
+    Idempotency {
+        scope: String,
+        key: String,
+        fingerprint: String,
+    },
 }
 
 impl DeliveryKey {
@@ -189,11 +236,63 @@ impl DeliveryKey {
         DeliveryKey::BodyHash(hex::encode(h.finalize()))
     }
 
+    /// A fingerprint of parsed form fields, for `BodyHash` and `Idempotency` keys: the same
+    /// submission gives the same fingerprint however it was encoded (field order, multipart
+    /// boundary, urlencoding), and any change of a name or value gives another. `scope` is the
+    /// form the fields were posted to.
+    pub fn fields_fingerprint(provider: &str, scope: &str, fields: &[(String, String)]) -> String {
+        use sha2::{Digest, Sha256};
+        let mut sorted: Vec<&(String, String)> = fields.iter().collect();
+        sorted.sort();
+        let mut h = Sha256::new();
+        // Length-prefixed parts: no two different field lists hash the same bytes.
+        for part in [provider, scope] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part.as_bytes());
+        }
+        for (name, value) in sorted {
+            h.update((name.len() as u64).to_be_bytes());
+            h.update(name.as_bytes());
+            h.update((value.len() as u64).to_be_bytes());
+            h.update(value.as_bytes());
+        }
+        hex::encode(h.finalize())
+    }
+
+    /// The key's text: the platform id, the hash, or the client's idempotency key.
     pub fn as_str(&self) -> &str {
         match self {
             DeliveryKey::Platform(s) | DeliveryKey::BodyHash(s) => s,
+            DeliveryKey::Idempotency { key, .. } => key,
         }
     }
+
+    /// The content fingerprint a retry must match, for idempotency keys.
+    pub fn fingerprint(&self) -> Option<&str> {
+        match self {
+            DeliveryKey::Idempotency { fingerprint, .. } => Some(fingerprint),
+            _ => None,
+        }
+    }
+}
+
+/// A lead a platform announced but says it does not have (deleted before we fetched it, or the
+/// App Dashboard "Test" button's made-up ids): recorded with its ids and the platform's answer,
+/// never with personal data, so an operator can list them (`leadflow lead-gone`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadGone {
+    pub provider: String,
+    /// The platform's id of the lead (Meta `leadgen_id`, LinkedIn lead response id).
+    pub platform_lead_id: String,
+    /// The other ids the webhook gave (form, page, ad...).
+    pub ids: BTreeMap<String, String>,
+    pub http_status: u16,
+    /// The platform's error code and message (no personal data: ids and error text only).
+    pub reason: String,
+    /// When the latest delivery announcing it arrived.
+    pub received_at: DateTime<Utc>,
+    /// How many deliveries announced it.
+    pub deliveries: u64,
 }
 
 /// One incoming submission, as an adapter understood it. Nothing here is normalized yet.
@@ -462,6 +561,9 @@ pub struct Touchpoint {
     pub attribution: Attribution,
     pub custom: BTreeMap<String, String>,
     pub is_test: bool,
+    /// The person withdrew this submission at the platform (LinkedIn `leadAction: DELETED`):
+    /// its answers are gone, the touch stays for the record.
+    pub withdrawn_at: Option<DateTime<Utc>>,
 }
 
 /// Where a review was published (referral-review accepts exactly these).

@@ -310,12 +310,19 @@ const LINKEDIN_PREFIX: &str = "hmacsha256=";
 
 /// LinkedIn: `X-LI-Signature = hex(HMAC-SHA256(client secret, "hmacsha256=" + body))`. Senders
 /// disagree on whether the header value itself carries the `hmacsha256=` prefix: both accepted.
+/// The MAC is always over the exact `hmacsha256=`-prefixed message, and the body must be JSON
+/// (LinkedIn only sends JSON): together with the UUID-only challenge
+/// ([`linkedin_challenge_response`]) no validation answer can ever pass as a POST signature.
 pub fn verify_linkedin(
     secret: &str,
     body: &[u8],
     header: Option<&str>,
 ) -> Result<(), SignatureError> {
     let header = required(header, "X-LI-Signature")?;
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if !matches!(first, Some(b'{' | b'[')) {
+        return Err(SignatureError::Malformed("body (LinkedIn sends JSON)"));
+    }
     let hex_sig = header.strip_prefix(LINKEDIN_PREFIX).unwrap_or(header);
     verify_hmac_hex(
         secret.as_bytes(),
@@ -324,9 +331,25 @@ pub fn verify_linkedin(
     )
 }
 
-/// LinkedIn's validation answer: lowercase hex HMAC-SHA256(client secret, challengeCode).
-pub fn linkedin_challenge_response(secret: &str, challenge_code: &str) -> String {
-    hex::encode(hmac_sha256(secret.as_bytes(), &[challenge_code.as_bytes()]))
+/// LinkedIn's validation answer: lowercase hex HMAC-SHA256(client secret, challengeCode), only
+/// for a challenge in the canonical UUID form LinkedIn sends (`8-4-4-4-12` hex digits).
+///
+/// The challenge is MACed with the same key as the POST signature, whose message is always
+/// `"hmacsha256=" + body`. A UUID can never equal such a message (it has no `=`, and it is not
+/// `hmacsha256=` followed by anything), so no accepted challenge can yield a valid POST
+/// signature: the endpoint is no signing oracle. Anything else gets `None` (answered 400).
+pub fn linkedin_challenge_response(secret: &str, challenge_code: &str) -> Option<String> {
+    is_canonical_uuid(challenge_code)
+        .then(|| hex::encode(hmac_sha256(secret.as_bytes(), &[challenge_code.as_bytes()])))
+}
+
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, hex digits of either case.
+fn is_canonical_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
 }
 
 /// Webflow: `x-webflow-signature = hex(HMAC-SHA256(secret, timestamp + ":" + body))`,
@@ -653,13 +676,48 @@ mod tests {
     #[test]
     fn linkedin_challenge_is_hex_hmac_of_the_code() {
         let code = "f0a4fb6b-6b5a-4f4d-9d7e-3c4c2b1f0e9a";
-        let resp = linkedin_challenge_response("li-secret", code);
+        let resp = linkedin_challenge_response("li-secret", code).unwrap();
         assert_eq!(resp.len(), 64);
         assert_eq!(
             resp,
             hex::encode(hmac_sha256(b"li-secret", &[code.as_bytes()]))
         );
         assert!(resp.chars().all(|c| !c.is_ascii_uppercase()));
+    }
+
+    #[test]
+    fn linkedin_answers_only_uuid_challenges_so_it_signs_no_post() {
+        let body = r#"{"type":"LEAD_ACTION","leadAction":"CREATED"}"#;
+        for not_uuid in [
+            format!("hmacsha256={body}"),
+            "hmacsha256=".to_string(),
+            "1234".to_string(),
+            "{f0a4fb6b-6b5a-4f4d-9d7e-3c4c2b1f0e9a}".to_string(),
+            "urn:uuid:f0a4fb6b-6b5a-4f4d-9d7e-3c4c2b1f0e9a".to_string(),
+            "f0a4fb6b6b5a4f4d9d7e3c4c2b1f0e9a".to_string(),
+            "g0a4fb6b-6b5a-4f4d-9d7e-3c4c2b1f0e9a".to_string(),
+        ] {
+            assert_eq!(
+                linkedin_challenge_response("li", &not_uuid),
+                None,
+                "{not_uuid}"
+            );
+        }
+        // The answer to an accepted challenge never verifies a POST, with or without prefix.
+        let answer =
+            linkedin_challenge_response("li", "f0a4fb6b-6b5a-4f4d-9d7e-3c4c2b1f0e9a").unwrap();
+        for header in [answer.clone(), format!("hmacsha256={answer}")] {
+            assert_eq!(
+                verify_linkedin("li", body.as_bytes(), Some(&header)),
+                Err(SignatureError::Mismatch)
+            );
+        }
+        // A body that is not JSON is refused before any MAC is computed.
+        let sig = hex::encode(hmac_sha256(b"li", &[b"hmacsha256=", b"plain"]));
+        assert!(matches!(
+            verify_linkedin("li", b"plain", Some(&sig)),
+            Err(SignatureError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -6,12 +6,21 @@
 //! answered as if accepted and nothing is stored. A browser posting a plain form gets a 303 to
 //! the thank-you page (`_redirect` on an allowed origin, else `FORM_REDIRECT_URL`); a request
 //! that accepts JSON, or a form with no thank-you page, gets JSON.
+//!
+//! Retries: an `Idempotency-Key` header is scoped to the form (`?form=` or a form id field)
+//! and remembered 24 hours with a fingerprint of the parsed fields: the same key with the same
+//! fields is `duplicate` however it was encoded (a re-sent multipart body has a new boundary),
+//! the same key with other fields is 422 `idempotency_key_reused`. Without a key the same
+//! fingerprint within 24 hours is the duplicate. A submission the store rejects for good (over a
+//! DynamoDB limit) is 422 `unstorable_submission`, never a 503 that would be retried forever.
 
 use std::collections::BTreeMap;
 
 use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
+use leadflow::consent::IpPepper;
 use leadflow::fields::{apply_field, apply_url_params, field_role, FieldRole};
 use leadflow::http::{redirect_response, InboundRequest};
+use leadflow::limits::label;
 use leadflow::model::{DeliveryKey, IngestOutcome, IngestStatus, Submission, TouchKind};
 use leadflow::multipart::read_multipart_fields;
 use leadflow::store::keys::new_id;
@@ -30,11 +39,14 @@ pub struct FormConfig {
     pub honeypot_field: String,
     /// Default thank-you page (`FORM_REDIRECT_URL`).
     pub redirect_url: Option<String>,
+    /// Keys the IP kept as consent evidence (`CONSENT_IP_PEPPER`); unset: no IP is kept.
+    pub consent_ip_pepper: IpPepper,
 }
 
 impl FormConfig {
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> FormConfig {
-        FormConfig {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<FormConfig, String> {
+        Ok(FormConfig {
+            consent_ip_pepper: IpPepper::from_lookup(&get)?,
             honeypot_field: get("FORM_HONEYPOT_FIELD")
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
@@ -42,7 +54,7 @@ impl FormConfig {
             redirect_url: get("FORM_REDIRECT_URL")
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty()),
-        }
+        })
     }
 }
 
@@ -79,8 +91,25 @@ pub async fn handle(
         return Ok(answer(req, redirect.as_deref(), &fake));
     }
 
-    let sub = submission_from_fields(req, &fields, honeypot);
-    let outcome = ingest_one(state, sub, req.received_at, metrics).await?;
+    let mut sub = submission_from_fields(req, &fields, honeypot);
+    if let Some(consent) = &mut sub.consent {
+        consent.ip_hash = state.form.consent_ip_pepper.hash(req.source_ip.as_deref());
+    }
+    let outcome = match ingest_one(state, sub, req.received_at, metrics).await {
+        Ok(o) => o,
+        // DynamoDB rejected the write for good: the same post would fail the same way.
+        Err(AppError::Storage(e)) if !e.is_transient() => {
+            tracing::error!(error = %e, "form submission rejected by the store");
+            return Err(AppError::Unprocessable {
+                code: "unstorable_submission",
+                field: None,
+                message: "the submission cannot be stored as sent (a value exceeds the \
+                          storage limits); it was not saved"
+                    .to_string(),
+            });
+        }
+        Err(e) => return Err(e),
+    };
     Ok(answer(req, redirect.as_deref(), &outcome))
 }
 
@@ -195,15 +224,16 @@ pub fn submission_from_fields(
     fields: &[(String, String)],
     honeypot: &str,
 ) -> Submission {
-    let delivery = match req.header("idempotency-key").map(str::trim) {
-        Some(k) if !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY => {
-            DeliveryKey::Platform(k.to_string())
-        }
-        _ => DeliveryKey::body_hash("form", &req.body),
-    };
-    let mut sub = Submission::new("form", delivery, TouchKind::FormSubmission, req.received_at);
+    // Replaced below, once the form id (the idempotency scope) is known.
+    let placeholder = DeliveryKey::BodyHash(String::new());
+    let mut sub = Submission::new(
+        "form",
+        placeholder,
+        TouchKind::FormSubmission,
+        req.received_at,
+    );
     if let Some(form_id) = req.query.get("form").or_else(|| req.query.get("form_id")) {
-        sub.attribution.form_id = Some(form_id.clone());
+        sub.attribution.form_id = Some(label(form_id)).filter(|f| !f.is_empty());
     }
     // Group repeated names (`interests=a&interests=b`) so custom answers keep every value.
     let mut custom_multi: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -234,7 +264,18 @@ pub fn submission_from_fields(
         if consent.text.is_none() {
             consent.text = sub.attribution.form_id.clone();
         }
+        consent.page = sub.attribution.landing_page.clone();
     }
+    let scope = sub.attribution.form_id.clone().unwrap_or_default();
+    let fingerprint = DeliveryKey::fields_fingerprint("form", &scope, fields);
+    sub.delivery = match req.header("idempotency-key").map(str::trim) {
+        Some(k) if !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY => DeliveryKey::Idempotency {
+            scope,
+            key: k.to_string(),
+            fingerprint,
+        },
+        _ => DeliveryKey::BodyHash(fingerprint),
+    };
     sub
 }
 

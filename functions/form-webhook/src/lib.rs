@@ -3,6 +3,7 @@
 //! The handler is a plain async function over [`AppState`] so tests call it directly with
 //! `LambdaEvent::new(event, Context::default())`; `main.rs` only builds the state once and runs it.
 
+pub mod batch;
 pub mod cors;
 pub mod form;
 pub mod providers;
@@ -12,6 +13,7 @@ use chrono::Utc;
 use futures_util::stream::{self, StreamExt};
 use lambda_runtime::LambdaEvent;
 use leadflow::http::{empty_response, json_response, InboundRequest, MAX_BODY_BYTES};
+use leadflow::limits;
 use leadflow::model::{IngestOutcome, IngestStatus, Submission, TouchKind};
 use leadflow::normalize::NormalizeConfig;
 use leadflow::store::Store;
@@ -21,7 +23,7 @@ use serde_json::json;
 
 use crate::cors::Cors;
 use crate::form::FormConfig;
-use crate::providers::{ProviderOutcome, Providers, ProvidersConfig};
+use crate::providers::{ProviderOutcome, Providers, ProvidersConfig, PROVIDER_NAMES};
 
 /// Ingests of one batched delivery (a Meta POST may carry many leads) run this many at a time.
 const INGEST_CONCURRENCY: usize = 8;
@@ -49,7 +51,7 @@ impl AppState {
         Ok(AppState {
             store,
             normalize: NormalizeConfig::from_lookup(&get)?,
-            form: FormConfig::from_lookup(&get),
+            form: FormConfig::from_lookup(&get)?,
             cors: Cors::from_lookup(&get),
             providers: Providers::new(ProvidersConfig::from_lookup(&get)),
         })
@@ -62,7 +64,17 @@ pub async fn handler(
     state: &AppState,
     event: LambdaEvent<ApiGatewayV2httpRequest>,
 ) -> Result<ApiGatewayV2httpResponse, lambda_runtime::Error> {
-    let (request, _context) = event.into_parts();
+    let (response, metrics) = respond(state, event).await;
+    metrics.emit();
+    Ok(response)
+}
+
+/// The answer to one request and its metrics record (the handler prints it; tests read it).
+pub async fn respond(
+    state: &AppState,
+    event: LambdaEvent<ApiGatewayV2httpRequest>,
+) -> (ApiGatewayV2httpResponse, Metrics) {
+    let (request, context) = event.into_parts();
     let origin = request
         .headers
         .get("origin")
@@ -72,8 +84,10 @@ pub async fn handler(
     let mut metrics = Metrics::new("leadflow").dimension("function", "form-webhook");
     let response = match InboundRequest::from_apigw(&request, MAX_BODY_BYTES) {
         Ok(req) => {
-            metrics = metrics.dimension("provider", provider_name(&req));
-            route(state, &req, &mut metrics).await
+            // Only known providers become dimension values: a request cannot mint metrics.
+            metrics = metrics.dimension("provider", provider_dimension(&provider_name(&req)));
+            let until = batch::fetch_deadline(context.deadline, Utc::now());
+            route(state, &req, until, &mut metrics).await
         }
         Err(e) => Err(e),
     };
@@ -92,8 +106,17 @@ pub async fn handler(
         "dynamodb_round_trips",
         (state.store.round_trips() - started) as f64,
     );
-    metrics.emit();
-    Ok(response)
+    (response, metrics)
+}
+
+/// The `provider` metric dimension: the provider's name when it is one this function serves,
+/// else `(other)` (`POST /webhooks/<anything>` must not create CloudWatch metrics).
+pub fn provider_dimension(name: &str) -> &'static str {
+    if name == "form" {
+        "form"
+    } else {
+        limits::dimension(name, &PROVIDER_NAMES)
+    }
 }
 
 /// `form`, `typeform`...: the route's path parameter, or the last path segment when the event
@@ -116,6 +139,7 @@ fn provider_name(req: &InboundRequest) -> String {
 async fn route(
     state: &AppState,
     req: &InboundRequest,
+    until: tokio::time::Instant,
     metrics: &mut Metrics,
 ) -> Result<ApiGatewayV2httpResponse, AppError> {
     let provider = provider_name(req);
@@ -159,8 +183,60 @@ async fn route(
             let results = ingest_platform_batch(state, &provider, req, subs, metrics).await?;
             Ok(json_response(200, &json!({ "results": results })))
         }
+        ProviderOutcome::Announced { leads, withdrawn } => {
+            let report =
+                batch::run(state, &provider, req, leads, withdrawn, until, metrics).await?;
+            answer_batch(state, &provider, req, report, metrics).await
+        }
     }
 }
+
+/// The answer to a delivery of announced leads (`batch`): an authorization failure
+/// quarantines the delivery as `platform_auth_failed` (2xx, a metric an alarm watches);
+/// otherwise a lead that may still come is a 5xx so the platform retries (what was stored is
+/// a `duplicate` then, and not fetched again); leads that cannot be stored as they are
+/// quarantine the delivery for replay; the rest is 200 with a result per lead.
+async fn answer_batch(
+    state: &AppState,
+    provider: &str,
+    req: &InboundRequest,
+    report: batch::BatchReport,
+    metrics: &mut Metrics,
+) -> Result<ApiGatewayV2httpResponse, AppError> {
+    if !report.auth_failures.is_empty() {
+        let reason = format!(
+            "{PLATFORM_AUTH_FAILED}: the {provider} API refused our access token ({})",
+            report.auth_failures.join("; ")
+        );
+        let id = quarantine(state, provider, req, &reason).await?;
+        metrics.count(PLATFORM_AUTH_FAILED, 1.0);
+        metrics.count("quarantined", 1.0);
+        tracing::error!(provider, quarantine_id = %id, "platform access token refused: fix it, then replay the quarantine");
+        return Ok(json_response(
+            202,
+            &json!({"status": "quarantined", "reason": PLATFORM_AUTH_FAILED,
+                    "quarantine_id": id, "results": report.results}),
+        ));
+    }
+    if !report.transient.is_empty() {
+        metrics.count("deferred", report.transient.len() as f64);
+        return Err(report.storage_unavailable.unwrap_or_else(|| {
+            AppError::Upstream(format!(
+                "{} lead(s) not stored yet: {}",
+                report.transient.len(),
+                report.transient.join("; ")
+            ))
+        }));
+    }
+    if !report.unusable.is_empty() {
+        quarantine(state, provider, req, &report.unusable.join("; ")).await?;
+        metrics.count("quarantined", 1.0);
+    }
+    Ok(json_response(200, &json!({ "results": report.results })))
+}
+
+/// The quarantine reason (and metric) of a delivery whose platform refused our access token.
+pub const PLATFORM_AUTH_FAILED: &str = "platform_auth_failed";
 
 /// Keeps an authentic delivery that could not be used, for replay; the platform gets a 2xx so
 /// it does not disable the webhook.
@@ -197,10 +273,11 @@ pub async fn ingest_one(
 }
 
 /// Stores every submission of an authentic platform delivery. A submission the platform sent
-/// without a usable contact cannot become a lead; the delivery is quarantined for replay (once)
-/// instead of being refused, since a 4xx would only make the platform retry or disable the hook.
-/// Any storage failure fails the whole delivery with 503: the platform retries it, and delivery
-/// ids make the stored part a no-op the second time.
+/// without a usable contact, or one the store rejects for good (over a DynamoDB limit), cannot
+/// become a lead; the delivery is quarantined for replay (once) instead of being refused, since
+/// a 4xx would only make the platform retry or disable the hook. A transient storage failure
+/// fails the whole delivery with 503: the platform retries it, and delivery ids make the
+/// stored part a no-op the second time.
 async fn ingest_platform_batch(
     state: &AppState,
     provider: &str,
@@ -228,7 +305,7 @@ async fn ingest_platform_batch(
                 metrics.count(o.status.as_str(), 1.0);
                 out.push(json!({"lead_id": o.lead_id, "status": o.status.as_str()}));
             }
-            Err(e @ (AppError::Storage(_) | AppError::Upstream(_))) => return Err(e),
+            Err(e) if e.is_retryable() => return Err(e),
             Err(e) if kind == Some(TouchKind::PartialSubmission) => {
                 // A partial response without a contact is an anonymous touch: nothing to keep.
                 metrics.count("partial_without_contact", 1.0);
@@ -281,6 +358,36 @@ pub async fn replay(
         .await?;
     let subs = match outcome {
         ProviderOutcome::Submissions(subs) => subs,
+        ProviderOutcome::Announced { leads, withdrawn } => {
+            // Fetched again now (the token may have been fixed since); no invocation deadline.
+            let mut metrics = Metrics::new("leadflow");
+            let until = batch::fetch_deadline(0, Utc::now());
+            let report = batch::run(
+                state,
+                &item.provider,
+                &req,
+                leads,
+                withdrawn,
+                until,
+                &mut metrics,
+            )
+            .await?;
+            if let Some(e) = report.storage_unavailable {
+                return Err(e);
+            }
+            let problems: Vec<String> = report
+                .auth_failures
+                .iter()
+                .chain(&report.transient)
+                .chain(&report.unusable)
+                .cloned()
+                .collect();
+            return Ok(if problems.is_empty() {
+                ReplayResult::Stored(report.stored)
+            } else {
+                ReplayResult::StillUnusable(problems.join("; "))
+            });
+        }
         ProviderOutcome::Quarantine { reason } => return Ok(ReplayResult::StillUnusable(reason)),
         ProviderOutcome::Ignored { reason } => return Ok(ReplayResult::StillUnusable(reason)),
         ProviderOutcome::Respond(_) => {
@@ -292,7 +399,7 @@ pub async fn replay(
     for sub in subs {
         match ingest_one(state, sub, item.received_at, &mut metrics).await {
             Ok(o) => stored.push(o),
-            Err(e @ (AppError::Storage(_) | AppError::Upstream(_))) => return Err(e),
+            Err(e) if e.is_retryable() => return Err(e),
             Err(e) => return Ok(ReplayResult::StillUnusable(format!("{}: {e}", e.code()))),
         }
     }

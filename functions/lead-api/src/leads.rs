@@ -3,7 +3,7 @@
 use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use chrono::Utc;
 use leadflow::http::{json_response, InboundRequest};
-use leadflow::model::{IdentityKey, Lead, Stage, TouchKind, Touchpoint};
+use leadflow::model::{IdentityKey, Stage, TouchKind};
 use leadflow::normalize::{check_email, normalize_phone};
 use leadflow::sales::SalesEvent;
 use leadflow::store::keys::ts;
@@ -18,8 +18,9 @@ fn not_found() -> AppError {
 }
 
 /// The lead as the API's contract names it (`lead_id`, `email`, `phone`, `score`,
-/// `temperature`, `stage`, `referral_count`, `touchpoints[]`, `reviews[]`).
-pub fn lead_json(lead: &Lead, touchpoints: &[Touchpoint]) -> Value {
+/// `temperature`, `stage`, `referral_count`, `touchpoints[]`, `reviews[]`, `consent_history[]`).
+pub fn lead_json(r: &LeadRecord) -> Value {
+    let (lead, touchpoints) = (&r.lead, &r.touchpoints);
     let c = &lead.contact;
     let s = &lead.sales;
     let reviews: Vec<Value> = touchpoints
@@ -73,6 +74,13 @@ pub fn lead_json(lead: &Lead, touchpoints: &[Touchpoint]) -> Value {
             "occurred_at": ts(t.occurred_at), "received_at": ts(t.received_at),
             "channel": t.channel.as_str(), "source": t.source, "campaign": t.campaign,
             "attribution": t.attribution, "custom": t.custom,
+            "withdrawn": t.withdrawn_at.is_some(), "withdrawn_at": t.withdrawn_at.map(ts),
+        })).collect::<Vec<_>>(),
+        // Every opt-in and opt-out as it came, oldest first (GDPR Art. 7(1) evidence).
+        "consent_history": r.consents.iter().map(|c| json!({
+            "opt_in": c.opt_in, "at": ts(c.at), "source": c.source, "form_id": c.form_id,
+            "page": c.page, "text": c.text, "ip_hash": c.ip_hash, "touch_id": c.touch_id,
+            "recorded_at": ts(c.recorded_at),
         })).collect::<Vec<_>>(),
         "reviews": reviews,
     })
@@ -87,7 +95,7 @@ async fn record(state: &ApiState, id: &str) -> Result<LeadRecord, AppError> {
 
 pub async fn get(state: &ApiState, id: &str) -> Result<ApiGatewayV2httpResponse, AppError> {
     let r = record(state, id).await?;
-    Ok(json_response(200, &lead_json(&r.lead, &r.touchpoints)))
+    Ok(json_response(200, &lead_json(&r)))
 }
 
 /// `?email=` or `?phone=`, matched by the same canonical keys ingest uses.

@@ -3,6 +3,7 @@
 use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use chrono::{Duration, NaiveDate, Utc};
 use leadflow::http::{json_response, InboundRequest};
+use leadflow::limits::label;
 use leadflow::metrics::{
     aggregate, lead_velocity, to_row, GroupBy, GroupKey, RollupCounts, SpendEntry,
 };
@@ -57,7 +58,7 @@ pub async fn post_spend(
     let day = date("date", b.date.as_deref())?;
     let source = b
         .source
-        .map(|s| s.trim().to_lowercase())
+        .map(|s| label(&s.to_lowercase()))
         .filter(|s| !s.is_empty())
         .ok_or_else(|| AppError::unprocessable("missing_field", "source", "source is required"))?;
     let channel = match b.channel.as_deref() {
@@ -95,9 +96,10 @@ pub async fn post_spend(
         day: day.to_string(),
         source,
         channel,
+        // The same bounded labels ingest gives leads, so spend joins their rollup rows.
         campaign: b
             .campaign
-            .map(|c| c.trim().to_string())
+            .map(|c| label(&c))
             .filter(|c| !c.is_empty())
             .unwrap_or_else(|| "(none)".into()),
         amount_micros: (amount * 1_000_000.0).round() as i64,

@@ -134,14 +134,11 @@ fn referee_submission(
     };
     // Consent is the referee's own answer as the referrer relays it; only explicit answers count.
     if let Some(opt_in) = yes_no(body, "consent", "consent")? {
-        sub.consent = Some(Consent {
-            marketing_opt_in: opt_in,
-            at: received_at,
-            text: Some(match program {
-                Some(p) => format!("referral:{p}"),
-                None => "referral".to_string(),
-            }),
-        });
+        let text = match program {
+            Some(p) => format!("referral:{p}"),
+            None => "referral".to_string(),
+        };
+        sub.consent = Some(Consent::new(opt_in, received_at, Some(text)));
     }
     sub.channel_hint = Some(leadflow::model::Channel::Referral);
     sub.source_hint = Some("referral".to_string());

@@ -256,11 +256,11 @@ async fn link(
                     return Ok(None);
                 }
                 contact.full_name = r.name.clone();
-                sub.consent = Some(Consent {
-                    marketing_opt_in: true,
-                    at: received_at,
-                    text: Some(format!("review:{}", r.platform.as_str())),
-                });
+                sub.consent = Some(Consent::new(
+                    true,
+                    received_at,
+                    Some(format!("review:{}", r.platform.as_str())),
+                ));
             }
             sub.contact = contact;
             let outcome =

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 
 use super::keys::ts;
 use crate::model::{
-    Attribution, Channel, Consent, Contact, Direction, Lead, SalesFacts, Stage, Temperature,
-    TouchKind, TouchSummary, Touchpoint,
+    Attribution, Channel, Consent, ConsentRecord, Contact, Direction, Lead, SalesFacts, Stage,
+    Temperature, TouchKind, TouchSummary, Touchpoint,
 };
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -62,6 +62,12 @@ pub fn consent_value(c: &Consent) -> AttributeValue {
     m.insert("at".to_string(), s(ts(c.at)));
     if let Some(t) = &c.text {
         m.insert("text".to_string(), s(t.clone()));
+    }
+    if let Some(p) = &c.page {
+        m.insert("page".to_string(), s(p.clone()));
+    }
+    if let Some(h) = &c.ip_hash {
+        m.insert("ip_hash".to_string(), s(h.clone()));
     }
     AttributeValue::M(m)
 }
@@ -139,10 +145,24 @@ pub fn get_str_map(item: &Item, name: &str) -> BTreeMap<String, String> {
 
 fn consent_from(item: &Item) -> Option<Consent> {
     let m = get_map(item, "consent")?;
-    Some(Consent {
-        marketing_opt_in: get_bool(m, "opt_in"),
-        at: get_time(m, "at")?,
-        text: get_s(m, "text"),
+    let mut c = Consent::new(get_bool(m, "opt_in"), get_time(m, "at")?, get_s(m, "text"));
+    c.page = get_s(m, "page");
+    c.ip_hash = get_s(m, "ip_hash");
+    Some(c)
+}
+
+/// A consent history item (`CONSENT#<at>#<touch_id>`).
+pub fn consent_record_from(item: &Item) -> Option<ConsentRecord> {
+    Some(ConsentRecord {
+        opt_in: get_bool(item, "opt_in"),
+        at: get_time(item, "at")?,
+        source: get_s(item, "source").unwrap_or_default(),
+        form_id: get_s(item, "form_id"),
+        page: get_s(item, "page"),
+        text: get_s(item, "text"),
+        ip_hash: get_s(item, "ip_hash"),
+        touch_id: get_s(item, "touch_id"),
+        recorded_at: get_time(item, "recorded_at")?,
     })
 }
 
@@ -265,5 +285,6 @@ pub fn touchpoint_from(item: &Item) -> Option<Touchpoint> {
         attribution: attribution_from(get_map(item, "attribution")),
         custom: get_str_map(item, "custom"),
         is_test: get_bool(item, "is_test"),
+        withdrawn_at: get_time(item, "withdrawn_at"),
     })
 }

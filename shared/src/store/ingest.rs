@@ -15,6 +15,16 @@
 //! fills empty fields (the update's condition tells us, one more trip); a new identifier that
 //! another lead owns is left with that lead; transaction conflicts are retried with backoff.
 //! Two submissions racing for the same new person: the loser's markers fail, so it merges.
+//!
+//! The lead item stays bounded (`limits::lead_custom`): the merge sets each custom answer by
+//! path under the condition `size(custom) <= 50 - answers sent`, so a lead with room takes
+//! them in the same 2 round trips. A lead whose answers would overflow fails that condition,
+//! which returns the lead as it is; the bounded map (the submission's answers first, then the
+//! lead's earlier ones while there is room) replaces `custom` in one more transaction,
+//! conditioned on the lead's version. The touchpoint keeps every answer as sent.
+//!
+//! Each explicit consent answer is also written as a `CONSENT#` item in the same transaction
+//! (append-only history, `consent.rs`): no extra round trip.
 
 use std::collections::HashMap;
 
@@ -25,19 +35,21 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Utc};
 
 use super::codec::{
-    attribution_value, consent_value, contact_fields, get_s, n, s, str_map, touch_summary_value,
-    Item,
+    attribution_value, consent_value, contact_fields, get_n, get_s, get_str_map, n, s, str_map,
+    touch_summary_value, Item,
 };
 use super::keys::{self, new_id, ts};
 use super::txn::{backoff, cancellation_reasons, failed};
 use super::{Store, StoreError};
+use crate::limits::{lead_custom, LEAD_MAX_CUSTOM_KEYS};
 use crate::model::{
     DeliveryKey, IdentityKey, IngestOutcome, IngestStatus, NormalizedSubmission, TouchSummary,
 };
 
-/// How long a delivery is remembered. Unsigned bodies: 24 h (a person may honestly submit the
-/// same form again tomorrow). Platform ids are unique forever; 90 days outlasts every platform's
-/// retry schedule (Meta's is the longest, 36 h) with a wide margin.
+/// How long a delivery is remembered. Unsigned bodies and client idempotency keys: 24 h (a
+/// person may honestly submit the same form again tomorrow; Stripe keeps keys as long).
+/// Platform ids are unique forever; 90 days outlasts every platform's retry schedule (Meta's is
+/// the longest, 36 h) with a wide margin.
 const BODY_HASH_TTL_SECS: i64 = 24 * 3600;
 const PLATFORM_ID_TTL_SECS: i64 = 90 * 24 * 3600;
 const MAX_ATTEMPTS: u32 = 6;
@@ -50,6 +62,18 @@ enum MergeMode {
     FillOnly,
 }
 
+/// How a merge writes the custom answers of the lead.
+#[derive(Debug, Clone, PartialEq)]
+enum CustomWrite {
+    /// Each answer by path, guarded by `size(custom) <= room`: no read needed.
+    Fields,
+    /// The whole bounded map computed from the lead as it was, guarded by its version.
+    Replace {
+        map: std::collections::BTreeMap<String, String>,
+        version: u64,
+    },
+}
+
 #[derive(Debug)]
 enum Plan {
     Create,
@@ -58,6 +82,7 @@ enum Plan {
         /// Identity keys to claim for the lead (not yet owned by anyone, as far as we know).
         claim: Vec<IdentityKey>,
         mode: MergeMode,
+        custom: CustomWrite,
     },
 }
 
@@ -73,6 +98,8 @@ enum Verdict {
     StaleMerge(Option<Item>),
     /// Markers that another lead owns (merge path).
     TakenMarkers(Vec<IdentityKey>),
+    /// The delivery marker holds this idempotency key with another content fingerprint.
+    KeyReused,
     /// Lost a race with another transaction or got throttled: retry as is.
     Retry,
 }
@@ -97,7 +124,8 @@ impl Store {
                     lead_id,
                     claim,
                     mode,
-                } => self.merge_items(sub, lead_id, claim, *mode, &touch_id, received_at),
+                    custom,
+                } => self.merge_items(sub, lead_id, claim, *mode, custom, &touch_id, received_at),
             };
             let result = self
                 .client
@@ -120,7 +148,8 @@ impl Store {
                 Err(e) => e,
             };
             let reasons = cancellation_reasons(err, "TransactWriteItems")?;
-            match read_verdict(&reasons, &roles) {
+            match read_verdict(&reasons, &roles, sub.delivery.fingerprint()) {
+                Verdict::KeyReused => return Err(StoreError::IdempotencyKeyReused),
                 Verdict::Duplicate { lead_id, touch_id } => {
                     return Ok(IngestOutcome {
                         status: IngestStatus::Duplicate,
@@ -141,14 +170,30 @@ impl Store {
                         lead_id,
                         claim,
                         mode: MergeMode::Newer,
+                        custom: CustomWrite::Fields,
                     };
                 }
-                Verdict::StaleMerge(Some(_)) => {
-                    if let Plan::Merge { mode, .. } = &mut plan {
-                        if *mode == MergeMode::FillOnly {
-                            return Err(StoreError::Contention { attempts: attempt });
+                Verdict::StaleMerge(Some(lead)) => {
+                    // The lead as it is now tells which condition failed: an older submission
+                    // only fills gaps; answers that would overflow the lead are merged into
+                    // its bounded map. Nothing changed means a race: the next attempt uses the
+                    // lead's new state.
+                    if let Plan::Merge { mode, custom, .. } = &mut plan {
+                        let newer = get_s(&lead, "last_touch_at")
+                            .is_none_or(|last| last <= ts(sub.occurred_at));
+                        if !newer {
+                            *mode = MergeMode::FillOnly;
                         }
-                        *mode = MergeMode::FillOnly;
+                        if !sub.custom.is_empty() {
+                            *custom = CustomWrite::Replace {
+                                map: lead_custom(
+                                    &sub.custom,
+                                    &get_str_map(&lead, "custom"),
+                                    *mode == MergeMode::Newer,
+                                ),
+                                version: get_n(&lead, "version").unwrap_or(0),
+                            };
+                        }
                     }
                 }
                 Verdict::StaleMerge(None) => {
@@ -189,6 +234,10 @@ impl Store {
         roles.push(Role::Lead);
         items.push(self.touch_put(sub, lead_id, touch_id, received_at));
         roles.push(Role::Touch);
+        if let Some(consent) = self.consent_put(sub, lead_id, touch_id, received_at) {
+            items.push(consent);
+            roles.push(Role::Consent);
+        }
         (items, roles)
     }
 
@@ -198,17 +247,22 @@ impl Store {
         lead_id: &str,
         claim: &[IdentityKey],
         mode: MergeMode,
+        custom: &CustomWrite,
         touch_id: &str,
         received_at: DateTime<Utc>,
     ) -> (Vec<TransactWriteItem>, Vec<Role>) {
-        let mut items = Vec::with_capacity(claim.len() + 3);
-        let mut roles = Vec::with_capacity(claim.len() + 3);
+        let mut items = Vec::with_capacity(claim.len() + 4);
+        let mut roles = Vec::with_capacity(claim.len() + 4);
         items.push(self.delivery_put(sub, lead_id, touch_id, received_at));
         roles.push(Role::Delivery);
-        items.push(self.merge_update(sub, lead_id, claim, mode, touch_id, received_at));
+        items.push(self.merge_update(sub, lead_id, claim, mode, custom, touch_id, received_at));
         roles.push(Role::Lead);
         items.push(self.touch_put(sub, lead_id, touch_id, received_at));
         roles.push(Role::Touch);
+        if let Some(consent) = self.consent_put(sub, lead_id, touch_id, received_at) {
+            items.push(consent);
+            roles.push(Role::Consent);
+        }
         for key in claim {
             items.push(self.marker_put(key, lead_id, received_at));
             roles.push(Role::Marker(key.clone()));
@@ -224,7 +278,7 @@ impl Store {
         received_at: DateTime<Utc>,
     ) -> TransactWriteItem {
         let ttl = match sub.delivery {
-            DeliveryKey::BodyHash(_) => BODY_HASH_TTL_SECS,
+            DeliveryKey::BodyHash(_) | DeliveryKey::Idempotency { .. } => BODY_HASH_TTL_SECS,
             DeliveryKey::Platform(_) => PLATFORM_ID_TTL_SECS,
         };
         let mut item = Item::new();
@@ -236,6 +290,14 @@ impl Store {
         item.insert("type".into(), s("delivery"));
         item.insert("lead_id".into(), s(lead_id));
         item.insert("touch_id".into(), s(touch_id));
+        // Where the touchpoint is, so a later withdrawal of this delivery finds it in one read.
+        item.insert(
+            "touch_sk".into(),
+            s(keys::touch_sk(sub.occurred_at, touch_id)),
+        );
+        if let Some(fp) = sub.delivery.fingerprint() {
+            item.insert("fingerprint".into(), s(fp));
+        }
         item.insert("received_at".into(), s(ts(received_at)));
         item.insert(keys::EXPIRES_AT.into(), n(received_at.timestamp() + ttl));
         // An expired marker that TTL has not deleted yet no longer counts.
@@ -292,7 +354,10 @@ impl Store {
         item.insert("direction".into(), s(c.direction.as_str()));
         item.insert("source".into(), s(c.source.clone()));
         item.insert("campaign".into(), s(c.campaign.clone()));
-        item.insert("custom".into(), str_map(&sub.custom));
+        item.insert(
+            "custom".into(),
+            str_map(&lead_custom(&sub.custom, &Default::default(), true)),
+        );
         item.insert("is_test".into(), AttributeValue::Bool(sub.is_test));
         item.insert("created_at".into(), s(ts(sub.occurred_at)));
         item.insert("received_at".into(), s(ts(received_at)));
@@ -360,13 +425,59 @@ impl Store {
         guarded_put(&self.table, item, "attribute_not_exists(pk)", [], [])
     }
 
+    /// An explicit consent answer as an item of the lead's consent history (append-only).
+    fn consent_put(
+        &self,
+        sub: &NormalizedSubmission,
+        lead_id: &str,
+        touch_id: &str,
+        received_at: DateTime<Utc>,
+    ) -> Option<TransactWriteItem> {
+        let consent = sub.consent.as_ref()?;
+        let mut item = Item::new();
+        item.insert(keys::PK.into(), s(keys::lead_pk(lead_id)));
+        item.insert(keys::SK.into(), s(keys::consent_sk(consent.at, touch_id)));
+        item.insert("type".into(), s("consent"));
+        item.insert(
+            "opt_in".into(),
+            AttributeValue::Bool(consent.marketing_opt_in),
+        );
+        item.insert("at".into(), s(ts(consent.at)));
+        item.insert("source".into(), s(sub.provider.clone()));
+        item.insert("touch_id".into(), s(touch_id));
+        item.insert("recorded_at".into(), s(ts(received_at)));
+        let page = consent
+            .page
+            .clone()
+            .or_else(|| sub.attribution.landing_page.clone());
+        for (name, value) in [
+            ("form_id", sub.attribution.form_id.clone()),
+            ("page", page),
+            ("text", consent.text.clone()),
+            ("ip_hash", consent.ip_hash.clone()),
+        ] {
+            if let Some(v) = value {
+                item.insert(name.into(), s(v));
+            }
+        }
+        Some(guarded_put(
+            &self.table,
+            item,
+            "attribute_not_exists(pk)",
+            [],
+            [],
+        ))
+    }
+
     /// The merge policy (docs/data-model.md, "Merge policy") as one UpdateItem.
+    #[allow(clippy::too_many_arguments)]
     fn merge_update(
         &self,
         sub: &NormalizedSubmission,
         lead_id: &str,
         claim: &[IdentityKey],
         mode: MergeMode,
+        custom: &CustomWrite,
         touch_id: &str,
         received_at: DateTime<Utc>,
     ) -> TransactWriteItem {
@@ -381,14 +492,29 @@ impl Store {
             u.set(alias, consent_value(consent), fill_only);
         }
         // `custom` always exists on a lead (created as an empty map), so nested SETs are safe.
-        let custom = if sub.custom.is_empty() {
-            String::new()
-        } else {
-            u.name("custom")
-        };
-        for (k, v) in &sub.custom {
-            let alias = u.name(k);
-            u.set(format!("{custom}.{alias}"), s(v.clone()), fill_only);
+        // The room check keeps the lead's answers bounded without reading the lead first.
+        let mut custom_condition = None;
+        match custom {
+            CustomWrite::Fields => {
+                let answers = lead_custom(&sub.custom, &Default::default(), true);
+                if !answers.is_empty() {
+                    let map = u.name("custom");
+                    for (k, v) in &answers {
+                        let alias = u.name(k);
+                        u.set(format!("{map}.{alias}"), s(v.clone()), fill_only);
+                    }
+                    let room = LEAD_MAX_CUSTOM_KEYS.saturating_sub(answers.len());
+                    u.values.insert(":room".into(), n(room));
+                    custom_condition = Some(format!("size({map}) <= :room"));
+                }
+            }
+            CustomWrite::Replace { map, version } => {
+                let alias = u.name("custom");
+                u.set(alias, str_map(map), false);
+                u.values.insert(":version".into(), n(*version));
+                let version_alias = u.name("version");
+                custom_condition = Some(format!("{version_alias} = :version"));
+            }
         }
         if mode == MergeMode::Newer {
             let alias = u.name("last_touch");
@@ -413,14 +539,17 @@ impl Store {
             );
         }
         let expression = format!("SET {} ADD {}", sets.join(", "), adds.join(", "));
-        let condition = match mode {
+        let mut condition = match mode {
             MergeMode::Newer => {
                 names.insert("#last_touch_at".into(), "last_touch_at".into());
                 values.insert(":t".into(), s(ts(sub.occurred_at)));
-                "attribute_exists(pk) AND (attribute_not_exists(#last_touch_at) OR #last_touch_at <= :t)"
+                "attribute_exists(pk) AND (attribute_not_exists(#last_touch_at) OR #last_touch_at <= :t)".to_string()
             }
-            MergeMode::FillOnly => "attribute_exists(pk)",
+            MergeMode::FillOnly => "attribute_exists(pk)".to_string(),
         };
+        if let Some(c) = custom_condition {
+            condition = format!("{condition} AND {c}");
+        }
         let mut key = HashMap::new();
         key.insert(keys::PK.to_string(), s(keys::lead_pk(lead_id)));
         key.insert(keys::SK.to_string(), s(keys::LEAD_SK));
@@ -474,6 +603,7 @@ enum Role {
     Marker(IdentityKey),
     Lead,
     Touch,
+    Consent,
 }
 
 fn summary(sub: &NormalizedSubmission, touch_id: &str) -> TouchSummary {
@@ -514,7 +644,11 @@ fn guarded_put<const N: usize, const M: usize>(
         .build()
 }
 
-fn read_verdict(reasons: &[CancellationReason], roles: &[Role]) -> Verdict {
+fn read_verdict(
+    reasons: &[CancellationReason],
+    roles: &[Role],
+    fingerprint: Option<&str>,
+) -> Verdict {
     let mut existing = Vec::new();
     let mut taken = Vec::new();
     let mut stale_merge: Option<Option<Item>> = None;
@@ -525,6 +659,12 @@ fn read_verdict(reasons: &[CancellationReason], roles: &[Role]) -> Verdict {
         match role {
             Role::Delivery => {
                 let item = reason.item();
+                // An idempotency key seen before with other content is not a retry.
+                if fingerprint.is_some()
+                    && item.and_then(|i| get_s(i, "fingerprint")).as_deref() != fingerprint
+                {
+                    return Verdict::KeyReused;
+                }
                 let lead_id = item.and_then(|i| get_s(i, "lead_id"));
                 let touch_id = item.and_then(|i| get_s(i, "touch_id"));
                 if let (Some(lead_id), Some(touch_id)) = (lead_id, touch_id) {
@@ -540,8 +680,9 @@ fn read_verdict(reasons: &[CancellationReason], roles: &[Role]) -> Verdict {
                 None => return Verdict::Retry,
             },
             Role::Lead => stale_merge = Some(reason.item().cloned()),
-            // Touch ids are fresh UUIDs: a collision means a retried attempt already wrote it.
-            Role::Touch => return Verdict::Retry,
+            // Touch ids are fresh UUIDs: a collision means a retried attempt already wrote it
+            // (the consent item is keyed by the touch id too).
+            Role::Touch | Role::Consent => return Verdict::Retry,
         }
     }
     let is_merge = roles

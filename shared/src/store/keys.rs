@@ -7,6 +7,8 @@
 //! | identity      | `EMAIL#<sha256>` / `PHONE#<sha256>` | `#ID`               |                     |                           |
 //! | delivery      | `DELIVERY#<provider>#<key>` | `#DELIVERY`                 |                     |                           |
 //! | quarantine    | `QUARANTINE#<id>`           | `#Q`                        | `QUARANTINE`        | `<received_at>#<id>`      |
+//! | consent       | `LEAD#<lead_id>`            | `CONSENT#<at>#<touch>`      |                     |                           |
+//! | lead gone     | `GONE#<provider>#<lead id>` | `#GONE`                     | `LEADGONE`          | `<received_at>#<pk>`      |
 //!
 //! Touchpoints share their lead's partition: one Query reads a lead with its history, and a
 //! parallel Scan segment sees a lead and its touchpoints together (segments split by pk).
@@ -69,19 +71,43 @@ pub fn identity_pk(key: &IdentityKey) -> String {
     }
 }
 
-/// Provider ids can be long or contain anything: ids over 128 bytes are hashed.
+/// Provider ids can be long or contain anything: ids over 128 bytes are hashed. A client's
+/// idempotency key is always hashed together with its form (its scope), so the same key sent to
+/// two forms is two deliveries, and nothing a client chose appears in a key.
 pub fn delivery_pk(provider: &str, key: &DeliveryKey) -> String {
-    let raw = key.as_str();
-    let id = if raw.len() > 128 {
+    let (kind, id) = match key {
+        DeliveryKey::Platform(raw) => ("id", bounded_id(raw)),
+        DeliveryKey::BodyHash(raw) => ("body", bounded_id(raw)),
+        DeliveryKey::Idempotency { scope, key, .. } => (
+            "idem",
+            sha256_hex(&format!("{}:{scope}\u{0}{key}", scope.len())),
+        ),
+    };
+    format!("DELIVERY#{provider}#{kind}#{id}")
+}
+
+fn bounded_id(raw: &str) -> String {
+    if raw.len() > 128 {
         sha256_hex(raw)
     } else {
         raw.to_string()
-    };
-    let kind = match key {
-        DeliveryKey::Platform(_) => "id",
-        DeliveryKey::BodyHash(_) => "body",
-    };
-    format!("DELIVERY#{provider}#{kind}#{id}")
+    }
+}
+
+/// A lead's consent history, in its partition: `CONSENT#<at>#<touch_id>` sorts by time.
+pub const CONSENT_SK_PREFIX: &str = "CONSENT#";
+
+pub fn consent_sk(at: DateTime<Utc>, touch_id: &str) -> String {
+    format!("{CONSENT_SK_PREFIX}{}#{touch_id}", ts(at))
+}
+
+/// A lead the platform no longer has: `GONE#<provider>#<platform lead id>` (ids over 128 bytes
+/// hashed) / `#GONE`, listed through gsi1 `LEADGONE`.
+pub const LEAD_GONE_SK: &str = "#GONE";
+pub const LEAD_GONE_GSI: &str = "LEADGONE";
+
+pub fn lead_gone_pk(provider: &str, platform_lead_id: &str) -> String {
+    format!("GONE#{provider}#{}", bounded_id(platform_lead_id))
 }
 
 pub fn quarantine_pk(id: &str) -> String {

@@ -1,7 +1,9 @@
 //! The DynamoDB store. Every key, condition and expression of the table lives under this module
 //! (`keys` names the items, `codec` converts them, `ingest` is the dedupe-and-merge write path,
-//! `read` the lookups, `quarantine` the replay queue).
+//! `read` the lookups, `quarantine` the replay queue, `announced` the leads platforms announce
+//! by id).
 
+mod announced;
 pub(crate) mod codec;
 mod ingest;
 pub mod keys;
@@ -13,6 +15,7 @@ mod rescore;
 mod reviews;
 mod sales;
 mod txn;
+pub use announced::{StoredDelivery, Withdrawal};
 pub use read::{record_from_items, LeadRecord};
 pub use referrals::{ReferralCredit, Referrer};
 pub use rescore::{
@@ -26,7 +29,7 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::error::{BoxError, DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::{BoxError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::Client;
 
 pub use codec::Item;
@@ -34,11 +37,15 @@ pub use quarantine::QuarantinedItem;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// DynamoDB failed, throttled or could not be reached (already retried by the SDK).
+    /// DynamoDB answered with an error or could not be reached (already retried by the SDK).
+    /// `transient` tells a failure that may pass (throttling, timeouts, 5xx, a dropped
+    /// connection) from one that never will (ValidationException: an item or key over
+    /// DynamoDB's limits, a missing table, access denied).
     #[error("dynamodb {operation}: {message}")]
     Dynamo {
         operation: &'static str,
         message: String,
+        transient: bool,
     },
     /// Concurrent writers kept winning; the caller should answer 5xx so the sender retries.
     #[error("gave up after {attempts} conflicting attempts")]
@@ -46,17 +53,73 @@ pub enum StoreError {
     /// An item exists but does not have the shape this code writes.
     #[error("corrupt item {key}: {reason}")]
     Corrupt { key: String, reason: String },
+    /// The same `Idempotency-Key` (within its form) came with different content. Not a storage
+    /// fault: the caller answers 422.
+    #[error("the idempotency key was already used for a different submission")]
+    IdempotencyKeyReused,
+}
+
+/// DynamoDB error codes that pass by themselves: throttling, conflicts, server-side faults.
+/// Everything else DynamoDB answers (ValidationException, ResourceNotFoundException,
+/// AccessDeniedException, ItemCollectionSizeLimitExceededException...) fails the same way
+/// however often it is retried.
+const TRANSIENT_CODES: [&str; 9] = [
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+    "LimitExceededException",
+];
+
+/// Whether a DynamoDB error code names a failure that may pass on a retry.
+pub(crate) fn is_transient_code(code: &str) -> bool {
+    TRANSIENT_CODES.contains(&code)
 }
 
 impl StoreError {
     pub(crate) fn sdk<E, R>(operation: &'static str, err: SdkError<E, R>) -> StoreError
     where
-        E: std::error::Error + Send + Sync + 'static,
+        E: std::error::Error + ProvideErrorMetadata + std::fmt::Debug + Send + Sync + 'static,
         R: std::fmt::Debug + Send + Sync + 'static,
     {
+        let transient = match &err {
+            // No answer, or an answer that could not be read: the request may well succeed.
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => true,
+            SdkError::ServiceError(e) => {
+                let err = e.err();
+                match err.code() {
+                    Some(code) => is_transient_code(code),
+                    // A modeled error built without metadata (only in fault-injection tests;
+                    // the SDK always fills the code): its variant name is the code.
+                    None => {
+                        let debug = format!("{err:?}");
+                        is_transient_code(debug.split(['(', ' ', '{']).next().unwrap_or(""))
+                    }
+                }
+            }
+            // The request could not even be built: it never will be.
+            _ => false,
+        };
         StoreError::Dynamo {
             operation,
             message: DisplayErrorContext(&err).to_string(),
+            transient,
+        }
+    }
+
+    /// True when retrying later may succeed (answer 503 / let the sender retry); false when the
+    /// same request fails the same way forever (answer without `Retry-After`, quarantine).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Dynamo { transient, .. } => *transient,
+            StoreError::Contention { .. } => true,
+            StoreError::Corrupt { .. } | StoreError::IdempotencyKeyReused => false,
         }
     }
 }

@@ -2,16 +2,17 @@
 
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 
-use super::codec::{get_s, lead_from, s, touchpoint_from, Item};
+use super::codec::{consent_record_from, get_s, lead_from, s, touchpoint_from, Item};
 use super::keys;
 use super::{Store, StoreError};
-use crate::model::{IdentityKey, Lead, Touchpoint};
+use crate::model::{ConsentRecord, IdentityKey, Lead, Touchpoint};
 
-/// A lead with its touchpoints, oldest first: one Query.
+/// A lead with its touchpoints and its consent history, oldest first: one Query.
 #[derive(Debug, Clone)]
 pub struct LeadRecord {
     pub lead: Lead,
     pub touchpoints: Vec<Touchpoint>,
+    pub consents: Vec<ConsentRecord>,
 }
 
 impl Store {
@@ -140,5 +141,15 @@ pub fn record_from_items(items: &[Item]) -> Option<LeadRecord> {
         .filter_map(touchpoint_from)
         .collect();
     touchpoints.sort_by_key(|t| t.occurred_at);
-    Some(LeadRecord { lead, touchpoints })
+    let mut consents: Vec<ConsentRecord> = items
+        .iter()
+        .filter(|i| get_s(i, keys::SK).is_some_and(|sk| sk.starts_with(keys::CONSENT_SK_PREFIX)))
+        .filter_map(consent_record_from)
+        .collect();
+    consents.sort_by_key(|c| (c.at, c.recorded_at));
+    Some(LeadRecord {
+        lead,
+        touchpoints,
+        consents,
+    })
 }

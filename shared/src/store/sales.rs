@@ -117,13 +117,35 @@ impl Store {
                 .set_expression_attribute_values(Some(values))
                 .build()
                 .expect("update has table, key and expression");
-            let result = self
+            let mut txn = self
                 .client
                 .transact_write_items()
                 .transact_items(TransactWriteItem::builder().put(put).build())
-                .transact_items(TransactWriteItem::builder().update(update).build())
-                .send()
-                .await;
+                .transact_items(TransactWriteItem::builder().update(update).build());
+            if change.withdraw_consent {
+                // The opt-out joins the consent history, like every answer a form carried.
+                let mut consent = Item::new();
+                consent.insert(keys::PK.into(), s(keys::lead_pk(lead_id)));
+                consent.insert(
+                    keys::SK.into(),
+                    s(keys::consent_sk(event.at, &event.event_id)),
+                );
+                consent.insert("type".into(), s("consent"));
+                consent.insert("opt_in".into(), AttributeValue::Bool(false));
+                consent.insert("at".into(), s(ts(event.at)));
+                consent.insert("source".into(), s("lead-api"));
+                consent.insert("text".into(), s("withdrawn via lead-api"));
+                consent.insert("touch_id".into(), s(event.event_id.clone()));
+                consent.insert("recorded_at".into(), s(ts(now)));
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(consent))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build()
+                    .expect("put has table and item");
+                txn = txn.transact_items(TransactWriteItem::builder().put(put).build());
+            }
+            let result = txn.send().await;
             match result {
                 Ok(_) => {
                     let lead = self.get_lead(lead_id).await?.unwrap_or(lead);
@@ -232,6 +254,22 @@ impl Store {
                      attribution.landing_page",
                 )
                 .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
+                .build()
+                .expect("update has table, key and expression");
+            actions.push(TransactWriteItem::builder().update(anonymize).build());
+        }
+        // Consent evidence keeps what was agreed and when (non-personal once the lead is
+        // erased), not where from: the page and the IP hash go.
+        for sk in items
+            .iter()
+            .filter_map(|i| get_s(i, keys::SK))
+            .filter(|sk| sk.starts_with(keys::CONSENT_SK_PREFIX))
+        {
+            let anonymize = Update::builder()
+                .table_name(&self.table)
+                .key(keys::PK, s(keys::lead_pk(lead_id)))
+                .key(keys::SK, s(sk))
+                .update_expression("REMOVE page, ip_hash")
                 .build()
                 .expect("update has table, key and expression");
             actions.push(TransactWriteItem::builder().update(anonymize).build());

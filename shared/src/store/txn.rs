@@ -14,8 +14,12 @@ pub(crate) fn failed(r: &CancellationReason) -> bool {
     r.code() == Some("ConditionalCheckFailed")
 }
 
+/// Cancellation reason codes that no retry can clear: an item over 400 KB, a key over its size
+/// limit, a local secondary index collection over 10 GB.
+const PERMANENT_REASONS: [&str; 2] = ["ValidationError", "ItemCollectionSizeLimitExceeded"];
+
 /// The cancellation reasons of a cancelled transaction (empty for "in progress": retry as is);
-/// any other failure is a storage error.
+/// any other failure, and a cancellation for a reason no retry clears, is a storage error.
 pub(crate) fn cancellation_reasons<R>(
     err: aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>,
     operation: &'static str,
@@ -25,7 +29,22 @@ where
 {
     match err.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(ex)) => {
-            Ok(ex.cancellation_reasons().to_vec())
+            let reasons = ex.cancellation_reasons().to_vec();
+            if let Some(r) = reasons
+                .iter()
+                .find(|r| r.code().is_some_and(|c| PERMANENT_REASONS.contains(&c)))
+            {
+                return Err(StoreError::Dynamo {
+                    operation,
+                    message: format!(
+                        "transaction cancelled: {}: {}",
+                        r.code().unwrap_or_default(),
+                        r.message().unwrap_or_default()
+                    ),
+                    transient: false,
+                });
+            }
+            Ok(reasons)
         }
         Some(TransactWriteItemsError::TransactionInProgressException(_)) => Ok(Vec::new()),
         _ => Err(StoreError::sdk(operation, err)),

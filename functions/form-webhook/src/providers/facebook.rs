@@ -7,15 +7,15 @@
 //!   {"leadgen_id",...}}]}]}` signed with `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(app
 //!   secret, raw body)>` (`FACEBOOK_APP_SECRET`). Ids arrive as JSON strings or integers (some
 //!   above 2^53): read as strings or u64, never through f64.
-//! - The webhook carries ids only: each lead is fetched from the Graph API
-//!   (`GRAPH_API_URL`/{leadgen_id}, `FACEBOOK_ACCESS_TOKEN` plus `appsecret_proof`), at most
-//!   [`ProvidersConfig::api_concurrency`] at a time, each with the configured timeout. If any
-//!   fetch fails the whole POST is answered 502 so Meta retries it; leads already stored are
-//!   recognised by their delivery key (`leadgen_id`) the second time.
+//! - The webhook carries ids only: [`parse`] announces each lead ([`AnnouncedLead`]), and
+//!   [`fetch`] reads it from the Graph API (`GRAPH_API_URL`/{leadgen_id},
+//!   `FACEBOOK_ACCESS_TOKEN` plus `appsecret_proof`), one lead at a time, each with the
+//!   configured timeout. What Graph answers is sorted by `announced::classify_graph`: the App
+//!   Dashboard "Test" button's ids (`444444444444`) and deleted leads are error 100 (`lead_gone`),
+//!   an expired token is error 190 (`platform_auth_failed`). The delivery key is `leadgen_id`.
 
 use std::collections::BTreeSet;
 
-use futures_util::stream::{self, StreamExt, TryStreamExt};
 use leadflow::fields::apply_field;
 use leadflow::http::{text_response, InboundRequest};
 use leadflow::model::{Channel, Consent, DeliveryKey, Submission, TouchKind};
@@ -24,10 +24,11 @@ use leadflow::AppError;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::announced::{classify_graph, AnnouncedLead, FetchError, Source};
 use super::platform_api::PlatformApi;
 use super::{
-    de_opt_id, fill, id_string, ignored, json_error, not_configured, parse_time, quarantine,
-    set_custom, str_at, time_value, value_text, ProviderOutcome, ProvidersConfig,
+    de_opt_id, fill, id_string, ignored, json_error, parse_time, quarantine, set_custom, str_at,
+    time_value, value_text, ProviderOutcome, ProvidersConfig,
 };
 
 pub const PROVIDER: &str = "facebook";
@@ -107,7 +108,7 @@ struct LeadgenValue {
 
 /// One lead the webhook announced.
 #[derive(Debug, Clone)]
-struct Announced {
+pub(crate) struct Announced {
     leadgen_id: String,
     form_id: Option<String>,
     page_id: Option<String>,
@@ -121,18 +122,15 @@ fn is_graph_id(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-pub async fn parse(
-    config: &ProvidersConfig,
-    api: &PlatformApi,
-    req: &InboundRequest,
-) -> Result<ProviderOutcome, AppError> {
+/// The leads a notification announces (nothing is fetched here: see [`fetch`]).
+pub fn parse(req: &InboundRequest) -> ProviderOutcome {
     let notification: Notification = match serde_json::from_slice(&req.body) {
         Ok(n) => n,
-        Err(e) => return Ok(quarantine(format!("meta notification: {}", json_error(&e)))),
+        Err(e) => return quarantine(format!("meta notification: {}", json_error(&e))),
     };
     if let Some(object) = notification.object.as_deref() {
         if object != "page" {
-            return Ok(ignored(format!("meta object {object:?} is not a page")));
+            return ignored(format!("meta object {object:?} is not a page"));
         }
     }
     let mut seen = BTreeSet::new();
@@ -152,14 +150,14 @@ pub async fn parse(
                 continue;
             };
             if seen.insert(leadgen_id.clone()) {
-                leads.push(Announced {
+                leads.push(announce(Announced {
                     leadgen_id,
                     form_id: value.form_id,
                     page_id: value.page_id.or_else(|| entry.id.clone()),
                     ad_id: value.ad_id,
                     adgroup_id: value.adgroup_id,
                     created_time: value.created_time,
-                });
+                }));
             }
         }
     }
@@ -172,18 +170,52 @@ pub async fn parse(
         );
     }
     if leads.is_empty() {
-        return Ok(if malformed > 0 {
+        return if malformed > 0 {
             quarantine(format!(
                 "{malformed} leadgen change(s) without a usable leadgen_id"
             ))
         } else {
             ignored("no leadgen changes in the notification")
-        });
+        };
     }
-    let token = config
-        .facebook_access_token
-        .get()
-        .ok_or_else(|| not_configured(PROVIDER))?;
+    ProviderOutcome::Announced {
+        leads,
+        withdrawn: Vec::new(),
+    }
+}
+
+fn announce(a: Announced) -> AnnouncedLead {
+    let mut ids = std::collections::BTreeMap::new();
+    ids.insert("leadgen_id".to_string(), a.leadgen_id.clone());
+    for (k, v) in [
+        ("form_id", &a.form_id),
+        ("page_id", &a.page_id),
+        ("ad_id", &a.ad_id),
+        ("adgroup_id", &a.adgroup_id),
+    ] {
+        if let Some(v) = v {
+            ids.insert(k.to_string(), v.chars().take(64).collect());
+        }
+    }
+    AnnouncedLead {
+        delivery: DeliveryKey::Platform(a.leadgen_id.clone()),
+        ids,
+        source: Source::Meta(a),
+    }
+}
+
+/// Reads one announced lead from the Graph API. Without a configured page token the lead
+/// cannot be read: that is an authorization failure (quarantined, replayable once it is set).
+pub(crate) async fn fetch(
+    config: &ProvidersConfig,
+    api: &PlatformApi,
+    lead: &Announced,
+    received_at: chrono::DateTime<chrono::Utc>,
+) -> Result<Submission, FetchError> {
+    let token = config.facebook_access_token.get().ok_or(FetchError::Auth {
+        status: 0,
+        code: None,
+    })?;
     // appsecret_proof: required when the app enables "Require App Secret", harmless otherwise.
     let proof = config.facebook_app_secret.get().map(|secret| {
         hex::encode(signature::hmac_sha256(
@@ -192,41 +224,17 @@ pub async fn parse(
         ))
     });
     let base = config.graph_api_url.trim_end_matches('/');
-    let received_at = req.received_at;
-
-    let submissions: Vec<Submission> = stream::iter(leads)
-        .map(|lead| {
-            let mut url = format!(
-                "{base}/{}?fields={LEAD_FIELDS}&access_token={}",
-                lead.leadgen_id,
-                encode(token)
-            );
-            if let Some(p) = &proof {
-                url.push_str("&appsecret_proof=");
-                url.push_str(p);
-            }
-            async move {
-                match api.get_json(&url, &[]).await {
-                    Ok(data) => Ok(lead_submission(&lead, &data, received_at)),
-                    Err(e) => {
-                        tracing::error!(
-                            provider = PROVIDER,
-                            leadgen_id = %lead.leadgen_id,
-                            error = %e,
-                            "graph api lead fetch failed"
-                        );
-                        Err(AppError::Upstream(format!(
-                            "graph api lead {}: {e}",
-                            lead.leadgen_id
-                        )))
-                    }
-                }
-            }
-        })
-        .buffer_unordered(config.api_concurrency.max(1))
-        .try_collect()
-        .await?;
-    Ok(ProviderOutcome::Submissions(submissions))
+    let mut url = format!(
+        "{base}/{}?fields={LEAD_FIELDS}&access_token={}",
+        lead.leadgen_id,
+        encode(token)
+    );
+    if let Some(p) = &proof {
+        url.push_str("&appsecret_proof=");
+        url.push_str(p);
+    }
+    let data = api.get_json(&url, &[]).await.map_err(classify_graph)?;
+    Ok(lead_submission(lead, &data, received_at))
 }
 
 fn encode(s: &str) -> String {
@@ -300,11 +308,11 @@ fn lead_submission(
                 _ => None,
             };
             if let Some(checked) = checked {
-                sub.consent = Some(Consent {
-                    marketing_opt_in: checked,
-                    at: occurred_at,
-                    text: str_at(r, "checkbox_key").map(str::to_string),
-                });
+                sub.consent = Some(Consent::new(
+                    checked,
+                    occurred_at,
+                    str_at(r, "checkbox_key").map(str::to_string),
+                ));
             }
         }
     }
@@ -465,10 +473,13 @@ mod tests {
         let p = providers(&api.base, 2_000);
         // leadgen_id as a number above 2^53, as older deliveries send it.
         let body = notification(&["9007199254740993"]);
-        let s = one(p
+        let out = p
             .handle("facebook", &signed(&body), at(1_700_000_000))
             .await
-            .unwrap());
+            .unwrap();
+        let mut subs = delivered(&p, out).await;
+        assert_eq!(subs.len(), 1);
+        let s = subs.remove(0);
         assert_eq!(s.delivery, DeliveryKey::Platform("9007199254740993".into()));
         assert_eq!(s.kind, TouchKind::AdLead);
         assert_eq!(s.channel_hint, Some(Channel::PaidSocial));
@@ -530,7 +541,8 @@ mod tests {
         let ids: Vec<String> = (0..50).map(|i| format!("\"{}\"", 100_000 + i)).collect();
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
         let body = notification(&refs);
-        let subs = submissions(p.handle("facebook", &signed(&body), at(0)).await.unwrap());
+        let out = p.handle("facebook", &signed(&body), at(0)).await.unwrap();
+        let subs = delivered(&p, out).await;
         assert_eq!(subs.len(), 50);
         let keys: BTreeSet<String> = subs
             .iter()
@@ -540,7 +552,8 @@ mod tests {
         assert!(keys.contains("100000") && keys.contains("100049"));
         assert_eq!(api.requests().len(), 50);
         // The same POST again gives the same 50 keys: the store sees duplicates.
-        let again = submissions(p.handle("facebook", &signed(&body), at(0)).await.unwrap());
+        let out = p.handle("facebook", &signed(&body), at(0)).await.unwrap();
+        let again = delivered(&p, out).await;
         let keys2: BTreeSet<String> = again
             .iter()
             .map(|s| s.delivery.as_str().to_string())
@@ -553,64 +566,67 @@ mod tests {
         let api = MockApi::start(graph_handler).await;
         let p = providers(&api.base, 2_000);
         let body = notification(&["123", "\"123\"", "124"]);
-        let subs = submissions(p.handle("facebook", &signed(&body), at(0)).await.unwrap());
-        assert_eq!(subs.len(), 2);
-        assert_eq!(api.requests().len(), 2);
+        let (leads, _) = announced(p.handle("facebook", &signed(&body), at(0)).await.unwrap());
+        assert_eq!(leads.len(), 2);
+        assert_eq!(api.requests().len(), 0, "parsing fetches nothing");
+        let ids: Vec<&str> = leads.iter().map(|l| l.platform_id()).collect();
+        assert_eq!(ids, ["123", "124"]);
+        assert_eq!(leads[0].ids["form_id"], "444444444444");
     }
 
     #[tokio::test]
-    async fn any_failed_fetch_fails_the_whole_post() {
+    async fn each_failed_fetch_is_sorted_on_its_own() {
         let api = MockApi::start(graph_handler).await;
         let p = providers(&api.base, 300);
-        for bad in ["500500", "777777", "888888"] {
-            let body = notification(&["1", bad, "2"]);
-            let e = p
-                .handle("facebook", &signed(&body), at(0))
-                .await
-                .unwrap_err();
-            assert_eq!(
-                (e.status(), e.code()),
-                (502, "upstream_unavailable"),
-                "{bad}"
-            );
-            assert!(!e.to_string().contains(TOKEN));
+        let body = notification(&["1", "500500", "777777", "888888", "2"]);
+        let out = p.handle("facebook", &signed(&body), at(0)).await.unwrap();
+        let results = fetch_each(&p, out).await;
+        assert!(results[0].is_ok() && results[4].is_ok());
+        assert!(
+            matches!(results[1], Err(FetchError::Transient(_))),
+            "{:?}",
+            results[1]
+        );
+        assert!(
+            matches!(results[2], Err(FetchError::Transient(_))),
+            "{:?}",
+            results[2]
+        );
+        assert!(
+            matches!(results[3], Err(FetchError::Rejected { .. })),
+            "{:?}",
+            results[3]
+        );
+        for r in &results {
+            if let Err(e) = r {
+                assert!(!e.to_string().contains(TOKEN));
+            }
         }
     }
 
     #[tokio::test]
-    async fn an_unreachable_graph_api_is_a_502() {
+    async fn an_unreachable_graph_api_is_transient() {
         // Port 9 (discard) on loopback: nothing listens there.
         let p = providers("http://127.0.0.1:9", 1_000);
-        let e = p
+        let out = p
             .handle("facebook", &signed(&notification(&["1"])), at(0))
             .await
-            .unwrap_err();
-        assert_eq!(e.status(), 502);
+            .unwrap();
+        let results = fetch_each(&p, out).await;
+        assert!(matches!(results[0], Err(FetchError::Transient(_))));
     }
 
     #[tokio::test]
-    async fn concurrency_is_bounded() {
-        let api = MockApi::start(|target: &str| {
-            let id = target
-                .trim_start_matches("/v21.0/")
-                .split('?')
-                .next()
-                .unwrap_or("");
-            Reply::Delayed(30, 200, lead_json(id))
-        })
-        .await;
-        let mut p = providers(&api.base, 5_000);
-        p.config.api_concurrency = 3;
-        let ids: Vec<String> = (0..12).map(|i| (200 + i).to_string()).collect();
-        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let subs = submissions(
-            p.handle("facebook", &signed(&notification(&refs)), at(0))
-                .await
-                .unwrap(),
-        );
-        assert_eq!(subs.len(), 12);
-        assert!(api.max_in_flight() <= 3, "{}", api.max_in_flight());
-        assert!(api.max_in_flight() >= 1);
+    async fn without_a_page_token_a_lead_is_an_authorization_failure() {
+        let vars: HashMap<&str, String> =
+            HashMap::from([("FACEBOOK_APP_SECRET", APP_SECRET.to_string())]);
+        let p = Providers::new(ProvidersConfig::from_lookup(|k| vars.get(k).cloned()));
+        let out = p
+            .handle("facebook", &signed(&notification(&["1"])), at(0))
+            .await
+            .unwrap();
+        let results = fetch_each(&p, out).await;
+        assert!(matches!(results[0], Err(FetchError::Auth { .. })));
     }
 
     #[tokio::test]

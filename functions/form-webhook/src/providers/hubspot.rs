@@ -6,6 +6,13 @@
 //! `hex(SHA256(secret + method + uri + body))`). v1 (`SHA256(secret + body)`) is refused: it
 //! binds neither URL nor time and is open to length extension; HubSpot sends v3 alongside it.
 //!
+//! Known replay limit of v2: it signs no timestamp, so a captured v2 delivery verifies forever
+//! and can be replayed at will. The damage is bounded (workflow bodies dedupe on their content
+//! hash for 24 hours, and a replay only repeats a touch the contact really made), but v3 is
+//! preferred whenever both headers are present, and apps should send v3 (workflow webhooks
+//! signed with the app's secret do). A v2-only delivery is counted in the logs ("hubspot v2
+//! signature: no replay window").
+//!
 //! Bodies:
 //! - an array of CRM events (`contact.creation`, `contact.propertyChange`...): object ids only,
 //!   no contact properties, so nothing that can make a lead: answered as ignored (a workflow
@@ -47,6 +54,10 @@ pub fn verify(
         req.header("x-hubspot-signature-version").map(str::trim),
     ) {
         (Some(sig), Some(v)) if v.eq_ignore_ascii_case("v2") => {
+            tracing::warn!(
+                provider = PROVIDER,
+                "hubspot v2 signature: no replay window (send v3)"
+            );
             signature::verify_hubspot_v2(secret, &req.method, &req.url, &req.body, Some(sig))
         }
         (Some(_), _) => Err(SignatureError::Malformed(

@@ -2,7 +2,10 @@
 //!
 //! - Validation: `GET ?challengeCode=<uuid>` answered 200 with JSON `{"challengeCode",
 //!   "challengeResponse": hex(HMAC-SHA256(client secret, challengeCode))}` (LinkedIn re-checks
-//!   every 2 hours and wants the answer within 3 s: no I/O on this path).
+//!   every 2 hours and wants the answer within 3 s: no I/O on this path). Only a canonical UUID
+//!   is answered (else 400): the challenge HMACs with the same key as the POST signature, and
+//!   a POST signs `"hmacsha256=" + body`, which no UUID can equal, so the validation endpoint
+//!   can never be asked to sign a forged POST.
 //! - Push: `POST` JSON lead notification, `X-LI-Signature = hex(HMAC-SHA256(client secret,
 //!   "hmacsha256=" + raw body))`, the header with or without the `hmacsha256=` prefix
 //!   (`LINKEDIN_CLIENT_SECRET`).
@@ -28,13 +31,13 @@
 //!   multipleChoiceAnswer{options[]}}}], consentResponses[{consentId, accepted}]}, form{...}}`
 //!   where the form's `content.questions[]` give `predefinedField` (FIRST_NAME, EMAIL,
 //!   WORK_EMAIL, PHONE_NUMBER, COMPANY_NAME, JOB_TITLE, COUNTRY...) or a custom question text.
-//! - `leadAction: DELETED` (the member withdrew the lead) is answered as ignored here: erasure
-//!   is the lead API's job, not this webhook's.
+//! - `leadAction: DELETED` (the member deleted the lead at LinkedIn): the touchpoint that lead
+//!   became is marked withdrawn and its answers dropped (`store::withdraw_delivery`); the person's
+//!   lead stays (other touches may back it; erasure is the lead API's job).
 //! - Sponsored leads are paid social; event, company-page and product-page leads organic social.
 
 use std::collections::{BTreeSet, HashMap};
 
-use futures_util::stream::{self, StreamExt, TryStreamExt};
 use leadflow::fields::apply_field;
 use leadflow::http::{json_response, InboundRequest};
 use leadflow::model::{Channel, Consent, DeliveryKey, Submission, TouchKind};
@@ -42,10 +45,11 @@ use leadflow::signature::{self, SignatureError};
 use leadflow::AppError;
 use serde_json::{json, Value};
 
+use super::announced::{classify_linkedin, AnnouncedLead, FetchError, Source, WithdrawnLead};
 use super::platform_api::PlatformApi;
 use super::{
-    epoch_time, fill, id_string, ignored, not_configured, parse_json, quarantine, set_custom,
-    str_at, ProviderOutcome, ProvidersConfig,
+    epoch_time, fill, id_string, ignored, parse_json, quarantine, set_custom, str_at,
+    ProviderOutcome, ProvidersConfig,
 };
 
 pub const PROVIDER: &str = "linkedin";
@@ -54,14 +58,13 @@ pub const PROVIDER: &str = "linkedin";
 pub const RESPONSE_FIELDS: &str = "ownerInfo,associatedEntityInfo,leadMetadataInfo,owner,leadType,versionedLeadGenFormUrn,id,submittedAt,testLead,formResponse,form:(hiddenFields,creationLocale,name,id,content)";
 
 const RESPONSE_URN_PREFIX: &str = "urn:li:leadGenFormResponse:";
-const MAX_CHALLENGE: usize = 256;
 
 pub fn handshake(client_secret: &str, req: &InboundRequest) -> Result<ProviderOutcome, AppError> {
     let code = req
         .query
         .get("challengeCode")
         .map(|c| c.trim())
-        .filter(|c| !c.is_empty() && c.len() <= MAX_CHALLENGE)
+        .filter(|c| !c.is_empty())
         .ok_or_else(|| {
             AppError::bad_request(
                 "missing_challenge_code",
@@ -69,13 +72,18 @@ pub fn handshake(client_secret: &str, req: &InboundRequest) -> Result<ProviderOu
                 "GET on this webhook is LinkedIn's validation and needs a challengeCode",
             )
         })?;
+    let response =
+        signature::linkedin_challenge_response(client_secret, code).ok_or_else(|| {
+            AppError::bad_request(
+                "invalid_challenge_code",
+                "challengeCode",
+                "challengeCode must be a UUID (8-4-4-4-12 hex digits), as LinkedIn sends it",
+            )
+        })?;
     tracing::info!(provider = PROVIDER, "webhook validation challenge answered");
     Ok(ProviderOutcome::Respond(json_response(
         200,
-        &json!({
-            "challengeCode": code,
-            "challengeResponse": signature::linkedin_challenge_response(client_secret, code),
-        }),
+        &json!({"challengeCode": code, "challengeResponse": response}),
     )))
 }
 
@@ -85,7 +93,7 @@ pub fn verify(client_secret: &str, req: &InboundRequest) -> Result<(), Signature
 
 /// One lead a notification announced.
 #[derive(Debug, Clone)]
-struct Announced {
+pub(crate) struct Announced {
     response_id: String,
     lead_type: Option<String>,
     occurred_at: Option<i64>,
@@ -99,38 +107,29 @@ fn is_path_safe(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-pub async fn parse(
-    config: &ProvidersConfig,
-    api: &PlatformApi,
-    req: &InboundRequest,
-) -> Result<ProviderOutcome, AppError> {
+/// The leads a notification announces and the ones it withdraws (nothing is fetched here:
+/// see [`fetch`]).
+pub fn parse(req: &InboundRequest) -> ProviderOutcome {
     let v = match parse_json(&req.body, "linkedin notification") {
         Ok(v) => v,
-        Err(reason) => return Ok(quarantine(reason)),
+        Err(reason) => return quarantine(reason),
     };
     let notifications: Vec<&Value> = match &v {
         Value::Array(items) => items.iter().collect(),
         Value::Object(_) => vec![&v],
-        _ => {
-            return Ok(quarantine(
-                "linkedin notification is neither an object nor an array",
-            ))
-        }
+        _ => return quarantine("linkedin notification is neither an object nor an array"),
     };
     let mut leads = Vec::new();
+    let mut withdrawn = Vec::new();
     let mut seen = BTreeSet::new();
-    let (mut deleted, mut other, mut malformed) = (0usize, 0usize, 0usize);
+    let (mut other, mut malformed) = (0usize, 0usize);
     for n in notifications {
         if str_at(n, "type").is_some_and(|t| t != "LEAD_ACTION") {
             other += 1;
             continue;
         }
-        match str_at(n, "leadAction") {
-            Some("CREATED") => {}
-            Some("DELETED") => {
-                deleted += 1;
-                continue;
-            }
+        let action = match str_at(n, "leadAction") {
+            Some(a @ ("CREATED" | "DELETED")) => a,
             Some(_) => {
                 other += 1;
                 continue;
@@ -139,7 +138,7 @@ pub async fn parse(
                 malformed += 1;
                 continue;
             }
-        }
+        };
         let Some(id) = str_at(n, "leadGenFormResponse")
             .and_then(|urn| urn.strip_prefix(RESPONSE_URN_PREFIX))
             .filter(|id| is_path_safe(id))
@@ -147,13 +146,35 @@ pub async fn parse(
             malformed += 1;
             continue;
         };
-        if seen.insert(id.to_string()) {
-            leads.push(Announced {
-                response_id: id.to_string(),
-                lead_type: str_at(n, "leadType").map(str::to_string),
-                occurred_at: n.get("occurredAt").and_then(Value::as_i64),
-            });
+        let occurred_at = n.get("occurredAt").and_then(Value::as_i64);
+        if !seen.insert((action, id.to_string())) {
+            continue;
         }
+        if action == "DELETED" {
+            withdrawn.push(WithdrawnLead {
+                delivery: DeliveryKey::Platform(id.to_string()),
+                at: occurred_at.and_then(epoch_time).unwrap_or(req.received_at),
+            });
+            continue;
+        }
+        let lead = Announced {
+            response_id: id.to_string(),
+            lead_type: str_at(n, "leadType").map(str::to_string),
+            occurred_at,
+        };
+        let mut ids = std::collections::BTreeMap::new();
+        ids.insert("lead_form_response".to_string(), id.to_string());
+        if let Some(form) = str_at(n, "leadGenForm") {
+            ids.insert(
+                "lead_gen_form".to_string(),
+                form.chars().take(128).collect(),
+            );
+        }
+        leads.push(AnnouncedLead {
+            delivery: DeliveryKey::Platform(id.to_string()),
+            ids,
+            source: Source::LinkedIn(lead),
+        });
     }
     if malformed > 0 {
         tracing::error!(
@@ -162,62 +183,48 @@ pub async fn parse(
             "lead notifications without a usable lead urn skipped"
         );
     }
-    if leads.is_empty() {
-        return Ok(if malformed > 0 {
+    if leads.is_empty() && withdrawn.is_empty() {
+        return if malformed > 0 {
             quarantine(format!(
                 "{malformed} linkedin notification(s) without a usable leadGenFormResponse"
             ))
-        } else if deleted > 0 {
-            ignored(format!("{deleted} linkedin lead deletion notification(s)"))
         } else {
             ignored(format!(
-                "{other} linkedin notification(s) that are not new leads"
+                "{other} linkedin notification(s) that are not lead actions"
             ))
-        });
+        };
     }
-    let token = config
-        .linkedin_access_token
-        .get()
-        .ok_or_else(|| not_configured(PROVIDER))?;
+    ProviderOutcome::Announced { leads, withdrawn }
+}
+
+/// Reads one announced lead from the Lead Sync API. Without a configured token the lead cannot
+/// be read: an authorization failure (quarantined, replayable once it is set).
+pub(crate) async fn fetch(
+    config: &ProvidersConfig,
+    api: &PlatformApi,
+    lead: &Announced,
+    received_at: chrono::DateTime<chrono::Utc>,
+) -> Result<Submission, FetchError> {
+    let token = config.linkedin_access_token.get().ok_or(FetchError::Auth {
+        status: 0,
+        code: None,
+    })?;
     let bearer = format!("Bearer {token}");
     let base = config.linkedin_api_url.trim_end_matches('/');
-    let version = config.linkedin_api_version.as_str();
-    let received_at = req.received_at;
-
-    let subs: Vec<Submission> = stream::iter(leads)
-        .map(|lead| {
-            let url = format!(
-                "{base}/leadFormResponses/{}?fields={RESPONSE_FIELDS}",
-                lead.response_id
-            );
-            let bearer = bearer.as_str();
-            async move {
-                let headers = [
-                    ("authorization", bearer),
-                    ("linkedin-version", version),
-                    ("x-restli-protocol-version", "2.0.0"),
-                ];
-                match api.get_json(&url, &headers).await {
-                    Ok(data) => Ok(lead_submission(&lead, &data, received_at)),
-                    Err(e) => {
-                        tracing::error!(
-                            provider = PROVIDER,
-                            lead = %lead.response_id,
-                            error = %e,
-                            "linkedin lead fetch failed"
-                        );
-                        Err(AppError::Upstream(format!(
-                            "linkedin lead {}: {e}",
-                            lead.response_id
-                        )))
-                    }
-                }
-            }
-        })
-        .buffer_unordered(config.api_concurrency.max(1))
-        .try_collect()
-        .await?;
-    Ok(ProviderOutcome::Submissions(subs))
+    let url = format!(
+        "{base}/leadFormResponses/{}?fields={RESPONSE_FIELDS}",
+        lead.response_id
+    );
+    let headers = [
+        ("authorization", bearer.as_str()),
+        ("linkedin-version", config.linkedin_api_version.as_str()),
+        ("x-restli-protocol-version", "2.0.0"),
+    ];
+    let data = api
+        .get_json(&url, &headers)
+        .await
+        .map_err(classify_linkedin)?;
+    Ok(lead_submission(lead, &data, received_at))
 }
 
 /// `{"localized": {"en_US": "..."}}` in the form's locale, else any locale.
@@ -410,11 +417,7 @@ fn lead_submission(
                     .get("consentId")
                     .and_then(id_string)
                     .and_then(|id| wording.get(&id).cloned());
-                sub.consent = Some(Consent {
-                    marketing_opt_in: accepted,
-                    at: occurred_at,
-                    text,
-                });
+                sub.consent = Some(Consent::new(accepted, occurred_at, text));
             }
         }
     }
@@ -554,14 +557,17 @@ mod tests {
         let p = providers(&api.base, 2_000);
         let id = "249592fc-d272-44ba-a7db-c2bdce579507-6";
         for with_prefix in [false, true] {
-            let s = one(p
+            let out = p
                 .handle(
                     "linkedin",
                     &signed(&notification(id, "CREATED"), with_prefix),
                     at(0),
                 )
                 .await
-                .unwrap());
+                .unwrap();
+            let mut subs = delivered(&p, out).await;
+            assert_eq!(subs.len(), 1);
+            let s = subs.remove(0);
             assert_eq!(s.delivery, DeliveryKey::Platform(id.into()));
             assert_eq!(s.kind, TouchKind::AdLead);
             assert_eq!(s.channel_hint, Some(Channel::PaidSocial));
@@ -626,31 +632,30 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn api_failures_are_502() {
+    async fn api_failures_are_transient() {
         let api = MockApi::start(api_handler).await;
         let p = providers(&api.base, 300);
         for id in ["fail-500", "hang"] {
-            let e = p
+            let out = p
                 .handle(
                     "linkedin",
                     &signed(&notification(id, "CREATED"), false),
                     at(0),
                 )
                 .await
-                .unwrap_err();
-            assert_eq!(
-                (e.status(), e.code()),
-                (502, "upstream_unavailable"),
-                "{id}"
-            );
-            assert!(!e.to_string().contains(TOKEN));
+                .unwrap();
+            let results = fetch_each(&p, out).await;
+            match &results[0] {
+                Err(e @ FetchError::Transient(_)) => assert!(!e.to_string().contains(TOKEN)),
+                other => panic!("{id}: {other:?}"),
+            }
         }
     }
 
     #[tokio::test]
-    async fn deletions_and_other_notifications_are_ignored() {
+    async fn deletions_are_withdrawals_and_other_notifications_are_ignored() {
         let p = providers("http://127.0.0.1:9", 200);
-        let reason = ignored_reason(
+        let (leads, withdrawn) = announced(
             p.handle(
                 "linkedin",
                 &signed(&notification("abc", "DELETED"), false),
@@ -659,7 +664,22 @@ mod tests {
             .await
             .unwrap(),
         );
-        assert!(reason.contains("deletion"));
+        assert!(leads.is_empty());
+        assert_eq!(withdrawn.len(), 1);
+        assert_eq!(withdrawn[0].delivery, DeliveryKey::Platform("abc".into()));
+        assert_eq!(withdrawn[0].at.timestamp_millis(), 1689894599288);
+        // One POST may carry both.
+        let both = format!(
+            "[{},{}]",
+            notification("abc", "DELETED"),
+            notification("def", "CREATED")
+        );
+        let (leads, withdrawn) = announced(
+            p.handle("linkedin", &signed(&both, false), at(0))
+                .await
+                .unwrap(),
+        );
+        assert_eq!((leads.len(), withdrawn.len()), (1, 1));
         ignored_reason(
             p.handle(
                 "linkedin",
@@ -700,9 +720,16 @@ mod tests {
     #[tokio::test]
     async fn authentic_garbage_is_quarantined() {
         let p = providers("http://127.0.0.1:9", 200);
+        // A body that is not JSON is not LinkedIn's: refused before parsing.
+        assert_eq!(
+            p.handle("linkedin", &signed("42", false), at(0))
+                .await
+                .unwrap_err()
+                .code(),
+            "invalid_signature"
+        );
         for (body, want) in [
             ("{\"type\":", "JSON"),
-            ("42", "neither"),
             (
                 r#"{"type":"LEAD_ACTION","leadAction":"CREATED"}"#,
                 "leadGenFormResponse",

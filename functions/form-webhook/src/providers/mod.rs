@@ -7,12 +7,15 @@
 //! 2. handshakes (`GET`: Meta's `hub.challenge`, LinkedIn's `challengeCode`) are answered at once;
 //! 3. the signature or shared key is checked over the exact raw body (`req.body`), before
 //!    anything is parsed: 401 `missing_signature` / `invalid_signature` / `stale_timestamp`;
-//! 4. the body is parsed into [`Submission`]s. An authentic body that does not parse is
-//!    [`ProviderOutcome::Quarantine`]d (kept for replay, answered 2xx), never an error.
+//! 4. the body is parsed into [`Submission`]s, or, for platforms whose webhooks carry ids only
+//!    (Meta, LinkedIn), into announced leads fetched one by one afterwards ([`announced`]). An
+//!    authentic body that does not parse is [`ProviderOutcome::Quarantine`]d (kept for replay,
+//!    answered 2xx), never an error.
 //!
 //! Secrets come from the environment ([`ProvidersConfig`]); `Debug` never prints them. Logs
 //! name the provider, ids and reasons, never personal data.
 
+pub mod announced;
 pub mod calendly;
 pub mod facebook;
 pub mod google_ads;
@@ -183,6 +186,12 @@ pub enum ProviderOutcome {
     Quarantine { reason: String },
     /// Authentic, nothing to store (an event type we don't ingest); answered 200.
     Ignored { reason: String },
+    /// Leads announced by id (Meta, LinkedIn), each to fetch from the platform's API and store
+    /// on its own, and leads the platform withdrew (`lib.rs`, `batch`).
+    Announced {
+        leads: Vec<announced::AnnouncedLead>,
+        withdrawn: Vec<announced::WithdrawnLead>,
+    },
 }
 
 /// The platform adapters, built once per cold start.
@@ -269,10 +278,10 @@ impl Providers {
     ) -> Result<ProviderOutcome, AppError> {
         let outcome = match provider {
             "typeform" => typeform::parse(req),
-            "facebook" => facebook::parse(&self.config, &self.api, req).await?,
+            "facebook" => facebook::parse(req),
             "google-ads" => google_ads::parse(req),
             "hubspot" => hubspot::parse(req),
-            "linkedin" => linkedin::parse(&self.config, &self.api, req).await?,
+            "linkedin" => linkedin::parse(req),
             "tally" => tally::parse(req),
             "webflow" => webflow::parse(req),
             "calendly" => calendly::parse(req),
@@ -290,9 +299,32 @@ impl Providers {
             ProviderOutcome::Ignored { reason } => {
                 tracing::info!(provider, reason, "authentic delivery has nothing to store")
             }
+            ProviderOutcome::Announced { leads, withdrawn } => tracing::info!(
+                provider,
+                announced = leads.len(),
+                withdrawn = withdrawn.len(),
+                "delivery parsed"
+            ),
             ProviderOutcome::Respond(_) => {}
         }
         Ok(outcome)
+    }
+
+    /// Fetches one announced lead from its platform's API (one request, bounded by the API
+    /// timeout), sorting a refusal into [`announced::FetchError`].
+    pub async fn fetch_lead(
+        &self,
+        lead: &announced::AnnouncedLead,
+        received_at: DateTime<Utc>,
+    ) -> Result<Submission, announced::FetchError> {
+        match &lead.source {
+            announced::Source::Meta(a) => {
+                facebook::fetch(&self.config, &self.api, a, received_at).await
+            }
+            announced::Source::LinkedIn(a) => {
+                linkedin::fetch(&self.config, &self.api, a, received_at).await
+            }
+        }
     }
 
     fn handshake(&self, provider: &str, req: &InboundRequest) -> Result<ProviderOutcome, AppError> {

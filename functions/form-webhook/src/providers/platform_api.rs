@@ -36,8 +36,10 @@ pub enum ApiError {
     Timeout(Duration),
     #[error("request failed: {0}")]
     Transport(String),
-    #[error("answered HTTP {0}")]
-    Status(u16),
+    /// A non-2xx answer, with its JSON error body when it has one (platform error bodies carry
+    /// codes and messages, no lead data; they are never logged whole).
+    #[error("answered HTTP {status}")]
+    Status { status: u16, body: Option<Value> },
     #[error("answer is not readable JSON: {0}")]
     BadJson(String),
     #[error("answer body unreadable: {0}")]
@@ -98,14 +100,19 @@ impl PlatformApi {
                 .await
                 .map_err(|e| ApiError::Transport(error_chain(&e)))?;
             let status = response.status();
-            if !status.is_success() {
-                return Err(ApiError::Status(status.as_u16()));
-            }
             let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
                 .collect()
                 .await
                 .map_err(|e| ApiError::Body(e.to_string()))?
                 .to_bytes();
+            if !status.is_success() {
+                // The error body tells an unknown lead from an expired token (Graph error
+                // codes); an unreadable one is just absent.
+                return Err(ApiError::Status {
+                    status: status.as_u16(),
+                    body: serde_json::from_slice(&body).ok(),
+                });
+            }
             serde_json::from_slice::<Value>(&body)
                 .map_err(|e| ApiError::BadJson(super::json_error(&e)))
         };

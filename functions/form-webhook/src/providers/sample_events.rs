@@ -105,7 +105,7 @@ async fn every_platform_sample_verifies_and_parses() {
             .handle(&provider, &req, req.received_at)
             .await
             .unwrap_or_else(|e| panic!("{name}: {} {e}", e.code()));
-        let subs = submissions(out);
+        let subs = delivered(&p, out).await;
         assert_eq!(subs.len(), count, "{name}");
         for s in subs {
             assert_eq!(s.provider, provider, "{name}");

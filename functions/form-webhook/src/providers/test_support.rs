@@ -206,3 +206,43 @@ impl MockApi {
         self.in_flight.lock().unwrap().1
     }
 }
+
+/// The leads and withdrawals of an `Announced` outcome.
+#[track_caller]
+pub fn announced(
+    outcome: ProviderOutcome,
+) -> (
+    Vec<super::announced::AnnouncedLead>,
+    Vec<super::announced::WithdrawnLead>,
+) {
+    match outcome {
+        ProviderOutcome::Announced { leads, withdrawn } => (leads, withdrawn),
+        other => panic!("expected announced leads, got {other:?}"),
+    }
+}
+
+/// Each announced lead fetched from the (stand-in) platform API, in order.
+pub async fn fetch_each(
+    p: &super::Providers,
+    outcome: ProviderOutcome,
+) -> Vec<Result<Submission, super::announced::FetchError>> {
+    let (leads, _) = announced(outcome);
+    let mut out = Vec::with_capacity(leads.len());
+    for lead in &leads {
+        out.push(p.fetch_lead(lead, at(1_700_000_000)).await);
+    }
+    out
+}
+
+/// The submissions of a delivery, whether it carried them or announced them for fetching.
+pub async fn delivered(p: &super::Providers, outcome: ProviderOutcome) -> Vec<Submission> {
+    match outcome {
+        ProviderOutcome::Submissions(subs) => subs,
+        announced @ ProviderOutcome::Announced { .. } => fetch_each(p, announced)
+            .await
+            .into_iter()
+            .map(|r| r.expect("the lead is fetched"))
+            .collect(),
+        other => panic!("expected submissions, got {other:?}"),
+    }
+}

@@ -1,0 +1,264 @@
+//! Deliveries that announce leads by id (Meta, LinkedIn): each lead of a batch is handled on
+//! its own and stored as soon as it is fetched, within the invocation's time budget.
+//!
+//! 1. The delivery markers of every announced lead are read first (1 BatchGetItem per 100):
+//!    a lead a previous attempt stored is answered `duplicate` without calling the platform, so
+//!    a retried delivery fetches only the leads not stored yet.
+//! 2. The others are fetched, at most `api_concurrency` at a time, each bounded by the platform
+//!    API timeout and by the budget (the Lambda deadline less [`DEADLINE_RESERVE`]); each lead
+//!    fetched is stored at once.
+//! 3. The platform's refusals are sorted (`providers::announced`): a lead it does not have is a
+//!    `lead_gone` record; an authorization failure quarantines the delivery as
+//!    `platform_auth_failed` (2xx: replay it once the token is fixed); a lead that could not be
+//!    fetched in time, or a 5xx, makes the answer 5xx so the platform retries.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::stream::{self, StreamExt};
+use leadflow::http::InboundRequest;
+use leadflow::model::{IngestOutcome, LeadGone};
+use leadflow::store::Withdrawal;
+use leadflow::telemetry::Metrics;
+use leadflow::AppError;
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use crate::providers::announced::{AnnouncedLead, FetchError, WithdrawnLead};
+use crate::{ingest_one, AppState};
+
+/// Time kept back from the Lambda deadline to store what was fetched, quarantine and answer.
+pub const DEADLINE_RESERVE: Duration = Duration::from_millis(1_500);
+/// The budget of a batch when the invocation has no deadline (tests, local runs, replays).
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(25);
+
+/// When fetching must stop: `deadline_ms` (the Lambda context's deadline, epoch ms; 0 when
+/// unknown) less [`DEADLINE_RESERVE`], or [`DEFAULT_BUDGET`] from now without one.
+pub fn fetch_deadline(deadline_ms: u64, now: DateTime<Utc>) -> Instant {
+    let now_ms = u64::try_from(now.timestamp_millis()).unwrap_or(0);
+    let budget = if deadline_ms > now_ms {
+        Duration::from_millis(deadline_ms - now_ms).saturating_sub(DEADLINE_RESERVE)
+    } else {
+        DEFAULT_BUDGET
+    };
+    Instant::now() + budget
+}
+
+/// What became of every lead of a delivery.
+#[derive(Debug, Default)]
+pub struct BatchReport {
+    /// One entry per announced or withdrawn lead, for the answer.
+    pub results: Vec<Value>,
+    /// What was stored (new, merged or already there).
+    pub stored: Vec<IngestOutcome>,
+    /// Authorization failures: the delivery is quarantined as `platform_auth_failed`.
+    pub auth_failures: Vec<String>,
+    /// Failures that may pass: the delivery is answered 5xx.
+    pub transient: Vec<String>,
+    /// A transient storage failure among them (answered 503 rather than 502).
+    pub storage_unavailable: Option<AppError>,
+    /// Leads that cannot be stored as they are: the delivery is quarantined for replay.
+    pub unusable: Vec<String>,
+}
+
+enum LeadResult {
+    Stored(IngestOutcome),
+    Gone,
+    Failed(FetchError),
+    Unusable(String),
+    StorageDown(AppError),
+}
+
+/// Fetches and stores every announced lead, and records every withdrawal.
+pub async fn run(
+    state: &AppState,
+    provider: &str,
+    req: &InboundRequest,
+    leads: Vec<AnnouncedLead>,
+    withdrawn: Vec<WithdrawnLead>,
+    until: Instant,
+    metrics: &mut Metrics,
+) -> Result<BatchReport, AppError> {
+    let mut report = BatchReport::default();
+    let keys: Vec<_> = leads.iter().map(|l| l.delivery.clone()).collect();
+    let stored = if keys.is_empty() {
+        Default::default()
+    } else {
+        state
+            .store
+            .stored_deliveries(provider, &keys, req.received_at)
+            .await?
+    };
+    let mut pending = Vec::with_capacity(leads.len());
+    for lead in leads {
+        match stored.get(&lead.delivery) {
+            Some(s) => {
+                metrics.count("duplicate", 1.0);
+                report.results.push(json!({
+                    "lead_id": s.lead_id, "status": "duplicate", "platform_id": lead.platform_id()
+                }));
+            }
+            None => pending.push(lead),
+        }
+    }
+    let concurrency = state.providers.config().api_concurrency.max(1);
+    let outcomes: Vec<(AnnouncedLead, LeadResult)> = stream::iter(pending)
+        .map(|lead| async move {
+            let result = fetch_and_store(state, provider, req, &lead, until).await;
+            (lead, result)
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    for (lead, result) in outcomes {
+        let id = lead.platform_id().to_string();
+        match result {
+            LeadResult::Stored(o) => {
+                metrics.count(o.status.as_str(), 1.0);
+                report.results.push(
+                    json!({"lead_id": o.lead_id, "status": o.status.as_str(), "platform_id": id}),
+                );
+                report.stored.push(o);
+            }
+            LeadResult::Gone => {
+                metrics.count("lead_gone", 1.0);
+                report
+                    .results
+                    .push(json!({"status": "lead_gone", "platform_id": id}));
+            }
+            LeadResult::Failed(FetchError::Auth { status, code }) => {
+                report
+                    .results
+                    .push(json!({"status": "platform_auth_failed", "platform_id": id}));
+                report.auth_failures.push(format!(
+                    "lead {id}: HTTP {status}{}",
+                    code.map(|c| format!(" code {c}")).unwrap_or_default()
+                ));
+            }
+            LeadResult::Failed(FetchError::Transient(reason)) => {
+                report
+                    .results
+                    .push(json!({"status": "retry", "platform_id": id}));
+                report.transient.push(format!("lead {id}: {reason}"));
+            }
+            LeadResult::Failed(e @ (FetchError::Rejected { .. } | FetchError::Gone { .. })) => {
+                report
+                    .results
+                    .push(json!({"status": "quarantined", "platform_id": id}));
+                report.unusable.push(format!("lead {id}: {e}"));
+            }
+            LeadResult::Unusable(reason) => {
+                report
+                    .results
+                    .push(json!({"status": "quarantined", "platform_id": id}));
+                report.unusable.push(format!("lead {id}: {reason}"));
+            }
+            LeadResult::StorageDown(e) => {
+                report
+                    .results
+                    .push(json!({"status": "retry", "platform_id": id}));
+                report.transient.push(format!("lead {id}: {e}"));
+                report.storage_unavailable = Some(e);
+            }
+        }
+    }
+    for w in withdrawn {
+        let id = w.delivery.as_str().to_string();
+        match state
+            .store
+            .withdraw_delivery(provider, &w.delivery, w.at)
+            .await
+        {
+            Ok(Withdrawal::Withdrawn { lead_id, .. }) => {
+                metrics.count("withdrawn", 1.0);
+                report
+                    .results
+                    .push(json!({"lead_id": lead_id, "status": "withdrawn", "platform_id": id}));
+            }
+            Ok(Withdrawal::Unknown) => {
+                metrics.count("withdrawn_unknown", 1.0);
+                report
+                    .results
+                    .push(json!({"status": "unknown_lead", "platform_id": id}));
+            }
+            Err(e) if e.is_transient() => {
+                report
+                    .results
+                    .push(json!({"status": "retry", "platform_id": id}));
+                report.transient.push(format!("withdrawal {id}: {e}"));
+                report.storage_unavailable = Some(AppError::Storage(e));
+            }
+            Err(e) => {
+                report
+                    .results
+                    .push(json!({"status": "quarantined", "platform_id": id}));
+                report.unusable.push(format!("withdrawal {id}: {e}"));
+            }
+        }
+    }
+    Ok(report)
+}
+
+async fn fetch_and_store(
+    state: &AppState,
+    provider: &str,
+    req: &InboundRequest,
+    lead: &AnnouncedLead,
+    until: Instant,
+) -> LeadResult {
+    let fetched =
+        match tokio::time::timeout_at(until, state.providers.fetch_lead(lead, req.received_at))
+            .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(FetchError::Transient(
+                "not fetched within the invocation's time budget".to_string(),
+            )),
+        };
+    match fetched {
+        Ok(sub) => {
+            let mut m = Metrics::new("leadflow");
+            match ingest_one(state, sub, req.received_at, &mut m).await {
+                Ok(o) => LeadResult::Stored(o),
+                Err(e) if e.is_retryable() => LeadResult::StorageDown(e),
+                Err(e) => LeadResult::Unusable(format!("{}: {e}", e.code())),
+            }
+        }
+        Err(FetchError::Gone {
+            status,
+            code,
+            message,
+        }) => {
+            let gone = LeadGone {
+                provider: provider.to_string(),
+                platform_lead_id: lead.platform_id().to_string(),
+                ids: lead.ids.clone(),
+                http_status: status,
+                reason: format!(
+                    "{}{}",
+                    code.map(|c| format!("error code {c}: "))
+                        .unwrap_or_default(),
+                    message
+                ),
+                received_at: req.received_at,
+                deliveries: 1,
+            };
+            tracing::warn!(
+                provider,
+                platform_id = lead.platform_id(),
+                status,
+                ?code,
+                "lead gone at the platform"
+            );
+            match state.store.record_lead_gone(&gone).await {
+                Ok(()) => LeadResult::Gone,
+                Err(e) if e.is_transient() => LeadResult::StorageDown(AppError::Storage(e)),
+                Err(e) => LeadResult::Unusable(format!("lead_gone not recorded: {e}")),
+            }
+        }
+        Err(e) => {
+            tracing::error!(provider, platform_id = lead.platform_id(), error = %e, "lead fetch failed");
+            LeadResult::Failed(e)
+        }
+    }
+}
