@@ -621,3 +621,169 @@ async fn six_80_kb_posts_for_one_person_are_all_2xx_and_the_person_takes_new_ans
     );
     assert_eq!(lead.touch_count, 7);
 }
+
+// ---- 4 (metrics): no dimension value a request can choose ----------------------------------
+
+#[tokio::test]
+async fn a_post_to_a_random_provider_adds_no_metric_dimension() {
+    let st = state(fresh_store().await, &[]);
+    let mut seen = std::collections::BTreeSet::new();
+    for name in [
+        "x9f8e7d6",
+        "Form",
+        "typeform%00",
+        "a".repeat(500).as_str(),
+        "facebook",
+    ] {
+        let ev = EventBuilder::new("POST", &format!("/webhooks/{name}"))
+            .header("content-type", "application/json")
+            .text_body("{}")
+            .build();
+        let (resp, metrics) = form_webhook::respond(&st, lambda_event(ev)).await;
+        let emf = metrics.to_json(0);
+        let provider = emf["provider"].as_str().unwrap().to_string();
+        if name != "facebook" {
+            assert_eq!(resp.status_code, 404, "{name}");
+            assert_eq!(provider, "(other)", "{name}");
+        }
+        seen.insert(provider);
+    }
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        ["(other)", "facebook"],
+        "only known providers are dimension values"
+    );
+}
+
+// ---- 1 (records): lead_gone records are listable, without personal data -------------------
+
+#[tokio::test]
+async fn lead_gone_records_keep_ids_only_and_are_listed() {
+    let store = fresh_store().await;
+    let graph = StandIn::start(|target| {
+        let id = graph_id(target);
+        StandInReply::Json(400, graph_unknown_object(&id))
+    })
+    .await;
+    let st = state_for(&store, &graph);
+    for _ in 0..2 {
+        let a = send(&st, meta_post(&["444444444444"])).await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        assert_eq!(statuses(&a), ["lead_gone"]);
+    }
+    let gone = store.list_lead_gone(10).await.unwrap();
+    assert_eq!(
+        gone.len(),
+        1,
+        "one record per lead, however often it is announced"
+    );
+    let g = &gone[0];
+    assert_eq!(
+        (g.provider.as_str(), g.platform_lead_id.as_str()),
+        ("facebook", "444444444444")
+    );
+    assert_eq!(g.ids["form_id"], "444444444444");
+    assert_eq!(g.deliveries, 2);
+    assert!(g.reason.contains("error code 100"), "{}", g.reason);
+    assert_eq!(store.scan_leads().await.unwrap().len(), 0);
+}
+
+// ---- Consent evidence ------------------------------------------------------------------------
+
+async fn lead_json(store: &Store, lead_id: &str) -> Value {
+    let api_state = lead_api::ApiState::from_lookup(store.clone(), |k| {
+        (k == "LEAD_API_KEYS").then(|| "k".to_string())
+    })
+    .unwrap();
+    let mut ev = EventBuilder::new("GET", &format!("/leads/{lead_id}"))
+        .header("x-api-key", "k")
+        .build();
+    ev.path_parameters.clear();
+    let a: Answer = lead_api::handler(&api_state, lambda_event(ev))
+        .await
+        .unwrap()
+        .into();
+    assert_eq!(a.status, 200, "{}", a.text);
+    a.json
+}
+
+#[tokio::test]
+async fn every_consent_answer_is_kept_and_shown_with_a_keyed_ip() {
+    let store = fresh_store().await;
+    let pepper = "a-random-consent-pepper-for-tests".to_string();
+    let st = state(store.clone(), &[("CONSENT_IP_PEPPER", pepper)]);
+    let opt_in = send(
+        &st,
+        form_post(
+            "newsletter",
+            json!({"email": "consent@example.com", "consent": "I agree to receive the newsletter"}),
+        )
+        .header("referer", "https://acme.example/newsletter?utm_source=x"),
+    )
+    .await;
+    assert_eq!(opt_in.status, 201, "{}", opt_in.text);
+    let lead_id = opt_in.json["lead_id"].as_str().unwrap().to_string();
+    let opt_out = send(
+        &st,
+        form_post(
+            "preferences",
+            json!({"email": "consent@example.com", "newsletter": "no"}),
+        ),
+    )
+    .await;
+    assert_eq!(opt_out.status, 200, "{}", opt_out.text);
+    let lead = lead_json(&store, &lead_id).await;
+    let history = lead["consent_history"].as_array().unwrap();
+    assert_eq!(history.len(), 2, "{lead}");
+    assert_eq!(history[0]["opt_in"], true);
+    assert_eq!(history[0]["text"], "I agree to receive the newsletter");
+    assert_eq!(history[0]["form_id"], "newsletter");
+    assert_eq!(history[0]["source"], "form");
+    assert_eq!(
+        history[0]["page"],
+        "https://acme.example/newsletter?utm_source=x"
+    );
+    assert_eq!(history[1]["opt_in"], false);
+    assert_eq!(history[1]["form_id"], "preferences");
+    for h in history {
+        let ip = h["ip_hash"].as_str().unwrap();
+        assert!(
+            ip.starts_with("hmac-sha256:") && !ip.contains("203.0.113.7"),
+            "{ip}"
+        );
+    }
+    // The latest answer is the lead's current consent.
+    assert_eq!(lead["consent"]["marketing_opt_in"], false);
+
+    // Without a pepper no IP is kept at all.
+    let st = state(store.clone(), &[]);
+    let a = send(
+        &st,
+        form_post(
+            "other",
+            json!({"email": "nopepper@example.com", "consent": "yes"}),
+        ),
+    )
+    .await;
+    let lead = lead_json(&store, a.json["lead_id"].as_str().unwrap()).await;
+    assert!(lead["consent_history"][0]["ip_hash"].is_null(), "{lead}");
+}
+
+#[tokio::test]
+async fn a_batch_fetches_a_bounded_number_of_leads_at_once() {
+    let store = fresh_store().await;
+    let graph =
+        StandIn::start(|target| StandInReply::Delayed(40, 200, graph_lead(&graph_id(target))))
+            .await;
+    let st = state_for(&store, &graph);
+    let ids: Vec<String> = (0..24).map(|i| format!("{}", 5_000 + i)).collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let a = send(&st, meta_post(&refs)).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(store.scan_leads().await.unwrap().len(), 24);
+    let most = graph.max_in_flight();
+    assert!(
+        (2..=form_webhook::providers::DEFAULT_API_CONCURRENCY).contains(&most),
+        "{most}"
+    );
+}

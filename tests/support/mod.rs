@@ -288,6 +288,8 @@ pub fn chromium() -> &'static str {
 /// What a stand-in platform API answers for a request path.
 pub enum StandInReply {
     Json(u16, String),
+    /// The same after a pause, so concurrent requests overlap.
+    Delayed(u64, u16, String),
     /// Never answers (the client's timeout must fire).
     Hang,
 }
@@ -297,6 +299,8 @@ pub enum StandInReply {
 pub struct StandIn {
     pub base_url: String,
     pub requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// (requests being answered now, most at once so far)
+    in_flight: std::sync::Arc<std::sync::Mutex<(usize, usize)>>,
 }
 
 impl StandIn {
@@ -306,6 +310,8 @@ impl StandIn {
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = requests.clone();
+        let in_flight = std::sync::Arc::new(std::sync::Mutex::new((0usize, 0usize)));
+        let flight = in_flight.clone();
         let reply = std::sync::Arc::new(reply);
         tokio::spawn(async move {
             loop {
@@ -314,6 +320,7 @@ impl StandIn {
                 };
                 let reply = reply.clone();
                 let counter = counter.clone();
+                let flight = flight.clone();
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
                     let mut chunk = [0u8; 4096];
@@ -326,11 +333,24 @@ impl StandIn {
                     counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let head = String::from_utf8_lossy(&buf);
                     let target = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-                    match reply(&target) {
-                        StandInReply::Hang => {
+                    {
+                        let mut f = flight.lock().unwrap();
+                        f.0 += 1;
+                        f.1 = f.1.max(f.0);
+                    }
+                    let answer = match reply(&target) {
+                        StandInReply::Delayed(ms, status, body) => {
+                            tokio::time::sleep(Duration::from_millis(ms)).await;
+                            StandInReply::Json(status, body)
+                        }
+                        other => other,
+                    };
+                    match answer {
+                        StandInReply::Hang | StandInReply::Delayed(..) => {
                             tokio::time::sleep(Duration::from_secs(60)).await;
                         }
                         StandInReply::Json(status, body) => {
+                            flight.lock().unwrap().0 -= 1;
                             let resp = format!(
                                 "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                                 body.len()
@@ -341,10 +361,19 @@ impl StandIn {
                 });
             }
         });
-        StandIn { base_url, requests }
+        StandIn {
+            base_url,
+            requests,
+            in_flight,
+        }
     }
 
     pub fn served(&self) -> usize {
         self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The most requests the stand-in was answering at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.in_flight.lock().unwrap().1
     }
 }

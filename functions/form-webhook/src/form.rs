@@ -137,7 +137,7 @@ fn choose_redirect(state: &AppState, requested: Option<&str>) -> Option<String> 
 }
 
 /// The body's fields as name/value pairs, by content type.
-async fn read_fields(req: &InboundRequest) -> Result<Vec<(String, String)>, AppError> {
+pub async fn read_fields(req: &InboundRequest) -> Result<Vec<(String, String)>, AppError> {
     let media = req
         .media_type()
         .ok_or_else(|| AppError::UnsupportedMediaType("(none)".to_string()))?;

@@ -42,3 +42,28 @@ pub async fn list_leads(store: &Store, full: bool) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// `leadflow list-lead-gone`: leads a platform announced but no longer has (deleted before we
+/// fetched them, or the Meta dashboard's test ids), newest last. Ids and the platform's answer
+/// only: these records hold no personal data.
+pub async fn list_lead_gone(store: &Store, limit: usize) -> Result<(), String> {
+    let gone = store
+        .list_lead_gone(limit)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("{} lead_gone record(s) in {}", gone.len(), store.table());
+    for g in &gone {
+        let ids: Vec<String> = g.ids.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!(
+            "{}  {:<9} {:<20} HTTP {} x{}  {}  {}",
+            leadflow::store::keys::ts(g.received_at),
+            g.provider,
+            g.platform_lead_id,
+            g.http_status,
+            g.deliveries,
+            ids.join(" "),
+            g.reason
+        );
+    }
+    Ok(())
+}

@@ -3,6 +3,7 @@
 //!   leadflow create-tables --template template.yaml [--name LogicalId=physical-name ...]
 //!   leadflow list-leads [--table NAME] [--full]
 //!   leadflow replay-quarantine [--table NAME] [--limit N] [--dry-run]
+//!   leadflow list-lead-gone [--table NAME] [--limit N]
 //!
 //! DynamoDB is reached through the SDK's standard configuration (`AWS_ENDPOINT_URL_DYNAMODB`
 //! for a local server); `--table` defaults to `TABLE_NAME`.
@@ -17,7 +18,8 @@ fn usage() -> &'static str {
     "usage:
   leadflow create-tables --template template.yaml [--name LogicalId=physical-name ...]
   leadflow list-leads [--table NAME] [--full]
-  leadflow replay-quarantine [--table NAME] [--limit N] [--dry-run]"
+  leadflow replay-quarantine [--table NAME] [--limit N] [--dry-run]
+  leadflow list-lead-gone [--table NAME] [--limit N]"
 }
 
 struct Args {
@@ -60,6 +62,14 @@ impl Args {
             .or_else(|| std::env::var("TABLE_NAME").ok())
             .ok_or_else(|| "give --table or set TABLE_NAME".to_string())
     }
+
+    /// `--limit N`, 100 by default.
+    fn limit(&self) -> Result<usize, String> {
+        self.one("--limit")
+            .map(|l| l.parse().map_err(|_| "--limit takes a number".to_string()))
+            .transpose()
+            .map(|l| l.unwrap_or(100))
+    }
 }
 
 async fn run(argv: Vec<String>) -> Result<(), String> {
@@ -87,17 +97,17 @@ async fn run(argv: Vec<String>) -> Result<(), String> {
             leads::list_leads(&Store::new(&sdk, args.table()?), args.has("--full")).await
         }
         "replay-quarantine" => {
-            let limit = args
-                .one("--limit")
-                .map(|l| l.parse().map_err(|_| "--limit takes a number".to_string()))
-                .transpose()?
-                .unwrap_or(100);
+            let limit = args.limit()?;
             replay::replay_quarantine(
                 &Store::new(&sdk, args.table()?),
                 limit,
                 args.has("--dry-run"),
             )
             .await
+        }
+        "list-lead-gone" => {
+            let limit = args.limit()?;
+            leads::list_lead_gone(&Store::new(&sdk, args.table()?), limit).await
         }
         other => Err(format!("unknown command {other:?}\n{}", usage())),
     }

@@ -94,8 +94,6 @@ pub fn ignored_reason(outcome: ProviderOutcome) -> String {
 pub enum Reply {
     /// Status and JSON body.
     Json(u16, String),
-    /// Status and JSON body after a pause (lets concurrent requests overlap).
-    Delayed(u64, u16, String),
     /// Never answers (the connection stays open): exercises the client's timeout.
     Hang,
 }
@@ -113,8 +111,6 @@ pub struct Recorded {
 pub struct MockApi {
     pub base: String,
     recorded: Arc<Mutex<Vec<Recorded>>>,
-    /// (requests being answered now, most at once so far)
-    in_flight: Arc<Mutex<(usize, usize)>>,
 }
 
 impl MockApi {
@@ -124,10 +120,8 @@ impl MockApi {
             .expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let recorded = Arc::new(Mutex::new(Vec::new()));
-        let in_flight = Arc::new(Mutex::new((0usize, 0usize)));
         let handler = Arc::new(handler);
         let rec = recorded.clone();
-        let flight = in_flight.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((mut stream, _)) = listener.accept().await else {
@@ -135,7 +129,6 @@ impl MockApi {
                 };
                 let handler = handler.clone();
                 let rec = rec.clone();
-                let flight = flight.clone();
                 tokio::spawn(async move {
                     let mut head = Vec::new();
                     let mut buf = [0u8; 4096];
@@ -160,21 +153,8 @@ impl MockApi {
                         target: target.clone(),
                         headers,
                     });
-                    {
-                        let mut f = flight.lock().unwrap();
-                        f.0 += 1;
-                        f.1 = f.1.max(f.0);
-                    }
-                    let reply = handler(&target);
-                    let reply = match reply {
-                        Reply::Delayed(ms, status, body) => {
-                            tokio::time::sleep(Duration::from_millis(ms)).await;
-                            Reply::Json(status, body)
-                        }
-                        other => other,
-                    };
-                    match reply {
-                        Reply::Hang | Reply::Delayed(..) => {
+                    match handler(&target) {
+                        Reply::Hang => {
                             tokio::time::sleep(Duration::from_secs(60)).await;
                         }
                         Reply::Json(status, body) => {
@@ -182,7 +162,6 @@ impl MockApi {
                                 "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                                 body.len()
                             );
-                            flight.lock().unwrap().0 -= 1;
                             let _ = stream.write_all(resp.as_bytes()).await;
                             let _ = stream.shutdown().await;
                         }
@@ -193,17 +172,11 @@ impl MockApi {
         MockApi {
             base: format!("http://{addr}"),
             recorded,
-            in_flight,
         }
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
         self.recorded.lock().unwrap().clone()
-    }
-
-    /// The most requests the server was answering at the same time.
-    pub fn max_in_flight(&self) -> usize {
-        self.in_flight.lock().unwrap().1
     }
 }
 
