@@ -195,7 +195,8 @@ async fn a_retried_delivery_is_recognised_and_writes_nothing() {
     assert_eq!(record.touchpoints.len(), 1);
     assert_eq!(record.lead.touch_count, 1);
 
-    // An Idempotency-Key header makes different bodies the same delivery.
+    // An Idempotency-Key header names a submission: sent again it is the same delivery; the
+    // same key with other content is refused (tests/intake_hardening.rs has the details).
     let k1 = send(
         &state,
         post_json(json!({"email": "key@example.com", "t": 1})).header("idempotency-key", "abc-1"),
@@ -203,12 +204,17 @@ async fn a_retried_delivery_is_recognised_and_writes_nothing() {
     .await;
     let k2 = send(
         &state,
+        post_json(json!({"email": "key@example.com", "t": 1})).header("idempotency-key", "abc-1"),
+    )
+    .await;
+    let k3 = send(
+        &state,
         post_json(json!({"email": "key@example.com", "t": 2})).header("idempotency-key", "abc-1"),
     )
     .await;
     assert_eq!(
-        (k1.status, k2.json["status"].as_str()),
-        (201, Some("duplicate"))
+        (k1.status, k2.json["status"].as_str(), k3.status),
+        (201, Some("duplicate"), 422)
     );
 }
 

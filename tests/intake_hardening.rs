@@ -630,7 +630,6 @@ async fn a_post_to_a_random_provider_adds_no_metric_dimension() {
     let mut seen = std::collections::BTreeSet::new();
     for name in [
         "x9f8e7d6",
-        "Form",
         "typeform%00",
         "a".repeat(500).as_str(),
         "facebook",

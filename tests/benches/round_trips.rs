@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use chrono::{Duration, Utc};
 use integration_tests::fresh_store;
-use leadflow::model::{ContactInput, DeliveryKey, IngestStatus, Submission, TouchKind};
+use leadflow::model::{Consent, ContactInput, DeliveryKey, IngestStatus, Submission, TouchKind};
 use leadflow::normalize::{normalize, NormalizeConfig};
 use leadflow::store::Store;
 
@@ -82,7 +82,36 @@ async fn main() {
             trips: vec![],
             micros: vec![],
         },
+        Row {
+            name: "new lead with consent",
+            expected: IngestStatus::Created,
+            trips: vec![],
+            micros: vec![],
+        },
+        Row {
+            name: "returning lead with consent",
+            expected: IngestStatus::Merged,
+            trips: vec![],
+            micros: vec![],
+        },
+        Row {
+            name: "returning, answers overflow",
+            expected: IngestStatus::Merged,
+            trips: vec![],
+            micros: vec![],
+        },
     ];
+    let with_consent = |mut s: Submission| {
+        s.consent = Some(Consent::new(true, s.occurred_at, Some("newsletter".into())));
+        s
+    };
+    // 40 answers each time: the second post for a person does not fit next to the first.
+    let with_answers = |mut s: Submission, tag: &str| {
+        for q in 0..40 {
+            s.custom.insert(format!("{tag}_q{q:02}"), "x".repeat(200));
+        }
+        s
+    };
     for i in 0..N {
         let email = format!("bench{i}@example.com");
         let phone = format!("+1 415 555 {:04}", 1000 + i);
@@ -116,6 +145,32 @@ async fn main() {
             submission(i, &email, None, &format!("late-{i}"), -60),
         )
         .await;
+        let consenting = format!("consent{i}@example.com");
+        measure(
+            &store,
+            &mut rows[5],
+            with_consent(submission(i, &consenting, None, &format!("c-new-{i}"), 0)),
+        )
+        .await;
+        measure(
+            &store,
+            &mut rows[6],
+            with_consent(submission(i, &consenting, None, &format!("c-again-{i}"), 1)),
+        )
+        .await;
+        let heavy = format!("heavy{i}@example.com");
+        measure(
+            &store,
+            &mut rows[0],
+            with_answers(submission(i, &heavy, None, &format!("h-new-{i}"), 0), "a"),
+        )
+        .await;
+        measure(
+            &store,
+            &mut rows[7],
+            with_answers(submission(i, &heavy, None, &format!("h-again-{i}"), 1), "b"),
+        )
+        .await;
     }
     println!("DynamoDB round trips per ingest ({N} runs each, moto_server on loopback)");
     println!(
@@ -134,7 +189,7 @@ async fn main() {
             us
         );
     }
-    println!("targets: new lead 1, returning lead <= 2, duplicate 1 (late submissions take one more by design)");
+    println!("targets: new lead 1, returning lead <= 2, duplicate 1 (late submissions and answers that overflow the lead take one more by design)");
     println!(
         "moto latency is not a speed reference: count round trips, multiply by DynamoDB's ~5-10 ms"
     );

@@ -151,20 +151,11 @@ impl Store {
 
     /// `lead_gone` records, oldest first, expired ones left out (Query on the index).
     pub async fn list_lead_gone(&self, limit: usize) -> Result<Vec<LeadGone>, StoreError> {
-        let now = Utc::now().timestamp();
         let items = self
-            .query_all(|| {
-                self.client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(keys::GSI1)
-                    .key_condition_expression("gsi1pk = :g")
-                    .expression_attribute_values(":g", s(keys::LEAD_GONE_GSI))
-            })
+            .live_index_partition(keys::LEAD_GONE_GSI, Utc::now())
             .await?;
         Ok(items
             .iter()
-            .filter(|i| get_n::<i64>(i, keys::EXPIRES_AT).is_none_or(|e| e >= now))
             .filter_map(lead_gone_from)
             .take(limit)
             .collect())

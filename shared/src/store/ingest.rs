@@ -184,15 +184,19 @@ impl Store {
                         if !newer {
                             *mode = MergeMode::FillOnly;
                         }
-                        if !sub.custom.is_empty() {
+                        // The room check (`size(custom) <= 50 - answers`) fails for this lead
+                        // whatever happens concurrently: write the bounded map instead. When it
+                        // passes, stay with per-answer writes (no version guard to lose to
+                        // concurrent merges).
+                        let earlier = get_str_map(&lead, "custom");
+                        let answers = lead_custom(&sub.custom, &Default::default(), true).len();
+                        if answers > 0 && earlier.len() + answers > LEAD_MAX_CUSTOM_KEYS {
                             *custom = CustomWrite::Replace {
-                                map: lead_custom(
-                                    &sub.custom,
-                                    &get_str_map(&lead, "custom"),
-                                    *mode == MergeMode::Newer,
-                                ),
+                                map: lead_custom(&sub.custom, &earlier, *mode == MergeMode::Newer),
                                 version: get_n(&lead, "version").unwrap_or(0),
                             };
+                        } else {
+                            *custom = CustomWrite::Fields;
                         }
                     }
                 }

@@ -55,27 +55,15 @@ impl Store {
             .collect())
     }
 
-    async fn day_index(&self, gsi1pk: &str) -> Result<Vec<Item>, StoreError> {
-        self.query_all(|| {
-            self.client
-                .query()
-                .table_name(&self.table)
-                .index_name(keys::GSI1)
-                .key_condition_expression("gsi1pk = :d")
-                .expression_attribute_values(":d", s(gsi1pk))
-        })
-        .await
-    }
-
     /// Leads created on a day (Query on the day index).
     pub async fn leads_created_on(&self, day: &str) -> Result<Vec<Lead>, StoreError> {
-        let items = self.day_index(&format!("LEADS#{day}")).await?;
+        let items = self.index_partition(&format!("LEADS#{day}")).await?;
         Ok(items.iter().filter_map(lead_from).collect())
     }
 
     /// Touchpoints that occurred on a day (Query on the day index).
     pub async fn touches_on(&self, day: &str) -> Result<Vec<Touchpoint>, StoreError> {
-        let items = self.day_index(&format!("TOUCHES#{day}")).await?;
+        let items = self.index_partition(&format!("TOUCHES#{day}")).await?;
         Ok(items.iter().filter_map(touchpoint_from).collect())
     }
 

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 
-use super::codec::{get_n, get_s, get_time, n, s, Item};
+use super::codec::{get_s, get_time, n, s, Item};
 use super::keys::{self, new_id, ts};
 use super::{Store, StoreError};
 
@@ -74,20 +74,11 @@ impl Store {
 
     /// Quarantined deliveries, oldest first, expired ones left out (Query on the index).
     pub async fn list_quarantine(&self, limit: usize) -> Result<Vec<QuarantinedItem>, StoreError> {
-        let now = Utc::now().timestamp();
         let items = self
-            .query_all(|| {
-                self.client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(keys::GSI1)
-                    .key_condition_expression("gsi1pk = :q")
-                    .expression_attribute_values(":q", s(keys::QUARANTINE_GSI))
-            })
+            .live_index_partition(keys::QUARANTINE_GSI, Utc::now())
             .await?;
         Ok(items
             .iter()
-            .filter(|i| get_n::<i64>(i, keys::EXPIRES_AT).is_none_or(|e| e >= now))
             .filter_map(quarantined_from)
             .take(limit)
             .collect())

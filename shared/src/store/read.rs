@@ -2,7 +2,7 @@
 
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 
-use super::codec::{consent_record_from, get_s, lead_from, s, touchpoint_from, Item};
+use super::codec::{consent_record_from, get_n, get_s, lead_from, s, touchpoint_from, Item};
 use super::keys;
 use super::{Store, StoreError};
 use crate::model::{ConsentRecord, IdentityKey, Lead, Touchpoint};
@@ -74,6 +74,32 @@ impl Store {
                 .consistent_read(true)
         })
         .await
+    }
+
+    /// Every item of one gsi1 partition, in gsi1sk order (paged Query on the index, eventually
+    /// consistent like every index read).
+    pub(crate) async fn index_partition(&self, gsi1pk: &str) -> Result<Vec<Item>, StoreError> {
+        self.query_all(|| {
+            self.client
+                .query()
+                .table_name(&self.table)
+                .index_name(keys::GSI1)
+                .key_condition_expression("gsi1pk = :g")
+                .expression_attribute_values(":g", s(gsi1pk))
+        })
+        .await
+    }
+
+    /// The same, without items whose TTL has passed (TTL deletes within days, not at once).
+    pub(crate) async fn live_index_partition(
+        &self,
+        gsi1pk: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let now = now.timestamp();
+        let mut items = self.index_partition(gsi1pk).await?;
+        items.retain(|i| get_n::<i64>(i, keys::EXPIRES_AT).is_none_or(|e| e >= now));
+        Ok(items)
     }
 
     /// Runs a Query to the end, page after page (1 request per 1 MB page).

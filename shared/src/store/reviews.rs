@@ -261,16 +261,7 @@ impl Store {
 
     /// Live reviews rated 2 or less, oldest first (Query on gsi1, eventually consistent).
     pub async fn reviews_for_follow_up(&self) -> Result<Vec<StoredReview>, StoreError> {
-        let items = self
-            .query_all(|| {
-                self.client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(keys::GSI1)
-                    .key_condition_expression("gsi1pk = :p")
-                    .expression_attribute_values(":p", s(keys::REVIEW_FOLLOW_UP_GSI))
-            })
-            .await?;
+        let items = self.index_partition(keys::REVIEW_FOLLOW_UP_GSI).await?;
         Ok(items.iter().filter_map(stored_from).collect())
     }
 

@@ -84,18 +84,34 @@ pub(crate) fn short_message(message: Option<&str>) -> String {
         .collect()
 }
 
+/// The access token a platform API call needs; without one configured every lead is an
+/// authorization failure (quarantined, replayable once it is set).
+pub(crate) fn required_token(token: &super::Secret) -> Result<&str, FetchError> {
+    token.get().ok_or(FetchError::Auth {
+        status: 0,
+        code: None,
+    })
+}
+
+/// The status and error body of a refusal; what is not a refusal is sorted here already
+/// (no answer or a broken connection may pass; an unusable 2xx or URL will not).
+fn refusal(e: ApiError) -> Result<(u16, Option<Value>), FetchError> {
+    match e {
+        ApiError::Status { status, body } => Ok((status, body)),
+        ApiError::BadUrl | ApiError::BadJson(_) => Err(FetchError::Rejected {
+            status: 200,
+            code: None,
+        }),
+        other => Err(FetchError::Transient(other.to_string())),
+    }
+}
+
 /// Graph API errors: `{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}`,
 /// sorted by Meta's documented codes (Graph API "Handling Errors").
 pub(crate) fn classify_graph(e: ApiError) -> FetchError {
-    let (status, body) = match e {
-        ApiError::Status { status, body } => (status, body),
-        ApiError::BadUrl | ApiError::BadJson(_) => {
-            return FetchError::Rejected {
-                status: 200,
-                code: None,
-            }
-        }
-        other => return FetchError::Transient(other.to_string()),
+    let (status, body) = match refusal(e) {
+        Ok(r) => r,
+        Err(sorted) => return sorted,
     };
     let error = body.as_ref().and_then(|b| b.get("error"));
     let code = error.and_then(|e| e.get("code")).and_then(Value::as_i64);
@@ -125,15 +141,9 @@ pub(crate) fn classify_graph(e: ApiError) -> FetchError {
 
 /// LinkedIn REST errors: `{"status", "serviceErrorCode", "code", "message"}`, sorted by status.
 pub(crate) fn classify_linkedin(e: ApiError) -> FetchError {
-    let (status, body) = match e {
-        ApiError::Status { status, body } => (status, body),
-        ApiError::BadUrl | ApiError::BadJson(_) => {
-            return FetchError::Rejected {
-                status: 200,
-                code: None,
-            }
-        }
-        other => return FetchError::Transient(other.to_string()),
+    let (status, body) = match refusal(e) {
+        Ok(r) => r,
+        Err(sorted) => return sorted,
     };
     let code = body
         .as_ref()

@@ -24,7 +24,7 @@ use leadflow::AppError;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::announced::{classify_graph, AnnouncedLead, FetchError, Source};
+use super::announced::{classify_graph, required_token, AnnouncedLead, FetchError, Source};
 use super::platform_api::PlatformApi;
 use super::{
     de_opt_id, fill, id_string, ignored, json_error, parse_time, quarantine, set_custom, str_at,
@@ -212,10 +212,7 @@ pub(crate) async fn fetch(
     lead: &Announced,
     received_at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Submission, FetchError> {
-    let token = config.facebook_access_token.get().ok_or(FetchError::Auth {
-        status: 0,
-        code: None,
-    })?;
+    let token = required_token(&config.facebook_access_token)?;
     // appsecret_proof: required when the app enables "Require App Secret", harmless otherwise.
     let proof = config.facebook_app_secret.get().map(|secret| {
         hex::encode(signature::hmac_sha256(

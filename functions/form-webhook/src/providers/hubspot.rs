@@ -82,7 +82,13 @@ pub fn parse(req: &InboundRequest) -> ProviderOutcome {
 fn crm_events(events: &[Value]) -> ProviderOutcome {
     let mut types: Vec<&str> = events
         .iter()
-        .filter_map(|e| e.get("subscriptionType").and_then(Value::as_str))
+        // Deliveries name the type `subscriptionType`; HubSpot's documented example body names
+        // it `eventType` (tests/fixtures/providers/hubspot-webhooks-events.json): both count.
+        .filter_map(|e| {
+            e.get("subscriptionType")
+                .or_else(|| e.get("eventType"))
+                .and_then(Value::as_str)
+        })
         .collect();
     types.sort_unstable();
     types.dedup();

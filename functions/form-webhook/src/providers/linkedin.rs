@@ -45,7 +45,9 @@ use leadflow::signature::{self, SignatureError};
 use leadflow::AppError;
 use serde_json::{json, Value};
 
-use super::announced::{classify_linkedin, AnnouncedLead, FetchError, Source, WithdrawnLead};
+use super::announced::{
+    classify_linkedin, required_token, AnnouncedLead, FetchError, Source, WithdrawnLead,
+};
 use super::platform_api::PlatformApi;
 use super::{
     epoch_time, fill, id_string, ignored, parse_json, quarantine, set_custom, str_at,
@@ -205,10 +207,7 @@ pub(crate) async fn fetch(
     lead: &Announced,
     received_at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Submission, FetchError> {
-    let token = config.linkedin_access_token.get().ok_or(FetchError::Auth {
-        status: 0,
-        code: None,
-    })?;
+    let token = required_token(&config.linkedin_access_token)?;
     let bearer = format!("Bearer {token}");
     let base = config.linkedin_api_url.trim_end_matches('/');
     let url = format!(
