@@ -77,13 +77,17 @@ enum CustomWrite {
 #[derive(Debug)]
 enum Plan {
     Create,
-    Merge {
-        lead_id: String,
-        /// Identity keys to claim for the lead (not yet owned by anyone, as far as we know).
-        claim: Vec<IdentityKey>,
-        mode: MergeMode,
-        custom: CustomWrite,
-    },
+    Merge(Merge),
+}
+
+/// A merge into an existing lead.
+#[derive(Debug)]
+struct Merge {
+    lead_id: String,
+    /// Identity keys to claim for the lead (not yet owned by anyone, as far as we know).
+    claim: Vec<IdentityKey>,
+    mode: MergeMode,
+    custom: CustomWrite,
 }
 
 /// What a cancelled transaction told us, by item position.
@@ -120,12 +124,7 @@ impl Store {
                 Plan::Create => {
                     self.create_items(sub, &identity, &lead_id_for_create, &touch_id, received_at)
                 }
-                Plan::Merge {
-                    lead_id,
-                    claim,
-                    mode,
-                    custom,
-                } => self.merge_items(sub, lead_id, claim, *mode, custom, &touch_id, received_at),
+                Plan::Merge(m) => self.merge_items(sub, m, &touch_id, received_at),
             };
             let result = self
                 .client
@@ -137,7 +136,7 @@ impl Store {
                 Ok(_) => {
                     let (status, lead_id) = match &plan {
                         Plan::Create => (IngestStatus::Created, lead_id_for_create.clone()),
-                        Plan::Merge { lead_id, .. } => (IngestStatus::Merged, lead_id.clone()),
+                        Plan::Merge(m) => (IngestStatus::Merged, m.lead_id.clone()),
                     };
                     return Ok(IngestOutcome {
                         status,
@@ -166,19 +165,19 @@ impl Store {
                         .filter(|k| !existing.iter().any(|(e, _)| e == *k))
                         .cloned()
                         .collect();
-                    plan = Plan::Merge {
+                    plan = Plan::Merge(Merge {
                         lead_id,
                         claim,
                         mode: MergeMode::Newer,
                         custom: CustomWrite::Fields,
-                    };
+                    });
                 }
                 Verdict::StaleMerge(Some(lead)) => {
                     // The lead as it is now tells which condition failed: an older submission
                     // only fills gaps; answers that would overflow the lead are merged into
                     // its bounded map. Nothing changed means a race: the next attempt uses the
                     // lead's new state.
-                    if let Plan::Merge { mode, custom, .. } = &mut plan {
+                    if let Plan::Merge(Merge { mode, custom, .. }) = &mut plan {
                         let newer = get_s(&lead, "last_touch_at")
                             .is_none_or(|last| last <= ts(sub.occurred_at));
                         if !newer {
@@ -206,7 +205,7 @@ impl Store {
                     lead_id_for_create = new_id();
                 }
                 Verdict::TakenMarkers(taken) => {
-                    if let Plan::Merge { claim, .. } = &mut plan {
+                    if let Plan::Merge(Merge { claim, .. }) = &mut plan {
                         claim.retain(|k| !taken.contains(k));
                     }
                 }
@@ -248,18 +247,16 @@ impl Store {
     fn merge_items(
         &self,
         sub: &NormalizedSubmission,
-        lead_id: &str,
-        claim: &[IdentityKey],
-        mode: MergeMode,
-        custom: &CustomWrite,
+        m: &Merge,
         touch_id: &str,
         received_at: DateTime<Utc>,
     ) -> (Vec<TransactWriteItem>, Vec<Role>) {
-        let mut items = Vec::with_capacity(claim.len() + 4);
-        let mut roles = Vec::with_capacity(claim.len() + 4);
+        let lead_id = m.lead_id.as_str();
+        let mut items = Vec::with_capacity(m.claim.len() + 4);
+        let mut roles = Vec::with_capacity(m.claim.len() + 4);
         items.push(self.delivery_put(sub, lead_id, touch_id, received_at));
         roles.push(Role::Delivery);
-        items.push(self.merge_update(sub, lead_id, claim, mode, custom, touch_id, received_at));
+        items.push(self.merge_update(sub, m, touch_id, received_at));
         roles.push(Role::Lead);
         items.push(self.touch_put(sub, lead_id, touch_id, received_at));
         roles.push(Role::Touch);
@@ -267,7 +264,7 @@ impl Store {
             items.push(consent);
             roles.push(Role::Consent);
         }
-        for key in claim {
+        for key in &m.claim {
             items.push(self.marker_put(key, lead_id, received_at));
             roles.push(Role::Marker(key.clone()));
         }
@@ -474,17 +471,20 @@ impl Store {
     }
 
     /// The merge policy (docs/data-model.md, "Merge policy") as one UpdateItem.
-    #[allow(clippy::too_many_arguments)]
     fn merge_update(
         &self,
         sub: &NormalizedSubmission,
-        lead_id: &str,
-        claim: &[IdentityKey],
-        mode: MergeMode,
-        custom: &CustomWrite,
+        m: &Merge,
         touch_id: &str,
         received_at: DateTime<Utc>,
     ) -> TransactWriteItem {
+        let Merge {
+            lead_id,
+            claim,
+            mode,
+            custom,
+        } = m;
+        let mode = *mode;
         let fill_only = mode == MergeMode::FillOnly;
         let mut u = UpdateParts::default();
         for (name, value) in contact_fields(&sub.contact) {
