@@ -786,3 +786,31 @@ async fn a_batch_fetches_a_bounded_number_of_leads_at_once() {
         "{most}"
     );
 }
+
+/// DynamoDB round trips of a Meta delivery, as the handler's metrics record counts them: the
+/// markers of the batch in one BatchGetItem, then one transaction per new lead; delivered
+/// again, only the BatchGetItem (nothing is fetched or written).
+#[tokio::test]
+async fn round_trips_of_a_meta_batch_first_and_retried() {
+    let store = fresh_store().await;
+    let graph =
+        StandIn::start(|target| StandInReply::Json(200, graph_lead(&graph_id(target)))).await;
+    let st = state_for(&store, &graph);
+    let trips =
+        |m: &leadflow::telemetry::Metrics| m.to_json(0)["dynamodb_round_trips"].as_f64().unwrap();
+    let (first, m1) = form_webhook::respond(
+        &st,
+        lambda_event(meta_post(&["6001", "6002", "6003"]).build()),
+    )
+    .await;
+    assert_eq!(first.status_code, 200);
+    assert_eq!(trips(&m1), 4.0, "1 BatchGetItem + 3 new leads");
+    let (again, m2) = form_webhook::respond(
+        &st,
+        lambda_event(meta_post(&["6001", "6002", "6003"]).build()),
+    )
+    .await;
+    assert_eq!(again.status_code, 200);
+    assert_eq!(trips(&m2), 1.0, "the retry only reads the markers");
+    assert_eq!(graph.served(), 3);
+}
