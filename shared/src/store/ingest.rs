@@ -248,7 +248,12 @@ impl Store {
         )
     }
 
-    fn marker_put(&self, key: &IdentityKey, lead_id: &str, at: DateTime<Utc>) -> TransactWriteItem {
+    pub(super) fn marker_put(
+        &self,
+        key: &IdentityKey,
+        lead_id: &str,
+        at: DateTime<Utc>,
+    ) -> TransactWriteItem {
         let mut item = Item::new();
         item.insert(keys::PK.into(), s(keys::identity_pk(key)));
         item.insert(keys::SK.into(), s(keys::MARKER_SK));

@@ -1,11 +1,13 @@
 //! The DynamoDB store. Every key, condition and expression of the table lives under this module
 //! (`keys` names the items, `codec` converts them, `ingest` is the dedupe-and-merge write path,
-//! `read` the lookups, `quarantine` the replay queue).
+//! `read` the lookups, `quarantine` the replay queue, `phones` the re-normalization of refused
+//! phone numbers).
 
 pub(crate) mod codec;
 mod ingest;
 pub mod keys;
 mod metrics;
+mod phones;
 mod quarantine;
 mod read;
 mod referrals;
@@ -13,6 +15,7 @@ mod rescore;
 mod reviews;
 mod sales;
 mod txn;
+pub use phones::{PhoneAdoption, RefusedPhone};
 pub use read::{record_from_items, LeadRecord};
 pub use referrals::{ReferralCredit, Referrer};
 pub use rescore::{

@@ -3,6 +3,7 @@
 //!   leadflow create-tables --template template.yaml [--name LogicalId=physical-name ...]
 //!   leadflow list-leads [--table NAME] [--full]
 //!   leadflow replay-quarantine [--table NAME] [--limit N] [--dry-run]
+//!   leadflow renormalize-phones [--table NAME] [--dry-run] [--full]
 //!
 //! DynamoDB is reached through the SDK's standard configuration (`AWS_ENDPOINT_URL_DYNAMODB`
 //! for a local server); `--table` defaults to `TABLE_NAME`.
@@ -11,13 +12,16 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use leadflow::store::Store;
-use leadflow_tools::{commands, leads, replay};
+use leadflow_tools::{commands, leads, phones, replay};
 
 fn usage() -> &'static str {
     "usage:
   leadflow create-tables --template template.yaml [--name LogicalId=physical-name ...]
   leadflow list-leads [--table NAME] [--full]
-  leadflow replay-quarantine [--table NAME] [--limit N] [--dry-run]"
+  leadflow replay-quarantine [--table NAME] [--limit N] [--dry-run]
+  leadflow renormalize-phones [--table NAME] [--dry-run] [--full]
+      re-parses phones stored raw because they did not parse (DEFAULT_COUNTRY and
+      BLOCKED_IDENTIFIERS as the functions read them); claims free numbers, reports taken ones"
 }
 
 struct Args {
@@ -98,6 +102,17 @@ async fn run(argv: Vec<String>) -> Result<(), String> {
                 args.has("--dry-run"),
             )
             .await
+        }
+        "renormalize-phones" => {
+            let cfg = leadflow::normalize::NormalizeConfig::from_lookup(|k| std::env::var(k).ok())?;
+            phones::renormalize_phones(
+                &Store::new(&sdk, args.table()?),
+                &cfg,
+                args.has("--dry-run"),
+                args.has("--full"),
+            )
+            .await
+            .map(|_| ())
         }
         other => Err(format!("unknown command {other:?}\n{}", usage())),
     }
