@@ -46,37 +46,31 @@ impl Store {
     /// Leads with a `phone_raw` and no `phone` (a paged, filtered Scan: an operator's tool, not a
     /// request path).
     pub async fn leads_with_refused_phone(&self) -> Result<Vec<RefusedPhone>, StoreError> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression(
-                    "#t = :lead AND attribute_exists(phone_raw) AND attribute_not_exists(phone) \
-                     AND attribute_not_exists(erased)",
-                )
-                .projection_expression("lead_id, phone_raw, country")
-                .expression_attribute_names("#t", "type")
-                .expression_attribute_values(":lead", s("lead"))
-                .set_exclusive_start_key(start.take())
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| StoreError::sdk("Scan", e))?;
-            found.extend(out.items().iter().filter_map(|item| {
+        let items = self
+            .scan_all(|| {
+                self.client
+                    .scan()
+                    .table_name(&self.table)
+                    .filter_expression(
+                        "#t = :lead AND attribute_exists(phone_raw) \
+                         AND attribute_not_exists(phone) AND attribute_not_exists(erased)",
+                    )
+                    .projection_expression("lead_id, phone_raw, country")
+                    .expression_attribute_names("#t", "type")
+                    .expression_attribute_values(":lead", s("lead"))
+                    .consistent_read(true)
+            })
+            .await?;
+        let mut found: Vec<RefusedPhone> = items
+            .iter()
+            .filter_map(|item| {
                 Some(RefusedPhone {
                     lead_id: get_s(item, "lead_id")?,
                     phone_raw: get_s(item, "phone_raw")?,
                     country: get_s(item, "country"),
                 })
-            }));
-            match out.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
-            }
-        }
+            })
+            .collect();
         found.sort_by(|a, b| a.lead_id.cmp(&b.lead_id));
         Ok(found)
     }
