@@ -155,6 +155,8 @@ pub struct Phone {
     pub extension: Option<String>,
 }
 
+/// Fewer digits than this is never a phone number: the shortest national numbers (Tristan da
+/// Cunha, Niue, Tokelau) have 4; validation judges the rest.
 const MIN_PHONE_DIGITS: usize = 4;
 
 /// Parses a phone number to E.164 (see [`parse_phone`]) and drops its extension: for lookups
@@ -196,8 +198,6 @@ pub fn phone_region(country: Option<&str>, cfg: &NormalizeConfig) -> Region {
 pub fn parse_phone(raw: &str, region: Region, blocked: &[String]) -> Result<Phone, PhoneProblem> {
     let trimmed = raw.trim();
     let digits: String = trimmed.chars().filter(|c| c.is_ascii_digit()).collect();
-    // Fewer than 4 digits is never a number (the shortest national numbers, on Tristan da
-    // Cunha, Niue or Tokelau, have 4); validation judges the rest.
     if digits.len() < MIN_PHONE_DIGITS
         || JUNK_VALUES.contains(&trimmed.to_ascii_lowercase().as_str())
     {
@@ -245,7 +245,7 @@ pub fn warm_up(cfg: &NormalizeConfig) {
 
 /// A few common country names to ISO alpha-2; anything else that is two letters is upper-cased,
 /// the rest kept as given.
-pub fn normalize_country(raw: &str) -> String {
+fn normalize_country(raw: &str) -> String {
     let t = raw.trim();
     let lower = t.to_lowercase();
     let mapped = match lower.as_str() {
