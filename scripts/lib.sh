@@ -53,20 +53,32 @@ stop_all() {
   wait 2>/dev/null || true
 }
 
-# Starts the local DynamoDB (moto_server with requests serialized: scripts/local-dynamodb) and
-# exports what the SDK needs to reach it: the standard AWS_ENDPOINT_URL_DYNAMODB, a region,
-# dummy credentials.
+# Starts AWS's DynamoDB Local (scripts/dynamodb-local: in memory, one shared database) on
+# DYNAMODB_PORT (default: a free port) and exports what the SDK needs to reach it: the standard
+# AWS_ENDPOINT_URL_DYNAMODB, a region, dummy credentials.
 start_dynamodb() {
-  local port
-  port=$(free_port)
-  setsid "$ROOT/.venv/bin/python" "$ROOT/scripts/local-dynamodb" -H 127.0.0.1 -p "$port" \
-    >"$LOCAL_DIR/moto.log" 2>&1 &
+  local port=${DYNAMODB_PORT:-}
+  [ -n "$port" ] || port=$(free_port)
+  setsid "$ROOT/scripts/dynamodb-local" "$port" >"$LOCAL_DIR/dynamodb.log" 2>&1 &
   PIDS+=($!)
-  wait_for_port "$port" "local DynamoDB (moto)" 60 "$!"
+  wait_for_port "$port" "DynamoDB Local" 60 "$!"
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
   export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
   export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true
-  echo "local DynamoDB (moto): $AWS_ENDPOINT_URL_DYNAMODB (log: .local/moto.log)"
+  echo "DynamoDB Local: $AWS_ENDPOINT_URL_DYNAMODB (log: .local/dynamodb.log)"
+}
+
+# Starts moto's server for what DynamoDB Local does not serve: EventBridge (rescore publishes
+# there) and SQS (a rule's target, to read the published events back). Exports the SDK's
+# standard AWS_ENDPOINT_URL_EVENTS and AWS_ENDPOINT_URL_SQS.
+start_events() {
+  local port
+  port=$(free_port)
+  setsid "$ROOT/.venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$LOCAL_DIR/moto.log" 2>&1 &
+  PIDS+=($!)
+  wait_for_port "$port" "moto_server (EventBridge, SQS)" 60 "$!"
+  export AWS_ENDPOINT_URL_EVENTS="http://127.0.0.1:$port" AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$port"
+  echo "EventBridge + SQS (moto_server): $AWS_ENDPOINT_URL_EVENTS (log: .local/moto.log)"
 }
 
 # The functions' configuration for the local stack, including the test keys and secrets the

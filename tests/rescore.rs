@@ -1,12 +1,12 @@
-//! rescore end to end: the handler, called as Lambda calls it, against the local DynamoDB and
-//! EventBridge (moto_server): a rule on a per-test bus forwards published events to an SQS queue
-//! the test reads back.
+//! rescore end to end: the handler, called as Lambda calls it, against DynamoDB Local and a
+//! local EventBridge (moto_server, which DynamoDB Local is not): a rule on a per-test bus forwards
+//! published events to an SQS queue the test reads back.
 
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_eventbridge::types::Target;
 use chrono::{DateTime, Duration, Utc};
-use integration_tests::{endpoint, fresh_store, lambda_event};
+use integration_tests::{events_endpoint, fresh_store, lambda_event};
 use lambda_runtime::{Context, LambdaEvent};
 use leadflow::model::{ContactInput, DeliveryKey, Stage, Submission, Temperature, TouchKind};
 use leadflow::normalize::{normalize, NormalizeConfig};
@@ -16,7 +16,7 @@ use rescore::{handler, Publisher, RescoreState};
 use serde_json::{json, Value};
 
 async fn sdk() -> aws_config::SdkConfig {
-    let endpoint = endpoint();
+    let endpoint = events_endpoint();
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .load()
