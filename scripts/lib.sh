@@ -96,8 +96,9 @@ DEFAULT_COUNTRY=US
 FORM_ALLOWED_ORIGINS=https://www.example.com
 FORM_HONEYPOT_FIELD=_gotcha
 LEAD_API_KEYS=local-dev-key
-# cargo lambda watch gives invocations a few seconds, not rescore's 15 minutes: keep its margin small.
-SAFETY_MARGIN_MS=500
+# cargo lambda watch sends the constant 600000 as every invocation's deadline (January 1970 as
+# epoch milliseconds): rescore then uses its configured timeout, as the template sets it.
+FUNCTION_TIMEOUT_SECONDS=900
 REFERRAL_API_KEYS=local-dev-key
 TRUSTPILOT_KEY=local-trustpilot-key
 TYPEFORM_SECRET=test-typeform-secret
