@@ -70,15 +70,27 @@ start_dynamodb() {
 
 # Starts moto's server for what DynamoDB Local does not serve: EventBridge (rescore publishes
 # there) and SQS (a rule's target, to read the published events back). Exports the SDK's
-# standard AWS_ENDPOINT_URL_EVENTS and AWS_ENDPOINT_URL_SQS.
+# standard AWS_ENDPOINT_URL_EVENTBRIDGE and AWS_ENDPOINT_URL_SQS.
 start_events() {
   local port
   port=$(free_port)
   setsid "$ROOT/.venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$LOCAL_DIR/moto.log" 2>&1 &
   PIDS+=($!)
   wait_for_port "$port" "moto_server (EventBridge, SQS)" 60 "$!"
-  export AWS_ENDPOINT_URL_EVENTS="http://127.0.0.1:$port" AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$port"
-  echo "EventBridge + SQS (moto_server): $AWS_ENDPOINT_URL_EVENTS (log: .local/moto.log)"
+  export AWS_ENDPOINT_URL_EVENTBRIDGE="http://127.0.0.1:$port" AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$port"
+  echo "EventBridge + SQS (moto_server): $AWS_ENDPOINT_URL_EVENTBRIDGE (log: .local/moto.log)"
+}
+
+# Starts the Graph API and LinkedIn API stand-ins (scripts/platform-apis) serving the sample
+# leads of events/platform-apis/; exports GRAPH_API_URL and LINKEDIN_API_URL for the functions.
+start_platform_apis() {
+  local port
+  port=$(free_port)
+  setsid "$ROOT/.venv/bin/python" "$ROOT/scripts/platform-apis" "$port" >"$LOCAL_DIR/platform-apis.log" 2>&1 &
+  PIDS+=($!)
+  wait_for_port "$port" "platform API stand-ins" 30 "$!"
+  export GRAPH_API_URL="http://127.0.0.1:$port/v21.0" LINKEDIN_API_URL="http://127.0.0.1:$port/rest"
+  echo "Graph API + LinkedIn API stand-ins: http://127.0.0.1:$port (log: .local/platform-apis.log)"
 }
 
 # The functions' configuration for the local stack, including the test keys and secrets the
@@ -114,13 +126,21 @@ WEBFLOW_SECRET=test-webflow-secret
 CALENDLY_SIGNING_KEY=test-calendly-signing-key
 UNBOUNCE_KEY=test-unbounce-key
 JOTFORM_KEY=test-jotform-key
-# No stand-in for the Graph / LinkedIn APIs locally: a closed loopback port makes the Meta and
-# LinkedIn samples answer 502 upstream_unavailable at once, without sending the test tokens to
-# the real APIs. Point these at a stand-in to see those leads stored.
-GRAPH_API_URL=http://127.0.0.1:9/v21.0
-LINKEDIN_API_URL=http://127.0.0.1:9/rest
+# The Graph / LinkedIn stand-ins (start_platform_apis); without them a closed loopback port:
+# the Meta and LinkedIn samples then answer 502 upstream_unavailable at once, and the test
+# tokens never go to the real APIs.
+GRAPH_API_URL=${GRAPH_API_URL:-http://127.0.0.1:9/v21.0}
+LINKEDIN_API_URL=${LINKEDIN_API_URL:-http://127.0.0.1:9/rest}
 RUST_LOG=info
 ENV
+  # rescore publishes to the local EventBridge (start_events + scripts/local-events) when there
+  # is one; with EVENT_BUS_NAME empty it records changes without publishing.
+  if [ -n "${AWS_ENDPOINT_URL_EVENTBRIDGE:-}" ]; then
+    printf 'AWS_ENDPOINT_URL_EVENTBRIDGE=%s\nEVENT_BUS_NAME=%s\n' "$AWS_ENDPOINT_URL_EVENTBRIDGE" "${EVENT_BUS_NAME:-default}" \
+      >>"$LOCAL_DIR/functions.env"
+  else
+    echo "EVENT_BUS_NAME=" >>"$LOCAL_DIR/functions.env"
+  fi
   if [ -f "$ROOT/events/local.env" ]; then cat "$ROOT/events/local.env" >>"$LOCAL_DIR/functions.env"; fi
 }
 

@@ -4,7 +4,7 @@
 //! build API Gateway events.
 //!
 //! Each server is started once per test binary, unless the SDK's standard variable already
-//! points at one (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_EVENTS`): `scripts/test` starts
+//! points at one (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_EVENTBRIDGE`): `scripts/test` starts
 //! one of each for every test binary of the run. A server started here is tied to this process
 //! through a pipe: when the test binary exits, the pipe closes and the wrapper shell stops it.
 
@@ -107,7 +107,7 @@ fn server() -> &'static Server {
 /// project's virtualenv when there is one (scripts/bootstrap), else from PATH.
 fn events_server() -> &'static Server {
     EVENTS.get_or_init(|| {
-        reuse_or_start("AWS_ENDPOINT_URL_EVENTS", "moto_server", |port| {
+        reuse_or_start("AWS_ENDPOINT_URL_EVENTBRIDGE", "moto_server", |port| {
             let venv = format!("{ROOT}/.venv/bin/moto_server");
             let moto = if std::path::Path::new(&venv).exists() {
                 venv
