@@ -144,6 +144,20 @@ ENV
   if [ -f "$ROOT/events/local.env" ]; then cat "$ROOT/events/local.env" >>"$LOCAL_DIR/functions.env"; fi
 }
 
+# Builds the leadflow tool and every function the way `cargo lambda watch` will run them:
+# `cargo run --bin <function>` selects one package, so cargo resolves that function's own
+# feature set; a single `cargo build -p a -p b ...` unifies features across all of them and
+# its artifacts would not be reused (the first invocation of each function would then
+# recompile much of the AWS SDK, minutes on 2 cores, inside the request).
+build_functions() {
+  cargo build -q -p leadflow-tools
+  local dir
+  for dir in "$ROOT"/functions/*/; do
+    echo "  $(basename "$dir")"
+    cargo build -q --bin "$(basename "$dir")"
+  done
+}
+
 start_functions() { # port
   local port=$1
   cd "$ROOT" || return
