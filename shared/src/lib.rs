@@ -9,6 +9,7 @@ pub mod error;
 pub mod fields;
 pub mod http;
 pub mod ingest;
+pub mod lambda_time;
 pub mod metrics;
 pub mod model;
 pub mod multipart;
