@@ -2,7 +2,7 @@
 # Cold start and CPU per invocation of one function, measured behind bench/runtime-stub (a local
 # stand-in for the Lambda Runtime API): the stripped binary's size, the time from spawn to the
 # first /next poll (min and median of COLD_RUNS fresh processes, one event each), and the CPU per
-# invocation over CPU_EVENTS events. Starts its own moto_server unless AWS_ENDPOINT_URL_DYNAMODB
+# invocation over CPU_EVENTS events. Starts its own DynamoDB Local unless AWS_ENDPOINT_URL_DYNAMODB
 # is set (then TABLE_NAME, default bench-leads, is created there if missing).
 #
 #   bench/cold-start.sh [function]          # default form-webhook
@@ -66,31 +66,27 @@ if command -v size >/dev/null 2>&1; then
 fi
 
 # --- DynamoDB ---------------------------------------------------------------------------------
-moto_pid=""
+ddb_pid=""
 cleanup() {
-  if [ -n "$moto_pid" ]; then
-    kill -- "-$moto_pid" 2>/dev/null || kill "$moto_pid" 2>/dev/null || true
-    wait "$moto_pid" 2>/dev/null || true
+  if [ -n "$ddb_pid" ]; then
+    kill -- "-$ddb_pid" 2>/dev/null || kill "$ddb_pid" 2>/dev/null || true
+    wait "$ddb_pid" 2>/dev/null || true
   fi
 }
 trap cleanup EXIT
 
 if [ -z "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]; then
-  if [ -x .venv/bin/moto_server ]; then
-    moto=.venv/bin/moto_server
-  else
-    moto=$(command -v moto_server) || die "no moto_server: run scripts/bootstrap, or set AWS_ENDPOINT_URL_DYNAMODB"
-  fi
+  scripts/bootstrap >/dev/null
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  # setsid: moto and anything it forks form one process group, stopped together on exit.
-  setsid "$moto" -H 127.0.0.1 -p "$port" >"$logs/moto.log" 2>&1 &
-  moto_pid=$!
+  # setsid: DynamoDB Local leads its own process group, stopped as a whole on exit.
+  setsid scripts/dynamodb-local "$port" >"$logs/dynamodb.log" 2>&1 &
+  ddb_pid=$!
   for _ in $(seq 1 600); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-    kill -0 "$moto_pid" 2>/dev/null || die "moto_server exited (log: $logs/moto.log)"
+    kill -0 "$ddb_pid" 2>/dev/null || die "DynamoDB Local exited (log: $logs/dynamodb.log)"
     sleep 0.1
   done
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || die "moto_server did not start on port $port within 60 s"
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || die "DynamoDB Local did not start on port $port within 60 s"
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
   export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
   export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench

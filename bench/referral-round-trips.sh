@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prints DynamoDB round trips per referral-review operation (referrals, referral codes, reviews,
-# Trustpilot events), measured through the handler against a local moto_server it starts itself.
+# Trustpilot events), measured through the handler against a DynamoDB Local it starts itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap >/dev/null

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Rescore figures: CPU per lead for the scoring model (criterion), then a seeded rescore run
-# against a local moto_server reporting leads/s (moto's, not DynamoDB's) and DynamoDB requests
-# per lead. RESCORE_BENCH_LEADS (default 100000) sets the table size. moto walks the whole table
-# for every Scan page: 10k leads take ~5 minutes here, 100k several hours.
+# against DynamoDB Local (started by the bench) reporting leads/s (DynamoDB Local's on this
+# machine, not DynamoDB's) and DynamoDB requests per lead. RESCORE_BENCH_LEADS (default 100000)
+# sets the table size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap >/dev/null

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prints DynamoDB round trips per ingest outcome (new, returning, duplicate, late) and the CPU
-# per submission of the pure ingest path (criterion). Starts its own moto_server.
+# per submission of the pure ingest path (criterion). Starts its own DynamoDB Local.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap >/dev/null

@@ -53,20 +53,44 @@ stop_all() {
   wait 2>/dev/null || true
 }
 
-# Starts the local DynamoDB (moto_server with requests serialized: scripts/local-dynamodb) and
-# exports what the SDK needs to reach it: the standard AWS_ENDPOINT_URL_DYNAMODB, a region,
-# dummy credentials.
+# Starts AWS's DynamoDB Local (scripts/dynamodb-local: in memory, one shared database) on
+# DYNAMODB_PORT (default: a free port) and exports what the SDK needs to reach it: the standard
+# AWS_ENDPOINT_URL_DYNAMODB, a region, dummy credentials.
 start_dynamodb() {
-  local port
-  port=$(free_port)
-  setsid "$ROOT/.venv/bin/python" "$ROOT/scripts/local-dynamodb" -H 127.0.0.1 -p "$port" \
-    >"$LOCAL_DIR/moto.log" 2>&1 &
+  local port=${DYNAMODB_PORT:-}
+  [ -n "$port" ] || port=$(free_port)
+  setsid "$ROOT/scripts/dynamodb-local" "$port" >"$LOCAL_DIR/dynamodb.log" 2>&1 &
   PIDS+=($!)
-  wait_for_port "$port" "local DynamoDB (moto)" 60 "$!"
+  wait_for_port "$port" "DynamoDB Local" 60 "$!"
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
   export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
   export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true
-  echo "local DynamoDB (moto): $AWS_ENDPOINT_URL_DYNAMODB (log: .local/moto.log)"
+  echo "DynamoDB Local: $AWS_ENDPOINT_URL_DYNAMODB (log: .local/dynamodb.log)"
+}
+
+# Starts moto's server for what DynamoDB Local does not serve: EventBridge (rescore publishes
+# there) and SQS (a rule's target, to read the published events back). Exports the SDK's
+# standard AWS_ENDPOINT_URL_EVENTBRIDGE and AWS_ENDPOINT_URL_SQS.
+start_events() {
+  local port
+  port=$(free_port)
+  setsid "$ROOT/.venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$LOCAL_DIR/moto.log" 2>&1 &
+  PIDS+=($!)
+  wait_for_port "$port" "moto_server (EventBridge, SQS)" 60 "$!"
+  export AWS_ENDPOINT_URL_EVENTBRIDGE="http://127.0.0.1:$port" AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$port"
+  echo "EventBridge + SQS (moto_server): $AWS_ENDPOINT_URL_EVENTBRIDGE (log: .local/moto.log)"
+}
+
+# Starts the Graph API and LinkedIn API stand-ins (scripts/platform-apis) serving the sample
+# leads of events/platform-apis/; exports GRAPH_API_URL and LINKEDIN_API_URL for the functions.
+start_platform_apis() {
+  local port
+  port=$(free_port)
+  setsid "$ROOT/.venv/bin/python" "$ROOT/scripts/platform-apis" "$port" >"$LOCAL_DIR/platform-apis.log" 2>&1 &
+  PIDS+=($!)
+  wait_for_port "$port" "platform API stand-ins" 30 "$!"
+  export GRAPH_API_URL="http://127.0.0.1:$port/v21.0" LINKEDIN_API_URL="http://127.0.0.1:$port/rest"
+  echo "Graph API + LinkedIn API stand-ins: http://127.0.0.1:$port (log: .local/platform-apis.log)"
 }
 
 # The functions' configuration for the local stack, including the test keys and secrets the
@@ -84,8 +108,9 @@ DEFAULT_COUNTRY=US
 FORM_ALLOWED_ORIGINS=https://www.example.com
 FORM_HONEYPOT_FIELD=_gotcha
 LEAD_API_KEYS=local-dev-key
-# cargo lambda watch gives invocations a few seconds, not rescore's 15 minutes: keep its margin small.
-SAFETY_MARGIN_MS=500
+# cargo lambda watch sends the constant 600000 as every invocation's deadline (January 1970 as
+# epoch milliseconds): rescore then uses its configured timeout, as the template sets it.
+FUNCTION_TIMEOUT_SECONDS=900
 REFERRAL_API_KEYS=local-dev-key
 TRUSTPILOT_KEY=local-trustpilot-key
 TYPEFORM_SECRET=test-typeform-secret
@@ -101,14 +126,36 @@ WEBFLOW_SECRET=test-webflow-secret
 CALENDLY_SIGNING_KEY=test-calendly-signing-key
 UNBOUNCE_KEY=test-unbounce-key
 JOTFORM_KEY=test-jotform-key
-# No stand-in for the Graph / LinkedIn APIs locally: a closed loopback port makes the Meta and
-# LinkedIn samples answer 502 upstream_unavailable at once, without sending the test tokens to
-# the real APIs. Point these at a stand-in to see those leads stored.
-GRAPH_API_URL=http://127.0.0.1:9/v21.0
-LINKEDIN_API_URL=http://127.0.0.1:9/rest
+# The Graph / LinkedIn stand-ins (start_platform_apis); without them a closed loopback port:
+# the Meta and LinkedIn samples then answer 502 upstream_unavailable at once, and the test
+# tokens never go to the real APIs.
+GRAPH_API_URL=${GRAPH_API_URL:-http://127.0.0.1:9/v21.0}
+LINKEDIN_API_URL=${LINKEDIN_API_URL:-http://127.0.0.1:9/rest}
 RUST_LOG=info
 ENV
+  # rescore publishes to the local EventBridge (start_events + scripts/local-events) when there
+  # is one; with EVENT_BUS_NAME empty it records changes without publishing.
+  if [ -n "${AWS_ENDPOINT_URL_EVENTBRIDGE:-}" ]; then
+    printf 'AWS_ENDPOINT_URL_EVENTBRIDGE=%s\nEVENT_BUS_NAME=%s\n' "$AWS_ENDPOINT_URL_EVENTBRIDGE" "${EVENT_BUS_NAME:-default}" \
+      >>"$LOCAL_DIR/functions.env"
+  else
+    echo "EVENT_BUS_NAME=" >>"$LOCAL_DIR/functions.env"
+  fi
   if [ -f "$ROOT/events/local.env" ]; then cat "$ROOT/events/local.env" >>"$LOCAL_DIR/functions.env"; fi
+}
+
+# Builds the leadflow tool and every function the way `cargo lambda watch` will run them:
+# `cargo run --bin <function>` selects one package, so cargo resolves that function's own
+# feature set; a single `cargo build -p a -p b ...` unifies features across all of them and
+# its artifacts would not be reused (the first invocation of each function would then
+# recompile much of the AWS SDK, minutes on 2 cores, inside the request).
+build_functions() {
+  cargo build -q -p leadflow-tools
+  local dir
+  for dir in "$ROOT"/functions/*/; do
+    echo "  $(basename "$dir")"
+    cargo build -q --bin "$(basename "$dir")"
+  done
 }
 
 start_functions() { # port

@@ -1,5 +1,5 @@
-//! form-webhook end to end: the handler, called as Lambda calls it, against a real
-//! DynamoDB-protocol server (moto_server) with a fresh table per test.
+//! form-webhook end to end: the handler, called as Lambda calls it, against AWS's
+//! DynamoDB Local (a real DynamoDB engine) with a fresh table per test.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -569,4 +569,27 @@ impl BuildFor for EventBuilder {
         ev["pathParameters"]["provider"] = path.rsplit('/').next().unwrap().into();
         EventBuilder::from_value(ev)
     }
+}
+
+/// `cargo lambda watch` stamps `requestContext.timeEpoch` in seconds (API Gateway: milliseconds).
+/// A request stamped in seconds is dated when it was received, not in January 1970.
+#[tokio::test]
+async fn a_request_stamped_in_seconds_is_dated_today() {
+    let state = state().await;
+    let now = chrono::Utc::now();
+    let mut ev = post_json(json!({"email": "seconds@example.com"})).build();
+    ev.request_context.time_epoch = now.timestamp();
+    let a: Answer = handler(&state, lambda_event(ev)).await.unwrap().into();
+    assert_eq!(a.status, 201, "{}", a.text);
+    let lead_id = a.json["lead_id"].as_str().unwrap();
+    let record = state.store.lead_record(lead_id).await.unwrap().unwrap();
+    let created = record.lead.created_at;
+    assert!(
+        (created - now).num_seconds().abs() <= 1,
+        "created at {created}, received at {now}"
+    );
+    assert_eq!(
+        record.touchpoints[0].received_at.date_naive(),
+        now.date_naive()
+    );
 }

@@ -634,3 +634,38 @@ async fn the_dashboard_shows_data_in_a_real_browser() {
     assert!(bars > 30, "expected bars with data, found {bars}");
     assert!(dom.contains("paid_search") && dom.contains("google"));
 }
+
+/// A lead posted through `cargo lambda watch` (its `timeEpoch` in seconds) is today's: the
+/// rollup of today counts it and `GET /metrics` for today reports it.
+#[tokio::test]
+async fn a_lead_stamped_in_seconds_counts_in_todays_metrics() {
+    let store = fresh_store().await;
+    let forms = form_webhook::AppState::from_lookup(store.clone(), |k| {
+        (k == "DEFAULT_COUNTRY").then(|| "US".to_string())
+    })
+    .unwrap();
+    let now = Utc::now();
+    let mut ev = EventBuilder::new("POST", "/webhooks/form")
+        .header("accept", "application/json")
+        .json(&json!({"email": "today@example.com", "utm_source": "google", "utm_medium": "cpc"}))
+        .build();
+    ev.request_context.time_epoch = now.timestamp();
+    let posted: Answer = form_webhook::handler(&forms, lambda_event(ev))
+        .await
+        .unwrap()
+        .into();
+    assert_eq!(posted.status, 201, "{}", posted.text);
+
+    rollup(&store, json!({"mode": "today"})).await;
+    let today = now.format("%Y-%m-%d").to_string();
+    let m = call(
+        &api(store),
+        "GET",
+        "/metrics",
+        &format!("from={today}&to={today}&group_by=day"),
+        None,
+    )
+    .await;
+    assert_eq!(m.status, 200, "{}", m.text);
+    assert_eq!(m.json["totals"]["new_leads"], 1, "{}", m.text);
+}

@@ -1,5 +1,5 @@
-//! referral-review end to end: the handler, called as Lambda calls it, against a real
-//! DynamoDB-protocol server (moto_server) with a fresh table per test.
+//! referral-review end to end: the handler, called as Lambda calls it, against AWS's
+//! DynamoDB Local (a real DynamoDB engine) with a fresh table per test.
 
 use std::collections::HashMap;
 use std::sync::Arc;

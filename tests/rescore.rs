@@ -1,12 +1,12 @@
-//! rescore end to end: the handler, called as Lambda calls it, against the local DynamoDB and
-//! EventBridge (moto_server): a rule on a per-test bus forwards published events to an SQS queue
-//! the test reads back.
+//! rescore end to end: the handler, called as Lambda calls it, against DynamoDB Local and a
+//! local EventBridge (moto_server, which DynamoDB Local is not): a rule on a per-test bus forwards
+//! published events to an SQS queue the test reads back.
 
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_eventbridge::types::Target;
 use chrono::{DateTime, Duration, Utc};
-use integration_tests::{endpoint, fresh_store, lambda_event};
+use integration_tests::{events_endpoint, fresh_store, lambda_event};
 use lambda_runtime::{Context, LambdaEvent};
 use leadflow::model::{ContactInput, DeliveryKey, Stage, Submission, Temperature, TouchKind};
 use leadflow::normalize::{normalize, NormalizeConfig};
@@ -16,7 +16,7 @@ use rescore::{handler, Publisher, RescoreState};
 use serde_json::{json, Value};
 
 async fn sdk() -> aws_config::SdkConfig {
-    let endpoint = endpoint();
+    let endpoint = events_endpoint();
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .load()
@@ -381,7 +381,8 @@ async fn an_interrupted_run_resumes_and_ends_like_an_uninterrupted_one() {
     assert_eq!(changed, n(&uninterrupted, "changed"));
     assert_eq!(by_email(&parts).await, by_email(&whole).await);
 
-    // A deadline already passed: nothing is read, the checkpoint stays, the run is incomplete.
+    // A deadline already passed (and no configured timeout to fall back on): nothing is read,
+    // the checkpoint stays, the run is incomplete.
     let mut ctx = Context::default();
     ctx.deadline = 1;
     let st = state(parts.clone(), None, &vars);
@@ -396,6 +397,34 @@ async fn an_interrupted_run_resumes_and_ends_like_an_uninterrupted_one() {
         (json!(true), 0),
         "{r}"
     );
+}
+
+/// Emulators' deadlines (see `leadflow::lambda_time`) leave the run its time: a deadline in
+/// seconds is scaled, and `cargo lambda watch`'s constant `600000` (1970 as epoch milliseconds)
+/// means the configured timeout, so the run scans and completes as on Lambda.
+#[tokio::test]
+async fn emulator_deadlines_leave_the_run_its_time() {
+    let now = Utc::now();
+    let store = fresh_store().await;
+    seed_mixed(&store, now).await;
+    let vars = [
+        ("SEGMENTS", "3"),
+        ("PAGE_SIZE", "3"),
+        ("FUNCTION_TIMEOUT_SECONDS", "900"),
+    ];
+    let st = state(store.clone(), None, &vars);
+
+    let in_seconds = (now.timestamp() + 900) as u64;
+    for deadline in [in_seconds, 600_000] {
+        let mut ctx = Context::default();
+        ctx.deadline = deadline;
+        let r = handler(&st, LambdaEvent::new(scheduled(), ctx))
+            .await
+            .unwrap();
+        assert_eq!(r["complete"], true, "deadline {deadline}: {r}");
+        assert!(n(&r, "pages") > 0, "deadline {deadline}: {r}");
+        assert_eq!(n(&r, "scanned"), 14, "deadline {deadline}: {r}");
+    }
 }
 
 #[tokio::test]

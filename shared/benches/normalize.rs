@@ -29,12 +29,22 @@ fn submission(body: &[u8]) -> Submission {
 
 fn bench(c: &mut Criterion) {
     let cfg = NormalizeConfig::default();
+    // The first call loads the phone metadata: what the background warm-up takes off the
+    // request path (shared/src/warm.rs). Printed, not benchmarked: it happens once per process.
+    let started = std::time::Instant::now();
     warm_up(&cfg);
+    eprintln!(
+        "first warm_up (phone metadata load): {:?}",
+        started.elapsed()
+    );
     c.bench_function("form fields -> normalized submission", |b| {
         b.iter(|| normalize(submission(black_box(FORM.as_bytes())), &cfg).unwrap())
     });
     c.bench_function("phone to E.164", |b| {
         b.iter(|| leadflow::normalize::normalize_phone(black_box("(415) 555-0132"), &cfg))
+    });
+    c.bench_function("international phone to E.164", |b| {
+        b.iter(|| leadflow::normalize::normalize_phone(black_box("+33 1 40 21 70 72"), &cfg))
     });
 }
 

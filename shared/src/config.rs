@@ -11,6 +11,7 @@ use aws_config::BehaviorVersion;
 /// Loads the SDK configuration once per cold start. Timeouts are bounded so a stalled
 /// connection surfaces as a 5xx (the sender retries) well inside the function's own timeout.
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
+    drop_blank_endpoint_overrides();
     aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(
             TimeoutConfig::builder()
@@ -21,6 +22,23 @@ pub async fn load_sdk_config() -> aws_config::SdkConfig {
         )
         .load()
         .await
+}
+
+/// A blank `AWS_ENDPOINT_URL*` means unset. `sam local` gives a variable whose template value it
+/// cannot resolve (template.yaml's `Fn::If` on `LocalDynamoDbEndpoint`) an empty value, and the
+/// SDK takes an empty endpoint as given and panics on the first request ("URL was unset").
+/// Runs once per cold start, before the SDK reads the environment.
+fn drop_blank_endpoint_overrides() {
+    for (name, value) in std::env::vars_os() {
+        let blank = value.to_str().is_some_and(|v| v.trim().is_empty());
+        if blank
+            && name
+                .to_str()
+                .is_some_and(|n| n.starts_with("AWS_ENDPOINT_URL"))
+        {
+            std::env::remove_var(&name);
+        }
+    }
 }
 
 /// Reads a required environment variable with an error that names it.
@@ -44,4 +62,21 @@ pub fn list_env(name: &str) -> Vec<String> {
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_endpoint_overrides_are_unset_and_others_kept() {
+        std::env::set_var("AWS_ENDPOINT_URL_LEADFLOWTESTBLANK", " ");
+        std::env::set_var("AWS_ENDPOINT_URL_LEADFLOWTESTSET", "http://127.0.0.1:8000");
+        drop_blank_endpoint_overrides();
+        assert!(std::env::var_os("AWS_ENDPOINT_URL_LEADFLOWTESTBLANK").is_none());
+        assert_eq!(
+            std::env::var("AWS_ENDPOINT_URL_LEADFLOWTESTSET").as_deref(),
+            Ok("http://127.0.0.1:8000")
+        );
+    }
 }

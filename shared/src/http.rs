@@ -29,7 +29,8 @@ pub struct InboundRequest {
     pub body: Vec<u8>,
     /// `https://{domainName}{rawPath}?{rawQueryString}`: what HubSpot signs.
     pub url: String,
-    /// When API Gateway received the request (`requestContext.timeEpoch`), else now.
+    /// When API Gateway received the request (`requestContext.timeEpoch`, in seconds under
+    /// `cargo lambda watch`: see `lambda_time`), else now.
     pub received_at: DateTime<Utc>,
     pub request_id: String,
     pub source_ip: Option<String>,
@@ -70,7 +71,9 @@ impl InboundRequest {
             format!("https://{domain}{path}?{raw_query}")
         };
         let received_at = Utc
-            .timestamp_millis_opt(req.request_context.time_epoch)
+            .timestamp_millis_opt(crate::lambda_time::epoch_millis(
+                req.request_context.time_epoch,
+            ))
             .single()
             .filter(|t| t.timestamp() > 0)
             .unwrap_or_else(Utc::now);

@@ -11,6 +11,7 @@ pub mod fields;
 pub mod http;
 pub mod ingest;
 pub mod limits;
+pub mod lambda_time;
 pub mod metrics;
 pub mod model;
 pub mod multipart;

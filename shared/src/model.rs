@@ -348,9 +348,13 @@ pub struct Contact {
     pub email: Option<String>,
     /// Canonical match key (see [`crate::normalize::email_key`]).
     pub email_key: Option<String>,
-    /// E.164 when the number parsed; `phone_raw` keeps what was sent either way.
+    /// E.164 when the number parsed: the identity, never with an extension.
     pub phone: Option<String>,
+    /// The number as sent, kept only when it did not parse (not used for matching).
     pub phone_raw: Option<String>,
+    /// The extension written after a parsed number (`ext. 12` -> `12`), digits only; kept
+    /// apart so it never changes the identity.
+    pub phone_ext: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub full_name: Option<String>,

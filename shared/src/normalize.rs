@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 
-use phonenumber::country::Id as CountryId;
+use rlibphonenumber::{PhoneNumberFormat, Region, PHONE_NUMBER_UTIL};
 
 use crate::classify::classify;
 use crate::error::AppError;
@@ -13,7 +13,7 @@ use crate::model::{Contact, NormalizedSubmission, Submission};
 #[derive(Debug, Clone)]
 pub struct NormalizeConfig {
     /// Region assumed for phone numbers written without `+country` (`DEFAULT_COUNTRY`).
-    pub default_country: CountryId,
+    pub default_country: Region,
     /// Extra identifiers to treat as junk: full addresses, `@domain` suffixes, or phone numbers
     /// (`BLOCKED_IDENTIFIERS`, comma-separated). Built-in junk values are always blocked.
     pub blocked: Vec<String>,
@@ -22,7 +22,7 @@ pub struct NormalizeConfig {
 impl Default for NormalizeConfig {
     fn default() -> Self {
         NormalizeConfig {
-            default_country: CountryId::US,
+            default_country: Region::US,
             blocked: Vec::new(),
         }
     }
@@ -32,9 +32,15 @@ impl NormalizeConfig {
     /// Reads `DEFAULT_COUNTRY` (ISO alpha-2, default `US`) and `BLOCKED_IDENTIFIERS`.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let default_country = match get("DEFAULT_COUNTRY").filter(|s| !s.trim().is_empty()) {
-            Some(c) => CountryId::from_str(c.trim().to_ascii_uppercase().as_str())
-                .map_err(|_| format!("DEFAULT_COUNTRY {c:?} is not an ISO 3166 alpha-2 code"))?,
-            None => CountryId::US,
+            Some(c) => Region::from_str(c.trim().to_ascii_uppercase().as_str())
+                .ok()
+                .filter(|r| known_region(*r))
+                .ok_or_else(|| {
+                    format!(
+                        "DEFAULT_COUNTRY {c:?} is not an ISO 3166 alpha-2 code with phone rules"
+                    )
+                })?,
+            None => Region::US,
         };
         let blocked = get("BLOCKED_IDENTIFIERS")
             .unwrap_or_default()
@@ -139,12 +145,85 @@ pub enum PhoneProblem {
     Junk,
 }
 
-/// Parses a phone number in any common format to E.164 with the maintained libphonenumber
-/// metadata (`phonenumber` crate), assuming `default_country` when no `+country` is given.
+/// A phone number as a person wrote it, read: the E.164 number is the identity; an extension
+/// (`ext. 12`, `x12`, `;ext=12`, as libphonenumber recognises them) is kept apart, digits only,
+/// and is never part of it (the same desk reached through another extension is one number for
+/// matching).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phone {
+    pub e164: String,
+    pub extension: Option<String>,
+}
+
+/// Fewer digits than this is never a phone number: the shortest national numbers (Tristan da
+/// Cunha, Niue, Tokelau) have 4; validation judges the rest.
+const MIN_PHONE_DIGITS: usize = 4;
+
+/// Parses a phone number to E.164 (see [`parse_phone`]) and drops its extension: for lookups
+/// by number, where only the identity matters.
 pub fn normalize_phone(raw: &str, cfg: &NormalizeConfig) -> Result<String, PhoneProblem> {
+    parse_phone(raw, cfg.default_country, &cfg.blocked).map(|p| p.e164)
+}
+
+/// The regions the phone metadata has rules for, sorted (245 in libphonenumber 9.0.42; a unit
+/// test checks this against the library). Kept here, not asked of the library, because asking
+/// loads the whole metadata: `NormalizeConfig::from_lookup` runs before the runtime's first poll,
+/// and the load belongs on the warm-up thread (shared/src/warm.rs).
+const PHONE_REGIONS: [&str; 245] = [
+    "AC", "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AR", "AS", "AT", "AU", "AW", "AX", "AZ",
+    "BA", "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS",
+    "BT", "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN", "CO",
+    "CR", "CU", "CV", "CW", "CX", "CY", "CZ", "DE", "DJ", "DK", "DM", "DO", "DZ", "EC", "EE", "EG",
+    "EH", "ER", "ES", "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA", "GB", "GD", "GE", "GF", "GG",
+    "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GT", "GU", "GW", "GY", "HK", "HN", "HR", "HT",
+    "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM", "JO", "JP", "KE",
+    "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC", "LI", "LK", "LR",
+    "LS", "LT", "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK", "ML", "MM", "MN",
+    "MO", "MP", "MQ", "MR", "MS", "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA", "NC", "NE", "NF",
+    "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ", "OM", "PA", "PE", "PF", "PG", "PH", "PK", "PL",
+    "PM", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS", "RU", "RW", "SA", "SB", "SC", "SD",
+    "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS", "ST", "SV", "SX", "SY",
+    "SZ", "TA", "TC", "TD", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO", "TR", "TT", "TV", "TW",
+    "TZ", "UA", "UG", "US", "UY", "UZ", "VA", "VC", "VE", "VG", "VI", "VN", "VU", "WF", "WS", "XK",
+    "YE", "YT", "ZA", "ZM", "ZW",
+];
+
+/// Whether the phone metadata has rules for `region` (some ISO codes, e.g. AQ, have none).
+fn known_region(region: Region) -> bool {
+    PHONE_REGIONS
+        .binary_search(&region.as_region_str().as_str())
+        .is_ok()
+}
+
+/// The region a contact's national-form number is read in: the person's own `country` when it
+/// names a region the phone metadata knows, else `DEFAULT_COUNTRY`.
+pub fn phone_region(country: Option<&str>, cfg: &NormalizeConfig) -> Region {
+    country
+        .map(normalize_country)
+        .and_then(|c| Region::from_str(&c).ok())
+        .filter(|r| known_region(*r))
+        .unwrap_or(cfg.default_country)
+}
+
+/// Reads a phone number in the notations people write (spaces, dots, dashes, slashes,
+/// parentheses, `+`, `00`, `region`'s own international prefix such as `011` from the US, the
+/// `(0)` trunk digit after the country code, a trailing extension) with libphonenumber's rules
+/// (`rlibphonenumber`, a port of Google's C++ library that tracks its metadata).
+///
+/// The rule: a number written in international form, `+...` (also `(+44) ...`) or `00...`, is
+/// parsed with no region at all, so only its own country's rules read it. `region` (the
+/// person's country, else `DEFAULT_COUNTRY`) is given to the parser only for anything else: a
+/// number in national form, read with that region's rules, or one dialled with that region's
+/// own international prefix (`011 33 1 ...` from the US), which libphonenumber strips before
+/// reading the rest with the dialled country's rules. `00` is rewritten to `+` whatever the
+/// region, as before: it is the international prefix of most of the world, and no national
+/// number starts with it (`000...` is left alone).
+pub fn parse_phone(raw: &str, region: Region, blocked: &[String]) -> Result<Phone, PhoneProblem> {
     let trimmed = raw.trim();
     let digits: String = trimmed.chars().filter(|c| c.is_ascii_digit()).collect();
-    if digits.len() < 6 || JUNK_VALUES.contains(&trimmed.to_ascii_lowercase().as_str()) {
+    if digits.len() < MIN_PHONE_DIGITS
+        || JUNK_VALUES.contains(&trimmed.to_ascii_lowercase().as_str())
+    {
         return Err(PhoneProblem::Junk);
     }
     // All one digit (0000000, 1111111) or a plain run 1234567...: placeholder values.
@@ -152,27 +231,38 @@ pub fn normalize_phone(raw: &str, cfg: &NormalizeConfig) -> Result<String, Phone
     if digits.bytes().all(|b| b == first) || "12345678901234567890".starts_with(&digits) {
         return Err(PhoneProblem::Junk);
     }
-    // `00` international prefix is common in Europe; the parser wants `+`.
-    let candidate = match trimmed.strip_prefix("00") {
-        Some(rest) if !trimmed.starts_with("000") => format!("+{rest}"),
-        _ => trimmed.to_string(),
+    // What precedes the first digit or `+`: brackets and spaces (`(+44) 20 ...`, `(0044) ...`).
+    let start = trimmed
+        .find(|c: char| c.is_ascii_digit() || c == '+' || c == '\u{FF0B}')
+        .unwrap_or(0);
+    let body = &trimmed[start..];
+    let parsed = if body.starts_with(['+', '\u{FF0B}']) {
+        PHONE_NUMBER_UTIL.parse(body, None)
+    } else if let Some(rest) = body.strip_prefix("00").filter(|r| !r.starts_with('0')) {
+        PHONE_NUMBER_UTIL.parse(format!("+{rest}"), None)
+    } else {
+        PHONE_NUMBER_UTIL.parse(trimmed, Some(region))
     };
-    let number = phonenumber::parse(Some(cfg.default_country), &candidate)
-        .map_err(|_| PhoneProblem::Invalid)?;
-    if !phonenumber::is_valid(&number) {
+    let number = parsed.map_err(|_| PhoneProblem::Invalid)?;
+    if !number.is_valid() {
         return Err(PhoneProblem::Invalid);
     }
-    let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
-    if cfg.blocked.contains(&e164) {
+    let e164 = number.format_as(PhoneNumberFormat::E164).to_string();
+    if blocked.contains(&e164) {
         return Err(PhoneProblem::Junk);
     }
-    Ok(e164)
+    let extension = number.extension.filter(|e| !e.is_empty());
+    Ok(Phone { e164, extension })
 }
 
-/// Loads the phone metadata now (it is parsed lazily on first use): call during cold start so
-/// the first request does not pay for it.
+/// Loads the phone metadata now (it is decoded lazily on first use, and each pattern compiled
+/// on first use): call during cold start so the first request does not pay for it. Warms both
+/// paths: an international number, and the default region's own example in national form.
 pub fn warm_up(cfg: &NormalizeConfig) {
     let _ = normalize_phone("+1 415 555 0132", cfg);
+    if let Ok(example) = PHONE_NUMBER_UTIL.get_example_number(cfg.default_country) {
+        let _ = normalize_phone(&example.format_as(PhoneNumberFormat::National), cfg);
+    }
     let _ = email_key("warm@example.com");
 }
 
@@ -238,20 +328,13 @@ pub fn normalize(sub: Submission, cfg: &NormalizeConfig) -> Result<NormalizedSub
             }
         },
     };
-    // A number written without `+country` is read in the person's own country when the form
-    // gave one, else in DEFAULT_COUNTRY.
+    // A number written in national form is read in the person's own country when the form
+    // gave one, else in DEFAULT_COUNTRY (international forms need no region: `parse_phone`).
     let country = tidy(input.country).map(|c| normalize_country(&c));
-    let phone_cfg = country
-        .as_deref()
-        .and_then(|c| CountryId::from_str(c).ok())
-        .map(|default_country| NormalizeConfig {
-            default_country,
-            blocked: cfg.blocked.clone(),
-        });
     let phone = match phone_raw.as_deref() {
         None => None,
-        Some(p) => match normalize_phone(p, phone_cfg.as_ref().unwrap_or(cfg)) {
-            Ok(e164) => Some(e164),
+        Some(p) => match parse_phone(p, phone_region(country.as_deref(), cfg), &cfg.blocked) {
+            Ok(phone) => Some(phone),
             Err(_) if email.is_some() => None,
             Err(PhoneProblem::Junk) => None,
             Err(PhoneProblem::Invalid) => {
@@ -293,7 +376,8 @@ pub fn normalize(sub: Submission, cfg: &NormalizeConfig) -> Result<NormalizedSub
         email: email.as_ref().map(|(e, _)| e.clone()),
         email_key: email.map(|(_, k)| k),
         phone_raw: if phone.is_none() { phone_raw } else { None },
-        phone,
+        phone_ext: phone.as_ref().and_then(|p| p.extension.clone()),
+        phone: phone.map(|p| p.e164),
         first_name,
         last_name,
         full_name,
@@ -399,13 +483,179 @@ mod tests {
             );
         }
         let gb = NormalizeConfig {
-            default_country: CountryId::GB,
+            default_country: Region::GB,
             ..cfg()
         };
         assert_eq!(
             normalize_phone("020 7946 0018", &gb).as_deref(),
             Ok("+442079460018")
         );
+    }
+
+    /// The numbers of issue 14, as measured with the old parsing under DEFAULT_COUNTRY=US.
+    #[test]
+    fn international_numbers_ignore_the_default_region() {
+        for (raw, want) in [
+            ("+33 1 40 21 70 72", "+33140217072"),
+            ("+55 11 98704 0829", "+5511987040829"),
+            ("+44 (0)20 7946 0234", "+442079460234"),
+            ("+61 2 9374 4000", "+61293744000"),
+            ("+81 3 1234 5678", "+81312345678"),
+            ("+49 30 12345678", "+493012345678"),
+        ] {
+            for default in [Region::US, Region::GB, Region::DE, Region::IN, Region::FR] {
+                let cfg = NormalizeConfig {
+                    default_country: default,
+                    ..cfg()
+                };
+                assert_eq!(
+                    normalize_phone(raw, &cfg).as_deref(),
+                    Ok(want),
+                    "{raw} {default}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn notations_people_write() {
+        let us = cfg();
+        for raw in [
+            "+33 1 40 21 70 72",
+            "+33 (0)1 40 21 70 72",
+            "+33 (0) 1 40 21 70 72",
+            "(+33) 1 40 21 70 72",
+            "0033 1 40 21 70 72",
+            "(0033) 1 40 21 70 72",
+            "011 33 1 40 21 70 72",
+            "+33.1.40.21.70.72",
+            "+33-1-40-21-70-72",
+            "+33 1/40 21 70 72",
+            "+33140217072",
+            "\u{ff0b}33 1 40 21 70 72",
+            "tel:+33-1-40-21-70-72",
+        ] {
+            assert_eq!(
+                normalize_phone(raw, &us).as_deref(),
+                Ok("+33140217072"),
+                "{raw}"
+            );
+        }
+        // `011` is the US's international prefix, not Germany's: there it is a national number.
+        let de = NormalizeConfig {
+            default_country: Region::DE,
+            ..cfg()
+        };
+        assert_ne!(
+            normalize_phone("011 33 1 40 21 70 72", &de).as_deref(),
+            Ok("+33140217072")
+        );
+        assert_eq!(
+            normalize_phone("0049 (0)30 12345678", &de).as_deref(),
+            Ok("+493012345678")
+        );
+        assert_eq!(
+            normalize_phone("030/12345678", &de).as_deref(),
+            Ok("+493012345678")
+        );
+    }
+
+    #[test]
+    fn extensions_are_kept_apart_from_the_identity() {
+        for (raw, ext) in [
+            ("+1 415 555 0132 ext. 12", "12"),
+            ("+1 415 555 0132 x12", "12"),
+            ("(415) 555-0132 ext 204", "204"),
+            ("415.555.0132 extension 7", "7"),
+            ("tel:+1-415-555-0132;ext=99", "99"),
+        ] {
+            assert_eq!(
+                parse_phone(raw, Region::US, &[]),
+                Ok(Phone {
+                    e164: "+14155550132".into(),
+                    extension: Some(ext.into())
+                }),
+                "{raw}"
+            );
+        }
+        assert_eq!(
+            parse_phone("+1 415 555 0132", Region::US, &[]).map(|p| p.extension),
+            Ok(None)
+        );
+        let n = normalize(
+            submission(ContactInput {
+                phone: Some("+44 20 7946 0234 ext. 5".into()),
+                ..Default::default()
+            }),
+            &cfg(),
+        )
+        .unwrap();
+        assert_eq!(n.contact.phone.as_deref(), Some("+442079460234"));
+        assert_eq!(n.contact.phone_ext.as_deref(), Some("5"));
+        assert_eq!(n.contact.phone_raw, None);
+    }
+
+    #[test]
+    fn national_numbers_use_the_country_then_the_default() {
+        // The person's country reads the national form, whatever DEFAULT_COUNTRY is.
+        for (phone, country, want) in [
+            ("01 40 21 70 72", "France", "+33140217072"),
+            ("(11) 98704-0829", "BR", "+5511987040829"),
+            ("020 7946 0234", "uk", "+442079460234"),
+            ("030 12345678", "Deutschland", "+493012345678"),
+        ] {
+            let n = normalize(
+                submission(ContactInput {
+                    phone: Some(phone.into()),
+                    country: Some(country.into()),
+                    ..Default::default()
+                }),
+                &cfg(),
+            )
+            .unwrap();
+            assert_eq!(n.contact.phone.as_deref(), Some(want), "{phone} {country}");
+        }
+        // No country, or one the phone metadata has no rules for (Antarctica): DEFAULT_COUNTRY.
+        assert_eq!(phone_region(Some("AQ"), &cfg()), Region::US);
+        assert_eq!(phone_region(Some("Atlantis"), &cfg()), Region::US);
+        assert_eq!(phone_region(None, &cfg()), Region::US);
+        assert_eq!(
+            normalize_phone("415 555 0132", &cfg()).as_deref(),
+            Ok("+14155550132")
+        );
+        let gb = NormalizeConfig {
+            default_country: Region::GB,
+            ..cfg()
+        };
+        assert_eq!(
+            normalize_phone("020 7946 0234", &gb).as_deref(),
+            Ok("+442079460234")
+        );
+    }
+
+    #[test]
+    fn the_region_list_is_the_librarys() {
+        let mut regions: Vec<String> = PHONE_NUMBER_UTIL
+            .get_supported_regions()
+            .map(|r| r.to_string())
+            .collect();
+        regions.sort();
+        assert_eq!(
+            PHONE_REGIONS.to_vec(),
+            regions,
+            "update PHONE_REGIONS after a metadata update"
+        );
+    }
+
+    #[test]
+    fn default_country_must_have_phone_rules() {
+        let from = |v: &str| {
+            let v = v.to_string();
+            NormalizeConfig::from_lookup(move |k| (k == "DEFAULT_COUNTRY").then(|| v.clone()))
+        };
+        assert_eq!(from("gb").unwrap().default_country, Region::GB);
+        assert!(from("XX").is_err());
+        assert!(from("AQ").is_err());
     }
 
     #[test]

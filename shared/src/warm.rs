@@ -1,8 +1,10 @@
 //! Cold-start work, off the critical path.
 //!
-//! Loading the phone metadata (libphonenumber's tables and regexes) costs 100-200 ms of CPU.
-//! Done before the runtime's first poll it lengthens every cold start (measured: ~120 ms to the
-//! first poll instead of ~5 ms); done lazily it lands on the first request. So it starts on its
+//! Loading the phone metadata (libphonenumber's tables and regexes) costs 30-45 ms of CPU with
+//! `rlibphonenumber` (the normalize bench prints it; 280-370 ms with `phonenumber` 0.3 on the
+//! same machine). Done before the runtime's first poll it lengthens every cold start (measured
+//! with `phonenumber`: ~120 ms to the first poll instead of ~5 ms); done lazily it lands on the
+//! first request. So it starts on its
 //! own thread at init and overlaps the runtime's start and the first invocation's I/O. A request
 //! that needs the metadata before it is ready waits for the one load in progress (a lazy static):
 //! it is never loaded twice.

@@ -1,5 +1,5 @@
 //! DynamoDB round trips per referral-review operation, counted by the store's SDK interceptor
-//! against a real DynamoDB-protocol server (moto_server on loopback), through the Lambda
+//! against a real DynamoDB engine (AWS's DynamoDB Local on loopback), through the Lambda
 //! handler exactly as deployed. Run: `bench/referral-round-trips.sh`.
 
 use chrono::Utc;

@@ -1,8 +1,8 @@
-//! A seeded rescore run against the local DynamoDB (moto_server): leads/s and DynamoDB requests
+//! A seeded rescore run against DynamoDB Local: leads/s and DynamoDB requests
 //! per lead. Every lead is a copy of a real ingested lead (lead item + 4 touchpoints, as ingest
 //! writes them, so item sizes and Scan page fill are realistic); 5% carry a stale score, so the
-//! run writes about 5% of the leads, as an hourly run does. moto's latency says nothing about
-//! DynamoDB's: the requests per lead carry over, the leads/s here do not (see README "Rescore").
+//! run writes about 5% of the leads, as an hourly run does. DynamoDB Local's latency says little
+//! about DynamoDB's: the requests per lead carry over, the leads/s here do not (see README "Rescore").
 //! Run: `bench/rescore.sh` (RESCORE_BENCH_LEADS, default 100000).
 
 use std::time::Instant;
@@ -140,8 +140,9 @@ async fn main() {
         t.elapsed().as_secs_f64()
     );
 
-    // moto serializes requests and rescans the table for every Scan page: production's 3 s
-    // attempt timeout is far too short for it (DynamoDB answers a 1 MB page in well under that).
+    // A local server on 2 shared cores can be slow to answer a large Scan page under load:
+    // production's 3 s attempt timeout is not meant for it (DynamoDB answers a 1 MB page in well
+    // under that).
     let patient = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
@@ -167,7 +168,7 @@ async fn main() {
     let scanned = summary["scanned"].as_u64().unwrap_or(0).max(1);
     println!("run summary: {summary}");
     println!(
-        "leads/s (moto, not DynamoDB): {:.0}; DynamoDB requests: {requests} = {:.4} per lead; \
+        "leads/s (DynamoDB Local, not DynamoDB): {:.0}; DynamoDB requests: {requests} = {:.4} per lead; \
          pages: {} ({:.0} leads per page)",
         scanned as f64 / secs,
         requests as f64 / scanned as f64,

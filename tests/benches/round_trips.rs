@@ -1,6 +1,6 @@
 //! DynamoDB round trips per ingest outcome, counted by the store's SDK interceptor against a
-//! real DynamoDB-protocol server (moto_server on loopback). Round trips, not moto's latency, are
-//! the figure that carries over to production cost and latency. Run: `bench/round-trips.sh`.
+//! real DynamoDB engine (AWS's DynamoDB Local on loopback). Round trips, not DynamoDB Local's
+//! latency, are the figure that carries over to production cost and latency. Run: `bench/round-trips.sh`.
 
 use std::time::Instant;
 
@@ -172,10 +172,10 @@ async fn main() {
         )
         .await;
     }
-    println!("DynamoDB round trips per ingest ({N} runs each, moto_server on loopback)");
+    println!("DynamoDB round trips per ingest ({N} runs each, DynamoDB Local on loopback)");
     println!(
         "{:<30} {:>8} {:>8} {:>8}   {:>14}",
-        "outcome", "min", "mean", "max", "moto µs (mean)"
+        "outcome", "min", "mean", "max", "local µs (mean)"
     );
     for r in &rows {
         let mean = r.trips.iter().sum::<u64>() as f64 / r.trips.len() as f64;
@@ -191,6 +191,6 @@ async fn main() {
     }
     println!("targets: new lead 1, returning lead <= 2, duplicate 1 (late submissions and answers that overflow the lead take one more by design)");
     println!(
-        "moto latency is not a speed reference: count round trips, multiply by DynamoDB's ~5-10 ms"
+        "DynamoDB Local's latency is not a speed reference: count round trips, multiply by DynamoDB's ~5-10 ms"
     );
 }

@@ -1,9 +1,12 @@
-//! Test support: a real DynamoDB-protocol server (moto_server) on loopback, a fresh table per
-//! test created from template.yaml's definition, and helpers to build API Gateway events.
+//! Test support: AWS's DynamoDB Local on loopback (a real DynamoDB engine, started by
+//! `scripts/dynamodb-local`), a fresh table per test created from template.yaml's definition,
+//! moto's server for EventBridge and SQS (what DynamoDB Local does not serve), and helpers to
+//! build API Gateway events.
 //!
-//! The server is started once per test binary, unless `AWS_ENDPOINT_URL_DYNAMODB` already points
-//! at one (scripts may share a server across binaries). It is tied to this process through a
-//! pipe: when the test binary exits, the pipe closes and the wrapper shell stops the server.
+//! Each server is started once per test binary, unless the SDK's standard variable already
+//! points at one (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_EVENTBRIDGE`): `scripts/test` starts
+//! one of each for every test binary of the run. A server started here is tied to this process
+//! through a pipe: when the test binary exits, the pipe closes and the wrapper shell stops it.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -20,6 +23,7 @@ use leadflow::store::Store;
 pub use leadflow;
 
 const TEMPLATE: &str = include_str!("../../template.yaml");
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
 struct Server {
     endpoint: String,
@@ -27,7 +31,8 @@ struct Server {
     _child: Option<Child>,
 }
 
-static SERVER: OnceLock<Server> = OnceLock::new();
+static DYNAMODB: OnceLock<Server> = OnceLock::new();
+static EVENTS: OnceLock<Server> = OnceLock::new();
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -36,21 +41,7 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-/// `scripts/local-dynamodb`: moto's server with each request serialized, as DynamoDB isolates
-/// transactions (plain moto_server lets two concurrent transactions both pass their conditions).
-/// Run with the project's virtualenv when there is one (scripts/bootstrap), else python3.
-fn server_command(port: u16) -> String {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let venv_python = format!("{root}/.venv/bin/python");
-    let python = if std::path::Path::new(&venv_python).exists() {
-        venv_python
-    } else {
-        "python3".to_string()
-    };
-    format!("{python} {root}/scripts/local-dynamodb -H 127.0.0.1 -p {port}")
-}
-
-fn wait_until_serving(port: u16) {
+fn wait_until_serving(port: u16, what: &str) {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
@@ -63,54 +54,86 @@ fn wait_until_serving(port: u16) {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("the local DynamoDB did not start on port {port} within 60 s (is `moto[server]` installed? run scripts/bootstrap)");
+    panic!("{what} did not start on port {port} within 60 s (run scripts/bootstrap)");
+}
+
+/// The endpoint named by `var` when set, else a server started with `command` (given a free
+/// port) and tied to this process; `var` is then set so everything in the process uses it.
+fn reuse_or_start(var: &str, what: &str, command: impl Fn(u16) -> String) -> Server {
+    // Dummy credentials and a fixed region: the SDK signs requests even for a local server.
+    std::env::set_var("AWS_REGION", "us-east-1");
+    std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    if let Ok(endpoint) = std::env::var(var) {
+        if !endpoint.is_empty() {
+            return Server {
+                endpoint,
+                _child: None,
+            };
+        }
+    }
+    let port = free_port();
+    let script = format!(
+        "{} >/dev/null 2>&1 & pid=$!; read _; kill $pid",
+        command(port)
+    );
+    let child = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("bash to start {what}: {e}"));
+    wait_until_serving(port, what);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    std::env::set_var(var, &endpoint);
+    Server {
+        endpoint,
+        _child: Some(child),
+    }
 }
 
 fn server() -> &'static Server {
-    SERVER.get_or_init(|| {
-        // Dummy credentials and a fixed region: the SDK signs requests even for a local server.
-        std::env::set_var("AWS_REGION", "us-east-1");
-        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
-        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-        if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
-            if !endpoint.is_empty() {
-                return Server {
-                    endpoint,
-                    _child: None,
-                };
-            }
-        }
-        let port = free_port();
-        let script = format!(
-            "{} >/dev/null 2>&1 & pid=$!; read _; kill $pid",
-            server_command(port)
-        );
-        let child = Command::new("bash")
-            .arg("-c")
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("bash to start moto_server");
-        wait_until_serving(port);
-        let endpoint = format!("http://127.0.0.1:{port}");
-        std::env::set_var("AWS_ENDPOINT_URL_DYNAMODB", &endpoint);
-        Server {
-            endpoint,
-            _child: Some(child),
-        }
+    DYNAMODB.get_or_init(|| {
+        reuse_or_start("AWS_ENDPOINT_URL_DYNAMODB", "DynamoDB Local", |port| {
+            format!("{ROOT}/scripts/dynamodb-local {port}")
+        })
     })
 }
 
-/// The local server's endpoint (starting it on first use).
+/// moto's server, for EventBridge and SQS only (rescore's published events). Run from the
+/// project's virtualenv when there is one (scripts/bootstrap), else from PATH.
+fn events_server() -> &'static Server {
+    EVENTS.get_or_init(|| {
+        reuse_or_start("AWS_ENDPOINT_URL_EVENTBRIDGE", "moto_server", |port| {
+            let venv = format!("{ROOT}/.venv/bin/moto_server");
+            let moto = if std::path::Path::new(&venv).exists() {
+                venv
+            } else {
+                "moto_server".to_string()
+            };
+            format!("{moto} -H 127.0.0.1 -p {port}")
+        })
+    })
+}
+
+/// The endpoint serving EventBridge and SQS (moto's server; starting it on first use). Also
+/// sets `AWS_ENDPOINT_URL_SQS` to it.
+pub fn events_endpoint() -> String {
+    let endpoint = events_server().endpoint.clone();
+    std::env::set_var("AWS_ENDPOINT_URL_SQS", &endpoint);
+    endpoint
+}
+
+/// DynamoDB Local's endpoint (starting it on first use).
 pub fn endpoint() -> String {
     server().endpoint.clone()
 }
 
 /// A fresh, empty lead table with the production schema; returns a store on it. The SDK is
-/// configured exactly as in production (`load_sdk_config`), reaching moto through
+/// configured exactly as in production (`load_sdk_config`), reaching DynamoDB Local through
 /// `AWS_ENDPOINT_URL_DYNAMODB`.
 pub async fn fresh_store() -> Store {
     server();

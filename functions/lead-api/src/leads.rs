@@ -39,6 +39,7 @@ pub fn lead_json(r: &LeadRecord) -> Value {
         "lead_id": lead.lead_id,
         "email": c.email,
         "phone": c.phone.clone().or_else(|| c.phone_raw.clone()),
+        "phone_ext": c.phone_ext,
         "first_name": c.first_name,
         "last_name": c.last_name,
         "full_name": c.full_name,

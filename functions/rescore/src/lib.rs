@@ -24,6 +24,7 @@ use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use futures_util::stream::{self, StreamExt};
 use lambda_runtime::LambdaEvent;
+use leadflow::lambda_time;
 use leadflow::model::Temperature;
 use leadflow::scoring::{reasons_line, Assessment, Model, ScoringConfig};
 use leadflow::store::keys;
@@ -63,6 +64,10 @@ pub struct RescoreState {
     /// `MAX_PAGES`: pages per invocation across all segments (default unlimited); bounds the work
     /// of one invocation independently of its deadline.
     pub max_pages: Option<u64>,
+    /// `FUNCTION_TIMEOUT_SECONDS`: the function's configured timeout (the template sets it next
+    /// to `Timeout`), used when the invocation's deadline is implausible (already past at the
+    /// start, as under `cargo lambda watch`): see `leadflow::lambda_time`.
+    pub timeout: Option<Duration>,
 }
 
 impl RescoreState {
@@ -94,6 +99,7 @@ impl RescoreState {
                 num("SAFETY_MARGIN_MS", 0, 600_000)?.unwrap_or(20_000),
             ),
             max_pages: num("MAX_PAGES", 1, 1_000_000)?,
+            timeout: num("FUNCTION_TIMEOUT_SECONDS", 1, 900)?.map(Duration::from_secs),
         })
     }
 }
@@ -149,15 +155,14 @@ pub async fn handler(
     let (input, context) = event.into_parts();
     let started = Instant::now();
     let now = Utc::now();
-    // The Lambda deadline (epoch ms); 0 means none (a test context).
-    let stop_at = (context.deadline > 0).then(|| {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        let remaining = Duration::from_millis(context.deadline.saturating_sub(now_ms));
-        started + remaining.saturating_sub(state.safety_margin)
-    });
+    // The Lambda deadline (epoch ms; 0 means none: a test context), read as `lambda_time` says:
+    // seconds scaled, an implausible one replaced by the configured timeout.
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let stop_at = lambda_time::remaining(context.deadline, now_ms, state.timeout)
+        .map(|remaining| started + remaining.saturating_sub(state.safety_margin));
 
     if let Some(cfg) = input.get("set_config") {
         return set_config(state, cfg, now).await;

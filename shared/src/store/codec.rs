@@ -44,6 +44,7 @@ pub fn contact_fields(c: &Contact) -> Vec<(&'static str, String)> {
     push("email_key", &c.email_key);
     push("phone", &c.phone);
     push("phone_raw", &c.phone_raw);
+    push("phone_ext", &c.phone_ext);
     push("first_name", &c.first_name);
     push("last_name", &c.last_name);
     push("full_name", &c.full_name);
@@ -222,6 +223,7 @@ pub fn lead_from(item: &Item) -> Option<Lead> {
             email_key: get_s(item, "email_key"),
             phone: get_s(item, "phone"),
             phone_raw: get_s(item, "phone_raw"),
+            phone_ext: get_s(item, "phone_ext"),
             first_name: get_s(item, "first_name"),
             last_name: get_s(item, "last_name"),
             full_name: get_s(item, "full_name"),

@@ -311,7 +311,12 @@ impl Store {
         )
     }
 
-    fn marker_put(&self, key: &IdentityKey, lead_id: &str, at: DateTime<Utc>) -> TransactWriteItem {
+    pub(super) fn marker_put(
+        &self,
+        key: &IdentityKey,
+        lead_id: &str,
+        at: DateTime<Utc>,
+    ) -> TransactWriteItem {
         let mut item = Item::new();
         item.insert(keys::PK.into(), s(keys::identity_pk(key)));
         item.insert(keys::SK.into(), s(keys::MARKER_SK));
@@ -487,9 +492,19 @@ impl Store {
         let mode = *mode;
         let fill_only = mode == MergeMode::FillOnly;
         let mut u = UpdateParts::default();
+        let mut removes = Vec::new();
         for (name, value) in contact_fields(&sub.contact) {
+            // An extension belongs to the number it was written with: a late, older submission
+            // cannot know that its number is still the lead's, so it never sets one.
+            if fill_only && name == "phone_ext" {
+                continue;
+            }
             let alias = u.name(name);
             u.set(alias, s(value), fill_only);
+        }
+        // A newer number written without an extension clears the old number's.
+        if !fill_only && sub.contact.phone.is_some() && sub.contact.phone_ext.is_none() {
+            removes.push(u.name("phone_ext"));
         }
         if let Some(consent) = &sub.consent {
             let alias = u.name("consent");
@@ -542,7 +557,12 @@ impl Store {
                 AttributeValue::Ss(claim.iter().map(keys::identity_pk).collect()),
             );
         }
-        let expression = format!("SET {} ADD {}", sets.join(", "), adds.join(", "));
+        let remove = if removes.is_empty() {
+            String::new()
+        } else {
+            format!(" REMOVE {}", removes.join(", "))
+        };
+        let expression = format!("SET {}{remove} ADD {}", sets.join(", "), adds.join(", "));
         let mut condition = match mode {
             MergeMode::Newer => {
                 names.insert("#last_touch_at".into(), "last_touch_at".into());

@@ -1,13 +1,14 @@
 //! The DynamoDB store. Every key, condition and expression of the table lives under this module
 //! (`keys` names the items, `codec` converts them, `ingest` is the dedupe-and-merge write path,
 //! `read` the lookups, `quarantine` the replay queue, `announced` the leads platforms announce
-//! by id).
+//! by id, `phones` the re-normalization of refused phone numbers).
 
 mod announced;
 pub(crate) mod codec;
 mod ingest;
 pub mod keys;
 mod metrics;
+mod phones;
 mod quarantine;
 mod read;
 mod referrals;
@@ -16,6 +17,7 @@ mod reviews;
 mod sales;
 mod txn;
 pub use announced::{StoredDelivery, Withdrawal};
+pub use phones::{PhoneAdoption, RefusedPhone};
 pub use read::{record_from_items, LeadRecord};
 pub use referrals::{ReferralCredit, Referrer};
 pub use rescore::{

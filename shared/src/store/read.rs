@@ -1,6 +1,7 @@
 //! Lookups: a lead by id or by identity, a lead's touchpoints, and a paged scan of leads.
 
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder;
 
 use super::codec::{consent_record_from, get_n, get_s, lead_from, s, touchpoint_from, Item};
 use super::keys;
@@ -123,29 +124,41 @@ impl Store {
         }
     }
 
-    /// Every lead, via a paged Scan filtered to lead items (tools and small tables only: the
-    /// scheduled jobs use parallel segments).
-    pub async fn scan_leads(&self) -> Result<Vec<Lead>, StoreError> {
-        let mut leads = Vec::new();
+    /// Runs a Scan to the end, page after page (1 request per 1 MB page).
+    pub(crate) async fn scan_all(
+        &self,
+        scan: impl Fn() -> ScanFluentBuilder,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
         let mut start = None;
         loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("#t = :lead")
-                .expression_attribute_names("#t", "type")
-                .expression_attribute_values(":lead", s("lead"))
+            let out = scan()
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| StoreError::sdk("Scan", e))?;
-            leads.extend(out.items().iter().filter_map(lead_from));
+            items.extend(out.items().iter().cloned());
             match out.last_evaluated_key() {
                 Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
+                _ => return Ok(items),
             }
         }
+    }
+
+    /// Every lead, via a paged Scan filtered to lead items (tools and small tables only: the
+    /// scheduled jobs use parallel segments).
+    pub async fn scan_leads(&self) -> Result<Vec<Lead>, StoreError> {
+        let items = self
+            .scan_all(|| {
+                self.client
+                    .scan()
+                    .table_name(&self.table)
+                    .filter_expression("#t = :lead")
+                    .expression_attribute_names("#t", "type")
+                    .expression_attribute_values(":lead", s("lead"))
+            })
+            .await?;
+        let mut leads: Vec<Lead> = items.iter().filter_map(lead_from).collect();
         leads.sort_by_key(|l| l.created_at);
         Ok(leads)
     }

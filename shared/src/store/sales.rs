@@ -216,6 +216,7 @@ impl Store {
             "email_key",
             "phone",
             "phone_raw",
+            "phone_ext",
             "first_name",
             "last_name",
             "full_name",

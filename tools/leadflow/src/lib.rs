@@ -5,9 +5,11 @@
 //! - `commands`: `create-tables`.
 //! - `leads`: `list-leads`.
 //! - `replay`: `replay-quarantine`.
+//! - `phones`: `renormalize-phones`.
 
 pub mod commands;
 pub mod leads;
+pub mod phones;
 pub mod replay;
 pub mod schema;
 

@@ -4,6 +4,7 @@
 //!   leadflow list-leads [--table NAME] [--full]
 //!   leadflow replay-quarantine [--table NAME] [--limit N] [--dry-run]
 //!   leadflow list-lead-gone [--table NAME] [--limit N]
+//!   leadflow renormalize-phones [--table NAME] [--dry-run] [--full]
 //!
 //! DynamoDB is reached through the SDK's standard configuration (`AWS_ENDPOINT_URL_DYNAMODB`
 //! for a local server); `--table` defaults to `TABLE_NAME`.
@@ -12,14 +13,17 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use leadflow::store::Store;
-use leadflow_tools::{commands, leads, replay};
+use leadflow_tools::{commands, leads, phones, replay};
 
 fn usage() -> &'static str {
     "usage:
   leadflow create-tables --template template.yaml [--name LogicalId=physical-name ...]
   leadflow list-leads [--table NAME] [--full]
   leadflow replay-quarantine [--table NAME] [--limit N] [--dry-run]
-  leadflow list-lead-gone [--table NAME] [--limit N]"
+  leadflow list-lead-gone [--table NAME] [--limit N]
+  leadflow renormalize-phones [--table NAME] [--dry-run] [--full]
+      re-parses phones stored raw because they did not parse (DEFAULT_COUNTRY and
+      BLOCKED_IDENTIFIERS as the functions read them); claims free numbers, reports taken ones"
 }
 
 struct Args {
@@ -108,6 +112,17 @@ async fn run(argv: Vec<String>) -> Result<(), String> {
         "list-lead-gone" => {
             let limit = args.limit()?;
             leads::list_lead_gone(&Store::new(&sdk, args.table()?), limit).await
+        }
+        "renormalize-phones" => {
+            let cfg = leadflow::normalize::NormalizeConfig::from_lookup(|k| std::env::var(k).ok())?;
+            phones::renormalize_phones(
+                &Store::new(&sdk, args.table()?),
+                &cfg,
+                args.has("--dry-run"),
+                args.has("--full"),
+            )
+            .await
+            .map(|_| ())
         }
         other => Err(format!("unknown command {other:?}\n{}", usage())),
     }

@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::Client;
 use serde_norway::Value;
 
 /// How long `create_table` waits for a new table (and its indexes) to become ACTIVE.
-/// DynamoDB takes seconds to a few minutes for a new on-demand table; moto is immediate.
+/// DynamoDB takes seconds to a few minutes for a new on-demand table; DynamoDB Local is immediate.
 pub const ACTIVE_TIMEOUT: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone, PartialEq)]
