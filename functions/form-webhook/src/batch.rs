@@ -32,16 +32,21 @@ pub const DEADLINE_RESERVE: Duration = Duration::from_millis(1_500);
 /// The budget of a batch when the invocation has no deadline (tests, local runs, replays).
 pub const DEFAULT_BUDGET: Duration = Duration::from_secs(25);
 
-/// When fetching must stop: `deadline_ms` (the Lambda context's deadline, epoch ms; 0 when
-/// unknown) less [`DEADLINE_RESERVE`], or [`DEFAULT_BUDGET`] from now without one.
+/// When fetching must stop: now plus [`fetch_budget`].
 pub fn fetch_deadline(deadline_ms: u64, now: DateTime<Utc>) -> Instant {
+    Instant::now() + fetch_budget(deadline_ms, now)
+}
+
+/// The time left for fetching: the Lambda context's deadline (`deadline_ms`, epoch ms; 0 when
+/// unknown) less [`DEADLINE_RESERVE`], read by `leadflow::lambda_time`'s rules (seconds scaled;
+/// an implausible, already past deadline, as emulators send, and no deadline at all give
+/// [`DEFAULT_BUDGET`]).
+pub fn fetch_budget(deadline_ms: u64, now: DateTime<Utc>) -> Duration {
     let now_ms = u64::try_from(now.timestamp_millis()).unwrap_or(0);
-    let budget = if deadline_ms > now_ms {
-        Duration::from_millis(deadline_ms - now_ms).saturating_sub(DEADLINE_RESERVE)
-    } else {
-        DEFAULT_BUDGET
-    };
-    Instant::now() + budget
+    match leadflow::lambda_time::remaining(deadline_ms, now_ms, None) {
+        Some(left) if !left.is_zero() => left.saturating_sub(DEADLINE_RESERVE),
+        _ => DEFAULT_BUDGET,
+    }
 }
 
 /// What became of every lead of a delivery.
@@ -260,5 +265,36 @@ async fn fetch_and_store(
             tracing::error!(provider, platform_id = lead.platform_id(), error = %e, "lead fetch failed");
             LeadResult::Failed(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_budget_ends_before_the_lambda_deadline() {
+        let now = Utc.timestamp_millis_opt(1_796_035_643_000).unwrap();
+        let in_ten_s = 1_796_035_653_000;
+        assert_eq!(
+            fetch_budget(in_ten_s, now),
+            Duration::from_secs(10) - DEADLINE_RESERVE
+        );
+        // A deadline in seconds (an emulator's) is read as seconds.
+        assert_eq!(
+            fetch_budget(in_ten_s / 1000, now),
+            Duration::from_secs(10) - DEADLINE_RESERVE
+        );
+        // Closer than the reserve: nothing more is fetched.
+        assert_eq!(fetch_budget(1_796_035_643_500, now), Duration::ZERO);
+    }
+
+    #[test]
+    fn no_or_an_implausible_deadline_gets_the_default_budget() {
+        let now = Utc.timestamp_millis_opt(1_796_035_643_000).unwrap();
+        assert_eq!(fetch_budget(0, now), DEFAULT_BUDGET);
+        // cargo lambda watch sends 600000 (January 1970) as every deadline.
+        assert_eq!(fetch_budget(600_000, now), DEFAULT_BUDGET);
     }
 }
