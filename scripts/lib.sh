@@ -93,10 +93,12 @@ start_platform_apis() {
   echo "Graph API + LinkedIn API stand-ins: http://127.0.0.1:$port (log: .local/platform-apis.log)"
 }
 
-# The functions' configuration for the local stack, including the test keys and secrets the
-# samples in events/ were made with (events/PROVIDERS.md, tests/referral_review.rs). Test values
-# only, never real secrets. events/local.env, when present, is appended (and wins).
+# The functions' configuration for the local stack. The platforms' test secrets the samples in
+# events/ were made with come from events/local.env, the one file of local test values, appended
+# last; `leadflow providers --check` (built by build_functions) fails naming any secret a
+# provider declares and that file leaves unset. Test values only, never real secrets.
 write_env_file() {
+  "$ROOT/target/debug/leadflow" providers --check "$ROOT/events/local.env" || return 1
   cat >"$LOCAL_DIR/functions.env" <<ENV
 TABLE_NAME=$TABLE_NAME
 AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB
@@ -113,19 +115,6 @@ LEAD_API_KEYS=local-dev-key
 FUNCTION_TIMEOUT_SECONDS=900
 REFERRAL_API_KEYS=local-dev-key
 TRUSTPILOT_KEY=local-trustpilot-key
-TYPEFORM_SECRET=test-typeform-secret
-FACEBOOK_APP_SECRET=test-facebook-app-secret
-FACEBOOK_VERIFY_TOKEN=test-facebook-verify-token
-FACEBOOK_ACCESS_TOKEN=test-page-access-token
-GOOGLE_ADS_KEY=test-google-ads-key
-HUBSPOT_CLIENT_SECRET=test-hubspot-client-secret
-LINKEDIN_CLIENT_SECRET=test-linkedin-client-secret
-LINKEDIN_ACCESS_TOKEN=test-linkedin-access-token
-TALLY_SECRET=test-tally-secret
-WEBFLOW_SECRET=test-webflow-secret
-CALENDLY_SIGNING_KEY=test-calendly-signing-key
-UNBOUNCE_KEY=test-unbounce-key
-JOTFORM_KEY=test-jotform-key
 # The Graph / LinkedIn stand-ins (start_platform_apis); without them a closed loopback port:
 # the Meta and LinkedIn samples then answer 502 upstream_unavailable at once, and the test
 # tokens never go to the real APIs.
@@ -141,7 +130,7 @@ ENV
   else
     echo "EVENT_BUS_NAME=" >>"$LOCAL_DIR/functions.env"
   fi
-  if [ -f "$ROOT/events/local.env" ]; then cat "$ROOT/events/local.env" >>"$LOCAL_DIR/functions.env"; fi
+  cat "$ROOT/events/local.env" >>"$LOCAL_DIR/functions.env"
 }
 
 # Builds the leadflow tool and every function the way `cargo lambda watch` will run them:

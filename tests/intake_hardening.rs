@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use form_webhook::{handler, AppState};
-use integration_tests::{fresh_store, lambda_event, Answer, EventBuilder, StandIn, StandInReply};
+use integration_tests::{
+    fresh_store, json_event, lambda_event, Answer, EventBuilder, StandIn, StandInReply,
+};
 use lambda_runtime::{Context, LambdaEvent};
 use leadflow::signature::hmac_sha256;
 use leadflow::store::Store;
@@ -558,7 +560,7 @@ async fn a_form_with_2000_character_utms_is_stored_and_the_days_rollup_succeeds(
     .await;
     assert_eq!(a.status, 201, "{}", a.text);
     let rollup_state = metrics_rollup::RollupState::from_lookup(store.clone(), |_| None).unwrap();
-    let summary = metrics_rollup::handler(&rollup_state, lambda_event(json!({"mode": "today"})))
+    let summary = metrics_rollup::handler(&rollup_state, json_event(json!({"mode": "today"})))
         .await
         .expect("the day's rollup succeeds");
     assert_eq!(summary["groups"], 1, "{summary}");
@@ -765,8 +767,10 @@ async fn every_consent_answer_is_kept_and_shown_with_a_keyed_ip() {
 #[tokio::test]
 async fn a_batch_fetches_a_bounded_number_of_leads_at_once() {
     let store = fresh_store().await;
+    // Each answer takes long enough (300 ms) for the first fetches to be still in flight when
+    // the last of a full window starts, even on a loaded machine.
     let graph =
-        StandIn::start(|target| StandInReply::Delayed(40, 200, graph_lead(&graph_id(target))))
+        StandIn::start(|target| StandInReply::Delayed(300, 200, graph_lead(&graph_id(target))))
             .await;
     let st = state_for(&store, &graph);
     let ids: Vec<String> = (0..24).map(|i| format!("{}", 5_000 + i)).collect();
@@ -774,10 +778,10 @@ async fn a_batch_fetches_a_bounded_number_of_leads_at_once() {
     let a = send(&st, meta_post(&refs)).await;
     assert_eq!(a.status, 200, "{}", a.text);
     assert_eq!(store.scan_leads().await.unwrap().len(), 24);
-    let most = graph.max_in_flight();
-    assert!(
-        (2..=form_webhook::providers::DEFAULT_API_CONCURRENCY).contains(&most),
-        "{most}"
+    // The bound is reached (the fetches really run concurrently) and never passed.
+    assert_eq!(
+        graph.max_in_flight(),
+        leadflow_providers::DEFAULT_API_CONCURRENCY
     );
 }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use integration_tests::{fresh_store, lambda_event, Answer, EventBuilder};
+use integration_tests::{fresh_store, json_event, lambda_event, Answer, EventBuilder};
 use lead_api::{handler, ApiState};
 use leadflow::metrics::{GroupKey, RollupCounts};
 use leadflow::model::{ContactInput, DeliveryKey, Stage, Submission, TouchKind};
@@ -51,7 +51,7 @@ async fn rollup(store: &Store, input: Value) -> Value {
         (k == "FIXED_CPL").then(|| "referral=10".to_string())
     })
     .unwrap();
-    metrics_rollup::handler(&state, lambda_event(input))
+    metrics_rollup::handler(&state, json_event(input))
         .await
         .unwrap()
 }

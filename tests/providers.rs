@@ -6,34 +6,16 @@ use std::collections::HashMap;
 
 use base64::Engine;
 use chrono::Utc;
-use form_webhook::{handler, replay, AppState, ReplayResult};
-use integration_tests::{fresh_store, lambda_event, Answer, StandIn, StandInReply};
+use form_webhook::{handler, AppState};
+use integration_tests::{fresh_store, lambda_event, local_env, Answer, StandIn, StandInReply};
 use leadflow::signature::hmac_sha256;
 use leadflow::store::Store;
+use leadflow_providers::{replay, ReplayResult};
 use serde_json::Value;
 
-/// The test secrets the samples were signed with (events/PROVIDERS.md).
-const SECRETS: [(&str, &str); 13] = [
-    ("TYPEFORM_SECRET", "test-typeform-secret"),
-    ("FACEBOOK_APP_SECRET", "test-facebook-app-secret"),
-    ("FACEBOOK_VERIFY_TOKEN", "test-facebook-verify-token"),
-    ("FACEBOOK_ACCESS_TOKEN", "test-page-access-token"),
-    ("GOOGLE_ADS_KEY", "test-google-ads-key"),
-    ("HUBSPOT_CLIENT_SECRET", "test-hubspot-client-secret"),
-    ("LINKEDIN_CLIENT_SECRET", "test-linkedin-client-secret"),
-    ("LINKEDIN_ACCESS_TOKEN", "test-linkedin-access-token"),
-    ("TALLY_SECRET", "test-tally-secret"),
-    ("WEBFLOW_SECRET", "test-webflow-secret"),
-    ("CALENDLY_SIGNING_KEY", "test-calendly-signing-key"),
-    ("UNBOUNCE_KEY", "test-unbounce-key"),
-    ("JOTFORM_KEY", "test-jotform-key"),
-];
-
 fn state(store: Store, extra: &[(&str, String)]) -> AppState {
-    let mut vars: HashMap<String, String> = SECRETS
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    // The test values the samples were signed with (events/PROVIDERS.md).
+    let mut vars: HashMap<String, String> = local_env();
     vars.insert("PLATFORM_API_TIMEOUT_MS".into(), "500".into());
     for (k, v) in extra {
         vars.insert(k.to_string(), v.clone());
@@ -62,7 +44,8 @@ fn raw_body(ev: &Value) -> Vec<u8> {
 fn resign(name: &str, mut ev: Value) -> Value {
     let body = raw_body(&ev);
     let now_ms = Utc::now().timestamp_millis().to_string();
-    let key = |k: &str| SECRETS.iter().find(|(n, _)| *n == k).unwrap().1.as_bytes();
+    let env = local_env();
+    let key = |k: &str| env[k].as_bytes();
     let headers = ev["headers"].as_object_mut().unwrap();
     if name.starts_with("webflow") {
         let sig = hmac_sha256(key("WEBFLOW_SECRET"), &[now_ms.as_bytes(), b":", &body]);
@@ -368,7 +351,7 @@ async fn authentic_unparseable_deliveries_are_quarantined_and_replayable() {
     assert_eq!(held.len(), 1);
     assert_eq!(held[0].body, body.as_bytes(), "the exact bytes are kept");
     assert!(matches!(
-        replay(&state, &held[0]).await.unwrap(),
+        replay(state.intake(), &held[0]).await.unwrap(),
         ReplayResult::StillUnusable(_)
     ));
 
@@ -392,12 +375,12 @@ async fn authentic_unparseable_deliveries_are_quarantined_and_replayable() {
         .into_iter()
         .find(|q| q.id == id)
         .unwrap();
-    match replay(&state, &item).await.unwrap() {
+    match replay(state.intake(), &item).await.unwrap() {
         ReplayResult::Stored(outcomes) => assert_eq!(outcomes.len(), 1),
         other => panic!("{other:?}"),
     }
     assert!(
-        matches!(replay(&state, &item).await.unwrap(), ReplayResult::Stored(o) if o[0].status.as_str() == "duplicate")
+        matches!(replay(state.intake(), &item).await.unwrap(), ReplayResult::Stored(o) if o[0].status.as_str() == "duplicate")
     );
     assert_eq!(store.scan_leads().await.unwrap().len(), 1);
 }

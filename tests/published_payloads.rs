@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use base64::Engine;
 use chrono::Utc;
 use form_webhook::{handler, AppState};
-use integration_tests::{fresh_store, lambda_event, Answer, EventBuilder, StandIn, StandInReply};
+use integration_tests::{
+    fresh_store, lambda_event, local_env, Answer, EventBuilder, StandIn, StandInReply,
+};
 use leadflow::model::{Channel, Lead, TouchKind};
 use leadflow::signature::hmac_sha256;
 use leadflow::store::Store;
@@ -22,36 +24,16 @@ fn fixture_json(name: &str) -> Value {
     serde_json::from_slice(&fixture(name)).unwrap()
 }
 
-const SECRETS: [(&str, &str); 13] = [
-    ("TYPEFORM_SECRET", "test-typeform-secret"),
-    ("FACEBOOK_APP_SECRET", "test-facebook-app-secret"),
-    ("FACEBOOK_VERIFY_TOKEN", "test-facebook-verify-token"),
-    ("FACEBOOK_ACCESS_TOKEN", "test-page-access-token"),
-    ("GOOGLE_ADS_KEY", "test-google-ads-key"),
-    ("HUBSPOT_CLIENT_SECRET", "test-hubspot-client-secret"),
-    ("LINKEDIN_CLIENT_SECRET", "test-linkedin-client-secret"),
-    ("LINKEDIN_ACCESS_TOKEN", "test-linkedin-access-token"),
-    ("TALLY_SECRET", "test-tally-secret"),
-    ("WEBFLOW_SECRET", "test-webflow-secret"),
-    ("CALENDLY_SIGNING_KEY", "test-calendly-signing-key"),
-    ("UNBOUNCE_KEY", "test-unbounce-key"),
-    ("JOTFORM_KEY", "test-jotform-key"),
-];
-
-fn secret(name: &str) -> &'static [u8] {
-    SECRETS
-        .iter()
-        .find(|(k, _)| *k == name)
-        .unwrap()
-        .1
-        .as_bytes()
+/// The value events/local.env gives a secret.
+fn secret(name: &str) -> Vec<u8> {
+    local_env()
+        .remove(name)
+        .unwrap_or_else(|| panic!("events/local.env has no {name}"))
+        .into_bytes()
 }
 
 fn state(store: Store, extra: &[(&str, String)]) -> AppState {
-    let mut vars: HashMap<String, String> = SECRETS
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let mut vars: HashMap<String, String> = local_env();
     for (k, v) in extra {
         vars.insert(k.to_string(), v.clone());
     }
@@ -94,7 +76,7 @@ async fn typeforms_example_payload() {
     let body = fixture("typeform-example-payload.json");
     let sig = format!(
         "sha256={}",
-        b64(&hmac_sha256(secret("TYPEFORM_SECRET"), &[&body]))
+        b64(&hmac_sha256(&secret("TYPEFORM_SECRET"), &[&body]))
     );
     let a = send(
         &st,
@@ -133,7 +115,7 @@ async fn metas_leadgen_webhook_lead_and_disclaimer_samples() {
     let body = fixture("meta-leadgen-webhook.json");
     let sig = format!(
         "sha256={}",
-        hex::encode(hmac_sha256(secret("FACEBOOK_APP_SECRET"), &[&body]))
+        hex::encode(hmac_sha256(&secret("FACEBOOK_APP_SECRET"), &[&body]))
     );
     let a = send(
         &st,
@@ -189,7 +171,7 @@ fn hubspot_v3(body: &[u8]) -> EventBuilder {
     );
     let now = Utc::now().timestamp_millis().to_string();
     let sig = hmac_sha256(
-        secret("HUBSPOT_CLIENT_SECRET"),
+        &secret("HUBSPOT_CLIENT_SECRET"),
         &[b"POST", url.as_bytes(), body, now.as_bytes()],
     );
     EventBuilder::from_value(built)
@@ -225,7 +207,7 @@ async fn tallys_example_payload_with_every_field_type() {
     let store = fresh_store().await;
     let st = state(store.clone(), &[]);
     let body = fixture("tally-webhook-payload.json");
-    let sig = b64(&hmac_sha256(secret("TALLY_SECRET"), &[&body]));
+    let sig = b64(&hmac_sha256(&secret("TALLY_SECRET"), &[&body]));
     let a = send(
         &st,
         json_post("tally", &body).header("tally-signature", &sig),
@@ -239,7 +221,7 @@ async fn tallys_example_payload_with_every_field_type() {
 
 fn webflow(body: &[u8]) -> EventBuilder {
     let now = Utc::now().timestamp_millis().to_string();
-    let sig = hmac_sha256(secret("WEBFLOW_SECRET"), &[now.as_bytes(), b":", body]);
+    let sig = hmac_sha256(&secret("WEBFLOW_SECRET"), &[now.as_bytes(), b":", body]);
     json_post("webflow", body)
         .header("x-webflow-timestamp", &now)
         .header("x-webflow-signature", &hex::encode(sig))
@@ -268,7 +250,10 @@ async fn calendlys_invitee_created() {
     let st = state(store.clone(), &[]);
     let body = fixture("calendly-invitee-created.json");
     let t = Utc::now().timestamp().to_string();
-    let sig = hmac_sha256(secret("CALENDLY_SIGNING_KEY"), &[t.as_bytes(), b".", &body]);
+    let sig = hmac_sha256(
+        &secret("CALENDLY_SIGNING_KEY"),
+        &[t.as_bytes(), b".", &body],
+    );
     let a = send(
         &st,
         json_post("calendly", &body).header(
@@ -329,7 +314,7 @@ async fn linkedins_notification_and_lead_form_response() {
     let st = state(store.clone(), &[("LINKEDIN_API_URL", api.base_url.clone())]);
     let body = fixture("linkedin-lead-notification.json");
     let sig = hex::encode(hmac_sha256(
-        secret("LINKEDIN_CLIENT_SECRET"),
+        &secret("LINKEDIN_CLIENT_SECRET"),
         &[b"hmacsha256=", &body],
     ));
     let a = send(

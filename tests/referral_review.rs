@@ -10,7 +10,6 @@ use integration_tests::{
     fresh_store, lambda_event, sample_event, unreachable_store, Answer, EventBuilder,
 };
 use leadflow::model::{Channel, ContactInput, DeliveryKey, ReviewPlatform, Submission, TouchKind};
-use leadflow::store::keys;
 use leadflow::store::Store;
 use leadflow::telemetry::Metrics;
 use referral_review::{handler, AppState};
@@ -56,7 +55,7 @@ fn get(path: &str, query: &str) -> EventBuilder {
 async fn seed_lead(state: &AppState, email: &str, phone: Option<&str>) -> String {
     let mut sub = Submission::new(
         "form",
-        DeliveryKey::Platform(keys::new_id()),
+        DeliveryKey::Platform(leadflow::store::new_id()),
         TouchKind::FormSubmission,
         Utc::now(),
     );
@@ -79,23 +78,9 @@ async fn raw_lead(
     lead_id: &str,
 ) -> HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
     store
-        .client()
-        .get_item()
-        .table_name(store.table())
-        .key(
-            keys::PK,
-            aws_sdk_dynamodb::types::AttributeValue::S(keys::lead_pk(lead_id)),
-        )
-        .key(
-            keys::SK,
-            aws_sdk_dynamodb::types::AttributeValue::S(keys::LEAD_SK.into()),
-        )
-        .consistent_read(true)
-        .send()
+        .raw_lead_item(lead_id)
         .await
         .unwrap()
-        .item()
-        .cloned()
         .unwrap_or_default()
 }
 
@@ -1007,10 +992,10 @@ async fn a_retry_after_a_failed_credit_finishes_it_with_the_right_flag() {
     let state = state().await;
     let referrer = seed_lead(&state, "ada@example.com", None).await;
     let email_key = leadflow::model::IdentityKey::Email("grace@example.org".into());
-    let key = referral_review::referrals::referral_key(None, Some("spring-2026"), &[email_key]);
+    let key = leadflow::store::referral_key(None, Some("spring-2026"), &[email_key]);
     let mut sub = Submission::new(
         "referral",
-        DeliveryKey::Platform(format!("{referrer}#{key}")),
+        leadflow::store::referral_delivery(&referrer, &key),
         TouchKind::ReferralReceived,
         Utc::now(),
     );

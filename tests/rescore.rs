@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_eventbridge::types::Target;
 use chrono::{DateTime, Duration, Utc};
-use integration_tests::{events_endpoint, fresh_store, lambda_event};
+use integration_tests::{events_endpoint, fresh_store, json_event, sdk_config};
 use lambda_runtime::{Context, LambdaEvent};
 use leadflow::model::{ContactInput, DeliveryKey, Stage, Submission, Temperature, TouchKind};
 use leadflow::normalize::{normalize, NormalizeConfig};
@@ -15,12 +15,9 @@ use leadflow::store::{ScoreWrite, Store};
 use rescore::{handler, Publisher, RescoreState};
 use serde_json::{json, Value};
 
+/// EventBridge and SQS on moto's server.
 async fn sdk() -> aws_config::SdkConfig {
-    let endpoint = events_endpoint();
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .load()
-        .await
+    sdk_config(&events_endpoint()).await
 }
 
 /// A bus of its own with a rule sending every rescore event to a fresh SQS queue.
@@ -36,7 +33,7 @@ impl Events {
         let sdk = sdk().await;
         let events = aws_sdk_eventbridge::Client::new(&sdk);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let id = leadflow::store::keys::new_id();
+        let id = leadflow::store::new_id();
         let bus = format!("bus-{id}");
         events.create_event_bus().name(&bus).send().await.unwrap();
         let queue_url = sqs
@@ -129,7 +126,7 @@ fn state(store: Store, publisher: Option<Publisher>, vars: &[(&str, &str)]) -> R
 
 async fn invoke(state: &RescoreState, payload: Value) -> Value {
     leadflow::telemetry::init_tracing();
-    handler(state, lambda_event(payload)).await.unwrap()
+    handler(state, json_event(payload)).await.unwrap()
 }
 
 fn scheduled() -> Value {
@@ -147,7 +144,7 @@ struct Person<'a> {
 async fn touch(store: &Store, p: &Person<'_>, kind: TouchKind, at: DateTime<Utc>) -> String {
     let mut s = Submission::new(
         "form",
-        DeliveryKey::Platform(leadflow::store::keys::new_id()),
+        DeliveryKey::Platform(leadflow::store::new_id()),
         kind,
         at,
     );
@@ -386,9 +383,12 @@ async fn an_interrupted_run_resumes_and_ends_like_an_uninterrupted_one() {
     let mut ctx = Context::default();
     ctx.deadline = 1;
     let st = state(parts.clone(), None, &vars);
-    let r = handler(&st, LambdaEvent::new(scheduled(), ctx))
-        .await
-        .unwrap();
+    let r = handler(
+        &st,
+        LambdaEvent::new(serde_json::from_value(scheduled()).unwrap(), ctx),
+    )
+    .await
+    .unwrap();
     assert_eq!((r["complete"].clone(), n(&r, "scanned")), (json!(false), 0));
     // The next invocation with time left finishes that run.
     let r = invoke(&st, scheduled()).await;
@@ -418,9 +418,12 @@ async fn emulator_deadlines_leave_the_run_its_time() {
     for deadline in [in_seconds, 600_000] {
         let mut ctx = Context::default();
         ctx.deadline = deadline;
-        let r = handler(&st, LambdaEvent::new(scheduled(), ctx))
-            .await
-            .unwrap();
+        let r = handler(
+            &st,
+            LambdaEvent::new(serde_json::from_value(scheduled()).unwrap(), ctx),
+        )
+        .await
+        .unwrap();
         assert_eq!(r["complete"], true, "deadline {deadline}: {r}");
         assert!(n(&r, "pages") > 0, "deadline {deadline}: {r}");
         assert_eq!(n(&r, "scanned"), 14, "deadline {deadline}: {r}");
@@ -573,7 +576,7 @@ async fn targeted_rescore_and_stored_configuration() {
     // An invalid configuration is refused with a message naming the field; nothing is stored.
     let mut bad = serde_json::to_value(ScoringConfig::default()).unwrap();
     bad["thresholds"]["hot"] = 500.into();
-    let err = handler(&st, lambda_event(json!({"set_config": bad})))
+    let err = handler(&st, json_event(json!({"set_config": bad})))
         .await
         .unwrap_err()
         .to_string();
@@ -583,7 +586,7 @@ async fn targeted_rescore_and_stored_configuration() {
     );
     let mut typo = serde_json::to_value(ScoringConfig::default()).unwrap();
     typo["half_lif_days"] = 7.into();
-    let err = handler(&st, lambda_event(json!({"set_config": typo})))
+    let err = handler(&st, json_event(json!({"set_config": typo})))
         .await
         .unwrap_err()
         .to_string();
@@ -638,13 +641,10 @@ async fn targeted_rescore_and_stored_configuration() {
     );
     let r = invoke(&st, json!({"segment": 0, "total_segments": 1})).await;
     assert_eq!(n(&r, "changed"), 0, "{r}");
-    let err = handler(
-        &st,
-        lambda_event(json!({"segment": 3, "total_segments": 2})),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let err = handler(&st, json_event(json!({"segment": 3, "total_segments": 2})))
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("segment must be"), "{err}");
 }
 
@@ -663,7 +663,7 @@ async fn sample_events_are_accepted() {
     let r = invoke(&st, sample("rescore-get-config.json")).await;
     assert_eq!(r["source"], "builtin");
     // The lead sample names a lead this empty table does not have: a clear error, no panic.
-    let err = handler(&st, lambda_event(sample("rescore-lead.json")))
+    let err = handler(&st, json_event(sample("rescore-lead.json")))
         .await
         .unwrap_err()
         .to_string();

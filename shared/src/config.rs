@@ -3,42 +3,54 @@
 //! DynamoDB is reached through the SDK's standard configuration, so `AWS_ENDPOINT_URL_DYNAMODB`
 //! points every function (and the tests) at a local server with no code change.
 
+use std::ffi::OsString;
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
 
-/// Loads the SDK configuration once per cold start. Timeouts are bounded so a stalled
-/// connection surfaces as a 5xx (the sender retries) well inside the function's own timeout.
+/// Loads the SDK configuration once per cold start, from the environment.
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
     drop_blank_endpoint_overrides();
-    aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .operation_attempt_timeout(Duration::from_secs(3))
-                .operation_timeout(Duration::from_secs(8))
-                .build(),
-        )
-        .load()
-        .await
+    sdk_loader().load().await
+}
+
+/// The SDK configuration every function uses, before the environment fills in the rest (tests
+/// give endpoint, region and credentials explicitly instead). Timeouts are bounded so a
+/// stalled connection surfaces as a 5xx (the sender retries) well inside the function's own
+/// timeout.
+pub fn sdk_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).timeout_config(
+        TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .operation_attempt_timeout(Duration::from_secs(3))
+            .operation_timeout(Duration::from_secs(8))
+            .build(),
+    )
 }
 
 /// A blank `AWS_ENDPOINT_URL*` means unset. `sam local` gives a variable whose template value it
 /// cannot resolve (template.yaml's `Fn::If` on `LocalDynamoDbEndpoint`) an empty value, and the
 /// SDK takes an empty endpoint as given and panics on the first request ("URL was unset").
-/// Runs once per cold start, before the SDK reads the environment.
+/// Runs once per cold start, on the main thread before the SDK (or any other thread) reads the
+/// environment.
 fn drop_blank_endpoint_overrides() {
-    for (name, value) in std::env::vars_os() {
-        let blank = value.to_str().is_some_and(|v| v.trim().is_empty());
-        if blank
-            && name
-                .to_str()
-                .is_some_and(|n| n.starts_with("AWS_ENDPOINT_URL"))
-        {
-            std::env::remove_var(&name);
-        }
+    for name in blank_endpoint_overrides(std::env::vars_os()) {
+        std::env::remove_var(&name);
     }
+}
+
+/// The `AWS_ENDPOINT_URL*` variables among `vars` whose value is blank.
+fn blank_endpoint_overrides(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Vec<OsString> {
+    vars.into_iter()
+        .filter(|(name, value)| {
+            value.to_str().is_some_and(|v| v.trim().is_empty())
+                && name
+                    .to_str()
+                    .is_some_and(|n| n.starts_with("AWS_ENDPOINT_URL"))
+        })
+        .map(|(name, _)| name)
+        .collect()
 }
 
 /// Reads a required environment variable with an error that names it.
@@ -68,15 +80,19 @@ pub fn list_env(name: &str) -> Vec<String> {
 mod tests {
     use super::*;
 
+    // Decided on the variables given, not on this process's environment: setting variables
+    // in a multi-threaded test binary is a data race.
     #[test]
     fn blank_endpoint_overrides_are_unset_and_others_kept() {
-        std::env::set_var("AWS_ENDPOINT_URL_LEADFLOWTESTBLANK", " ");
-        std::env::set_var("AWS_ENDPOINT_URL_LEADFLOWTESTSET", "http://127.0.0.1:8000");
-        drop_blank_endpoint_overrides();
-        assert!(std::env::var_os("AWS_ENDPOINT_URL_LEADFLOWTESTBLANK").is_none());
+        let vars = [
+            ("AWS_ENDPOINT_URL_LEADFLOWTESTBLANK", " "),
+            ("AWS_ENDPOINT_URL_LEADFLOWTESTSET", "http://127.0.0.1:8000"),
+            ("OTHER_BLANK", ""),
+        ]
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)));
         assert_eq!(
-            std::env::var("AWS_ENDPOINT_URL_LEADFLOWTESTSET").as_deref(),
-            Ok("http://127.0.0.1:8000")
+            blank_endpoint_overrides(vars),
+            [OsString::from("AWS_ENDPOINT_URL_LEADFLOWTESTBLANK")]
         );
     }
 }

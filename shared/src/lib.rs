@@ -1,20 +1,20 @@
 //! leadflow's shared crate: the lead model and its rules (no AWS types: `model`, `normalize`,
-//! `classify`, `fields`), and the adapters every function uses (`store` for DynamoDB, `http` for
-//! API Gateway events, `telemetry` for logs and metrics).
+//! `classify`, `fields`, `scoring`, `sales`, each with its own error type), and the adapters
+//! every function uses (`store` for DynamoDB, `edge` for API Gateway requests and answers,
+//! `telemetry` for logs and metrics). docs/architecture.md maps the whole workspace.
 
-pub mod auth;
 pub mod classify;
 pub mod config;
 pub mod consent;
-pub mod error;
+pub mod edge;
 pub mod fields;
-pub mod http;
 pub mod ingest;
 pub mod lambda_time;
 pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod multipart;
+pub mod names;
 pub mod normalize;
 pub mod sales;
 pub mod scoring;
@@ -22,5 +22,3 @@ pub mod signature;
 pub mod store;
 pub mod telemetry;
 pub mod warm;
-
-pub use error::AppError;

@@ -159,26 +159,18 @@ pub fn day_rollups(
     rows
 }
 
-/// How `GET /metrics` groups rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GroupBy {
-    Day,
-    Source,
-    Channel,
-    Campaign,
+crate::named_enum! {
+    /// How `GET /metrics` groups rows.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum GroupBy {
+        Day = "day",
+        Source = "source",
+        Channel = "channel",
+        Campaign = "campaign",
+    }
 }
 
 impl GroupBy {
-    pub fn parse(s: &str) -> Option<GroupBy> {
-        Some(match s {
-            "day" => GroupBy::Day,
-            "source" => GroupBy::Source,
-            "channel" => GroupBy::Channel,
-            "campaign" => GroupBy::Campaign,
-            _ => return None,
-        })
-    }
-
     fn key(self, k: &GroupKey) -> String {
         match self {
             GroupBy::Day => k.day.clone(),

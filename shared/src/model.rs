@@ -88,123 +88,47 @@ pub struct Attribution {
     pub lead_magnet: Option<String>,
 }
 
-/// Marketing channel, derived by the documented rules in [`crate::classify`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    PaidSearch,
-    PaidSocial,
-    OrganicSearch,
-    OrganicSocial,
-    Email,
-    Referral,
-    Review,
-    Event,
-    Content,
-    Direct,
-    Other,
-}
-
-impl Channel {
-    pub const ALL: [Channel; 11] = [
-        Channel::PaidSearch,
-        Channel::PaidSocial,
-        Channel::OrganicSearch,
-        Channel::OrganicSocial,
-        Channel::Email,
-        Channel::Referral,
-        Channel::Review,
-        Channel::Event,
-        Channel::Content,
-        Channel::Direct,
-        Channel::Other,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::PaidSearch => "paid_search",
-            Channel::PaidSocial => "paid_social",
-            Channel::OrganicSearch => "organic_search",
-            Channel::OrganicSocial => "organic_social",
-            Channel::Email => "email",
-            Channel::Referral => "referral",
-            Channel::Review => "review",
-            Channel::Event => "event",
-            Channel::Content => "content",
-            Channel::Direct => "direct",
-            Channel::Other => "other",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Channel> {
-        Channel::ALL.into_iter().find(|c| c.as_str() == s)
+crate::named_enum! {
+    /// Marketing channel, derived by the documented rules in [`crate::classify`].
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum Channel {
+        PaidSearch = "paid_search",
+        PaidSocial = "paid_social",
+        OrganicSearch = "organic_search",
+        OrganicSocial = "organic_social",
+        Email = "email",
+        Referral = "referral",
+        Review = "review",
+        Event = "event",
+        Content = "content",
+        Direct = "direct",
+        Other = "other",
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    Inbound,
-    Outbound,
-}
-
-impl Direction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Inbound => "inbound",
-            Direction::Outbound => "outbound",
-        }
+crate::named_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Direction {
+        Inbound = "inbound",
+        Outbound = "outbound",
     }
 }
 
-/// What kind of touch a submission is; scoring weighs touches by kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TouchKind {
-    FormSubmission,
-    /// A form started but not finished (e.g. Typeform partial responses).
-    PartialSubmission,
-    AdLead,
-    MeetingBooked,
-    MeetingCanceled,
-    Event,
-    ReferralGiven,
-    ReferralReceived,
-    Review,
-    Visit,
-}
-
-impl TouchKind {
-    pub const ALL: [TouchKind; 10] = [
-        TouchKind::FormSubmission,
-        TouchKind::PartialSubmission,
-        TouchKind::AdLead,
-        TouchKind::MeetingBooked,
-        TouchKind::MeetingCanceled,
-        TouchKind::Event,
-        TouchKind::ReferralGiven,
-        TouchKind::ReferralReceived,
-        TouchKind::Review,
-        TouchKind::Visit,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TouchKind::FormSubmission => "form_submission",
-            TouchKind::PartialSubmission => "partial_submission",
-            TouchKind::AdLead => "ad_lead",
-            TouchKind::MeetingBooked => "meeting_booked",
-            TouchKind::MeetingCanceled => "meeting_canceled",
-            TouchKind::Event => "event",
-            TouchKind::ReferralGiven => "referral_given",
-            TouchKind::ReferralReceived => "referral_received",
-            TouchKind::Review => "review",
-            TouchKind::Visit => "visit",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<TouchKind> {
-        TouchKind::ALL.into_iter().find(|k| k.as_str() == s)
+crate::named_enum! {
+    /// What kind of touch a submission is; scoring weighs touches by kind.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum TouchKind {
+        FormSubmission = "form_submission",
+        /// A form started but not finished (e.g. Typeform partial responses).
+        PartialSubmission = "partial_submission",
+        AdLead = "ad_lead",
+        MeetingBooked = "meeting_booked",
+        MeetingCanceled = "meeting_canceled",
+        Event = "event",
+        ReferralGiven = "referral_given",
+        ReferralReceived = "referral_received",
+        Review = "review",
+        Visit = "visit",
     }
 }
 
@@ -413,22 +337,13 @@ pub enum IdentityKey {
     Phone(String),
 }
 
-/// What the ingest did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IngestStatus {
-    Created,
-    Merged,
-    Duplicate,
-}
-
-impl IngestStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IngestStatus::Created => "created",
-            IngestStatus::Merged => "merged",
-            IngestStatus::Duplicate => "duplicate",
-        }
+crate::named_enum! {
+    /// What the ingest did.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum IngestStatus {
+        Created = "created",
+        Merged = "merged",
+        Duplicate = "duplicate",
     }
 }
 
@@ -439,54 +354,23 @@ pub struct IngestOutcome {
     pub touch_id: String,
 }
 
-/// Lifecycle stage: moves forward only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stage {
-    Lead,
-    Mql,
-    Sql,
-    Customer,
-}
-
-impl Stage {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Lead => "lead",
-            Stage::Mql => "mql",
-            Stage::Sql => "sql",
-            Stage::Customer => "customer",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Stage> {
-        [Stage::Lead, Stage::Mql, Stage::Sql, Stage::Customer]
-            .into_iter()
-            .find(|x| x.as_str() == s)
+crate::named_enum! {
+    /// Lifecycle stage: moves forward only.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub enum Stage {
+        Lead = "lead",
+        Mql = "mql",
+        Sql = "sql",
+        Customer = "customer",
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Temperature {
-    Cold,
-    Warm,
-    Hot,
-}
-
-impl Temperature {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Temperature::Cold => "cold",
-            Temperature::Warm => "warm",
-            Temperature::Hot => "hot",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Temperature> {
-        [Temperature::Cold, Temperature::Warm, Temperature::Hot]
-            .into_iter()
-            .find(|x| x.as_str() == s)
+crate::named_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub enum Temperature {
+        Cold = "cold",
+        Warm = "warm",
+        Hot = "hot",
     }
 }
 
@@ -570,44 +454,17 @@ pub struct Touchpoint {
     pub withdrawn_at: Option<DateTime<Utc>>,
 }
 
-/// Where a review was published (referral-review accepts exactly these).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReviewPlatform {
-    Internal,
-    Google,
-    Trustpilot,
-    G2,
-    Capterra,
-    Yelp,
-    Facebook,
-}
-
-impl ReviewPlatform {
-    pub const ALL: [ReviewPlatform; 7] = [
-        ReviewPlatform::Internal,
-        ReviewPlatform::Google,
-        ReviewPlatform::Trustpilot,
-        ReviewPlatform::G2,
-        ReviewPlatform::Capterra,
-        ReviewPlatform::Yelp,
-        ReviewPlatform::Facebook,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReviewPlatform::Internal => "internal",
-            ReviewPlatform::Google => "google",
-            ReviewPlatform::Trustpilot => "trustpilot",
-            ReviewPlatform::G2 => "g2",
-            ReviewPlatform::Capterra => "capterra",
-            ReviewPlatform::Yelp => "yelp",
-            ReviewPlatform::Facebook => "facebook",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ReviewPlatform> {
-        ReviewPlatform::ALL.into_iter().find(|p| p.as_str() == s)
+crate::named_enum! {
+    /// Where a review was published (referral-review accepts exactly these).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum ReviewPlatform {
+        Internal = "internal",
+        Google = "google",
+        Trustpilot = "trustpilot",
+        G2 = "g2",
+        Capterra = "capterra",
+        Yelp = "yelp",
+        Facebook = "facebook",
     }
 }
 

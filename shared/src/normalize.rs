@@ -6,7 +6,6 @@ use std::str::FromStr;
 use rlibphonenumber::{PhoneNumberFormat, Region, PHONE_NUMBER_UTIL};
 
 use crate::classify::classify;
-use crate::error::AppError;
 use crate::model::{Contact, NormalizedSubmission, Submission};
 
 /// Settings that change how contacts are normalized.
@@ -305,11 +304,44 @@ fn tidy(v: Option<String>) -> Option<String> {
         .filter(|s| !s.is_empty() && !JUNK_VALUES.contains(&s.to_ascii_lowercase().as_str()))
 }
 
+/// Why a submission cannot become a lead. Each names its code and the field(s) to fix; the edge
+/// answers them 422.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NormalizeError {
+    #[error("email is not a valid address")]
+    InvalidEmail,
+    #[error("phone is not a valid number for its country")]
+    InvalidPhone,
+    #[error("a lead needs a valid email or phone; neither was given")]
+    MissingContact,
+}
+
+impl NormalizeError {
+    pub fn code(self) -> &'static str {
+        match self {
+            NormalizeError::InvalidEmail => "invalid_email",
+            NormalizeError::InvalidPhone => "invalid_phone",
+            NormalizeError::MissingContact => "missing_contact",
+        }
+    }
+
+    pub fn field(self) -> &'static str {
+        match self {
+            NormalizeError::InvalidEmail => "email",
+            NormalizeError::InvalidPhone => "phone",
+            NormalizeError::MissingContact => "email,phone",
+        }
+    }
+}
+
 /// Turns a submission into what the store ingests. A lead needs a usable email or phone: without
-/// either the answer is 422 naming both fields; an email that is present but invalid is 422
+/// either it is `missing_contact`, naming both fields; an email that is present but invalid is
 /// `invalid_email`. A phone that does not parse is kept raw (and not used for matching) when an
-/// email identifies the person, else 422 `invalid_phone`.
-pub fn normalize(sub: Submission, cfg: &NormalizeConfig) -> Result<NormalizedSubmission, AppError> {
+/// email identifies the person, else `invalid_phone`.
+pub fn normalize(
+    sub: Submission,
+    cfg: &NormalizeConfig,
+) -> Result<NormalizedSubmission, NormalizeError> {
     let input = sub.contact;
     let email_raw = tidy(input.email.clone());
     let phone_raw = tidy(input.phone.clone());
@@ -319,13 +351,7 @@ pub fn normalize(sub: Submission, cfg: &NormalizeConfig) -> Result<NormalizedSub
         Some(e) => match check_email(e, cfg) {
             Ok(pair) => Some(pair),
             Err(EmailProblem::Junk) => None,
-            Err(EmailProblem::Invalid) => {
-                return Err(AppError::unprocessable(
-                    "invalid_email",
-                    "email",
-                    "email is not a valid address",
-                ))
-            }
+            Err(EmailProblem::Invalid) => return Err(NormalizeError::InvalidEmail),
         },
     };
     // A number written in national form is read in the person's own country when the form
@@ -337,21 +363,11 @@ pub fn normalize(sub: Submission, cfg: &NormalizeConfig) -> Result<NormalizedSub
             Ok(phone) => Some(phone),
             Err(_) if email.is_some() => None,
             Err(PhoneProblem::Junk) => None,
-            Err(PhoneProblem::Invalid) => {
-                return Err(AppError::unprocessable(
-                    "invalid_phone",
-                    "phone",
-                    "phone is not a valid number for its country",
-                ))
-            }
+            Err(PhoneProblem::Invalid) => return Err(NormalizeError::InvalidPhone),
         },
     };
     if email.is_none() && phone.is_none() {
-        return Err(AppError::Unprocessable {
-            code: "missing_contact",
-            field: Some("email,phone".to_string()),
-            message: "a lead needs a valid email or phone; neither was given".to_string(),
-        });
+        return Err(NormalizeError::MissingContact);
     }
 
     let mut first_name = tidy(input.first_name);
@@ -689,6 +705,7 @@ mod tests {
     #[test]
     fn normalize_requires_a_contact() {
         let err = normalize(submission(ContactInput::default()), &cfg()).unwrap_err();
+        let err = crate::edge::AppError::from(err);
         assert_eq!(err.status(), 422);
         assert_eq!(err.field(), Some("email,phone"));
         let err = normalize(

@@ -12,38 +12,16 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::error::AppError;
 use crate::model::{Lead, Stage};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SalesEventKind {
-    Contacted,
-    Sql,
-    Won,
-    Lost,
-    Unsubscribe,
-}
-
-impl SalesEventKind {
-    pub fn parse(s: &str) -> Option<SalesEventKind> {
-        Some(match s {
-            "contacted" => SalesEventKind::Contacted,
-            "sql" => SalesEventKind::Sql,
-            "won" => SalesEventKind::Won,
-            "lost" => SalesEventKind::Lost,
-            "unsubscribe" => SalesEventKind::Unsubscribe,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SalesEventKind::Contacted => "contacted",
-            SalesEventKind::Sql => "sql",
-            SalesEventKind::Won => "won",
-            SalesEventKind::Lost => "lost",
-            SalesEventKind::Unsubscribe => "unsubscribe",
-        }
+crate::named_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum SalesEventKind {
+        Contacted = "contacted",
+        Sql = "sql",
+        Won = "won",
+        Lost = "lost",
+        Unsubscribe = "unsubscribe",
     }
 }
 
@@ -71,33 +49,69 @@ struct Body {
 
 const CHANNELS: &[&str] = &["all", "email", "phone", "sms", "ads"];
 
+/// Why a sales event was refused; every variant names the field to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SalesError {
+    /// The body is not an event object (`invalid_json`, field `body`).
+    #[error("body is not a valid event: {0}")]
+    Unreadable(String),
+    /// A required field is absent (`missing_field`).
+    #[error("{message}")]
+    Missing {
+        field: &'static str,
+        message: &'static str,
+    },
+    /// A field has a value outside what it takes (`invalid_value`).
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+}
+
+impl SalesError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            SalesError::Unreadable(_) => "invalid_json",
+            SalesError::Missing { .. } => "missing_field",
+            SalesError::Invalid { .. } => "invalid_value",
+        }
+    }
+
+    pub fn field(&self) -> &'static str {
+        match self {
+            SalesError::Unreadable(_) => "body",
+            SalesError::Missing { field, .. } | SalesError::Invalid { field, .. } => field,
+        }
+    }
+
+    fn invalid(field: &'static str, message: impl Into<String>) -> SalesError {
+        SalesError::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
 impl SalesEvent {
     /// Reads and validates the JSON body; every error names its field.
-    pub fn from_json(body: &[u8], now: DateTime<Utc>) -> Result<SalesEvent, AppError> {
-        let b: Body = serde_json::from_slice(body).map_err(|e| {
-            AppError::bad_request(
-                "invalid_json",
-                "body",
-                format!("body is not a valid event: {e}"),
-            )
-        })?;
+    pub fn from_json(body: &[u8], now: DateTime<Utc>) -> Result<SalesEvent, SalesError> {
+        let b: Body =
+            serde_json::from_slice(body).map_err(|e| SalesError::Unreadable(e.to_string()))?;
         let event_id = b
             .event_id
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty() && s.len() <= 128)
-            .ok_or_else(|| {
-                AppError::unprocessable(
-                    "missing_field",
-                    "event_id",
-                    "event_id (1-128 chars) is required",
-                )
+            .ok_or(SalesError::Missing {
+                field: "event_id",
+                message: "event_id (1-128 chars) is required",
             })?;
-        let kind_s = b
-            .kind
-            .ok_or_else(|| AppError::unprocessable("missing_field", "type", "type is required"))?;
+        let kind_s = b.kind.ok_or(SalesError::Missing {
+            field: "type",
+            message: "type is required",
+        })?;
         let kind = SalesEventKind::parse(&kind_s).ok_or_else(|| {
-            AppError::unprocessable(
-                "invalid_value",
+            SalesError::invalid(
                 "type",
                 "type must be one of contacted, sql, won, lost, unsubscribe",
             )
@@ -105,19 +119,12 @@ impl SalesEvent {
         let at = match b.at {
             None => now,
             Some(t) => DateTime::parse_from_rfc3339(&t)
-                .map_err(|_| {
-                    AppError::unprocessable(
-                        "invalid_value",
-                        "at",
-                        "at must be an RFC 3339 timestamp",
-                    )
-                })?
+                .map_err(|_| SalesError::invalid("at", "at must be an RFC 3339 timestamp"))?
                 .with_timezone(&Utc),
         };
         if let Some(v) = b.value {
             if !v.is_finite() || v < 0.0 {
-                return Err(AppError::unprocessable(
-                    "invalid_value",
+                return Err(SalesError::invalid(
                     "value",
                     "value must be a non-negative number",
                 ));
@@ -125,8 +132,7 @@ impl SalesEvent {
         }
         let channels = b.channels.unwrap_or_else(|| vec!["all".to_string()]);
         if let Some(bad) = channels.iter().find(|c| !CHANNELS.contains(&c.as_str())) {
-            return Err(AppError::unprocessable(
-                "invalid_value",
+            return Err(SalesError::invalid(
                 "channels",
                 format!("unknown channel {bad:?}; use all, email, phone, sms, ads"),
             ));

@@ -5,7 +5,7 @@
 use chrono::Utc;
 use integration_tests::{fresh_store, lambda_event, Answer, EventBuilder};
 use leadflow::model::{ContactInput, DeliveryKey, Submission, TouchKind};
-use leadflow::store::keys::new_id;
+use leadflow::store::new_id;
 use leadflow::telemetry::Metrics;
 use referral_review::{handler, AppState};
 use serde_json::{json, Value};

@@ -7,13 +7,12 @@
 
 use std::time::Instant;
 
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Duration, Utc};
-use futures_util::stream::{self, StreamExt};
-use integration_tests::{fresh_store, lambda_event};
+use integration_tests::{endpoint, fresh_store, json_event, sdk_loader};
 use leadflow::model::{ContactInput, DeliveryKey, Submission, TouchKind};
 use leadflow::normalize::{normalize, NormalizeConfig};
-use leadflow::store::{keys, Item, Store};
+use leadflow::store::{Item, Store};
 use rescore::{handler, RescoreState};
 use serde_json::json;
 
@@ -55,63 +54,23 @@ async fn template(store: &Store) -> Vec<Item> {
     }
     // Score it once so copies start up to date.
     let st = RescoreState::from_lookup(store.clone(), None, |_| None).unwrap();
-    handler(&st, lambda_event(json!({"lead_id": lead_id})))
+    handler(&st, json_event(json!({"lead_id": lead_id})))
         .await
         .unwrap();
-    store
-        .client()
-        .query()
-        .table_name(store.table())
-        .key_condition_expression("pk = :pk")
-        .expression_attribute_values(":pk", AttributeValue::S(keys::lead_pk(&lead_id)))
-        .send()
-        .await
-        .unwrap()
-        .items()
-        .to_vec()
+    store.lead_partition(&lead_id).await.unwrap()
 }
 
 async fn seed(store: &Store, tpl: &[Item], leads: usize) {
-    let items = (0..leads).flat_map(|i| {
-        let id = format!("bench-{i:08}");
-        tpl.iter().map(move |t| {
-            let mut item = t.clone();
-            item.insert("pk".into(), AttributeValue::S(keys::lead_pk(&id)));
-            item.insert("lead_id".into(), AttributeValue::S(id.clone()));
+    let ids: Vec<String> = (0..leads).map(|i| format!("bench-{i:08}")).collect();
+    // Every 20th copy carries a stale score: the run rewrites those.
+    store
+        .put_lead_copies(tpl, &ids, |i, item| {
             if i % 20 == 0 && item.contains_key("score") {
                 item.insert("score".into(), AttributeValue::N("1".into()));
             }
-            item
         })
-    });
-    let batches: Vec<Vec<WriteRequest>> = items
-        .map(|item| {
-            WriteRequest::builder()
-                .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
-                .build()
-        })
-        .collect::<Vec<_>>()
-        .chunks(25)
-        .map(<[WriteRequest]>::to_vec)
-        .collect();
-    stream::iter(batches)
-        .for_each_concurrent(8, |batch| async move {
-            let mut pending = Some(batch);
-            while let Some(b) = pending.take() {
-                let out = store
-                    .client()
-                    .batch_write_item()
-                    .request_items(store.table(), b)
-                    .send()
-                    .await
-                    .unwrap();
-                pending = out
-                    .unprocessed_items()
-                    .and_then(|u| u.get(store.table()).cloned())
-                    .filter(|v| !v.is_empty());
-            }
-        })
-        .await;
+        .await
+        .unwrap();
 }
 
 #[tokio::main]
@@ -143,7 +102,7 @@ async fn main() {
     // A local server on 2 shared cores can be slow to answer a large Scan page under load:
     // production's 3 s attempt timeout is not meant for it (DynamoDB answers a 1 MB page in well
     // under that).
-    let patient = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let patient = sdk_loader(&endpoint())
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
                 .operation_attempt_timeout(std::time::Duration::from_secs(600))
@@ -160,7 +119,7 @@ async fn main() {
     .unwrap();
     let before = store.round_trips();
     let t = Instant::now();
-    let summary = handler(&st, lambda_event(json!({"mode": "scheduled"})))
+    let summary = handler(&st, json_event(json!({"mode": "scheduled"})))
         .await
         .unwrap();
     let secs = t.elapsed().as_secs_f64();

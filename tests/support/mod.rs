@@ -7,6 +7,10 @@
 //! points at one (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_EVENTBRIDGE`): `scripts/test` starts
 //! one of each for every test binary of the run. A server started here is tied to this process
 //! through a pipe: when the test binary exits, the pipe closes and the wrapper shell stops it.
+//!
+//! The SDK is configured in code ([`sdk_config`]: endpoint, region, dummy credentials), never by
+//! setting environment variables: a test binary runs its tests on many threads, and changing the
+//! environment while another thread reads it is a data race.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -58,13 +62,8 @@ fn wait_until_serving(port: u16, what: &str) {
 }
 
 /// The endpoint named by `var` when set, else a server started with `command` (given a free
-/// port) and tied to this process; `var` is then set so everything in the process uses it.
+/// port) and tied to this process.
 fn reuse_or_start(var: &str, what: &str, command: impl Fn(u16) -> String) -> Server {
-    // Dummy credentials and a fixed region: the SDK signs requests even for a local server.
-    std::env::set_var("AWS_REGION", "us-east-1");
-    std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
-    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
     if let Ok(endpoint) = std::env::var(var) {
         if !endpoint.is_empty() {
             return Server {
@@ -87,12 +86,27 @@ fn reuse_or_start(var: &str, what: &str, command: impl Fn(u16) -> String) -> Ser
         .spawn()
         .unwrap_or_else(|e| panic!("bash to start {what}: {e}"));
     wait_until_serving(port, what);
-    let endpoint = format!("http://127.0.0.1:{port}");
-    std::env::set_var(var, &endpoint);
     Server {
-        endpoint,
+        endpoint: format!("http://127.0.0.1:{port}"),
         _child: Some(child),
     }
+}
+
+/// The production SDK configuration (`leadflow::config::sdk_loader`: its timeouts) pointed at a
+/// local server, with a fixed region and dummy credentials (the SDK signs requests even for a
+/// local server). Callers may change more (a bench's longer timeouts) before loading it.
+pub fn sdk_loader(endpoint: &str) -> aws_config::ConfigLoader {
+    leadflow::config::sdk_loader()
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "static",
+        ))
+}
+
+/// [`sdk_loader`], loaded.
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    sdk_loader(endpoint).load().await
 }
 
 fn server() -> &'static Server {
@@ -119,12 +133,9 @@ fn events_server() -> &'static Server {
     })
 }
 
-/// The endpoint serving EventBridge and SQS (moto's server; starting it on first use). Also
-/// sets `AWS_ENDPOINT_URL_SQS` to it.
+/// The endpoint serving EventBridge and SQS (moto's server; starting it on first use).
 pub fn events_endpoint() -> String {
-    let endpoint = events_server().endpoint.clone();
-    std::env::set_var("AWS_ENDPOINT_URL_SQS", &endpoint);
-    endpoint
+    events_server().endpoint.clone()
 }
 
 /// DynamoDB Local's endpoint (starting it on first use).
@@ -132,19 +143,17 @@ pub fn endpoint() -> String {
     server().endpoint.clone()
 }
 
-/// A fresh, empty lead table with the production schema; returns a store on it. The SDK is
-/// configured exactly as in production (`load_sdk_config`), reaching DynamoDB Local through
-/// `AWS_ENDPOINT_URL_DYNAMODB`.
+/// A fresh, empty lead table with the production schema; returns a store on it, reaching
+/// DynamoDB Local with the production SDK configuration ([`sdk_config`]).
 pub async fn fresh_store() -> Store {
-    server();
-    let sdk = leadflow::config::load_sdk_config().await;
+    let sdk = sdk_config(&endpoint()).await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
     let spec = leadflow_tools::schema::table_specs(TEMPLATE)
         .expect("template.yaml parses")
         .into_iter()
         .find(|s| s.logical_id == "LeadsTable")
         .expect("template.yaml defines LeadsTable");
-    let name = format!("test-{}", leadflow::store::keys::new_id());
+    let name = format!("test-{}", leadflow::store::new_id());
     leadflow_tools::schema::create_table(&client, &spec, &name)
         .await
         .expect("create table");
@@ -154,12 +163,7 @@ pub async fn fresh_store() -> Store {
 /// A store whose DynamoDB endpoint refuses connections: storage "down".
 pub async fn unreachable_store() -> Store {
     let port = free_port();
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(format!("http://127.0.0.1:{port}"))
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "static",
-        ))
+    let sdk = sdk_loader(&format!("http://127.0.0.1:{port}"))
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
         .load()
         .await;
@@ -189,7 +193,7 @@ impl EventBuilder {
                     "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
                     "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
                              "sourceIp": "203.0.113.7", "userAgent": "test"},
-                    "requestId": leadflow::store::keys::new_id(),
+                    "requestId": leadflow::store::new_id(),
                     "routeKey": format!("{method} /webhooks/{{provider}}"),
                     "stage": "$default",
                     "time": now.format("%d/%b/%Y:%H:%M:%S +0000").to_string(),
@@ -260,6 +264,20 @@ fn form_urlencoded_serializer() -> form_urlencoded::Serializer<'static, String> 
     form_urlencoded::Serializer::new(String::new())
 }
 
+/// The local test values of events/local.env (`NAME=value` lines): the one file that holds
+/// them; the signed samples of events/ were made with these.
+pub fn local_env() -> HashMap<String, String> {
+    let path = format!("{ROOT}/events/local.env");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
 /// Loads an `events/` sample.
 pub fn sample_event(name: &str) -> ApiGatewayV2httpRequest {
     let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -269,6 +287,12 @@ pub fn sample_event(name: &str) -> ApiGatewayV2httpRequest {
 
 pub fn lambda_event<T>(payload: T) -> LambdaEvent<T> {
     LambdaEvent::new(payload, Context::default())
+}
+
+/// A Lambda event given as JSON, read into the handler's input type as the runtime reads it
+/// (the scheduled functions take typed inputs).
+pub fn json_event<T: serde::de::DeserializeOwned>(payload: serde_json::Value) -> LambdaEvent<T> {
+    lambda_event(serde_json::from_value(payload).expect("an event the handler's input type reads"))
 }
 
 /// Status, JSON body (or `null`) and headers of a response.
@@ -281,7 +305,7 @@ pub struct Answer {
 
 impl From<ApiGatewayV2httpResponse> for Answer {
     fn from(resp: ApiGatewayV2httpResponse) -> Answer {
-        let text = leadflow::http::body_text(&resp);
+        let text = leadflow::edge::body_text(&resp);
         Answer {
             status: resp.status_code as u16,
             json: serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
@@ -308,95 +332,25 @@ pub fn chromium() -> &'static str {
         .unwrap_or("chromium")
 }
 
-/// What a stand-in platform API answers for a request path.
-pub enum StandInReply {
-    Json(u16, String),
-    /// The same after a pause, so concurrent requests overlap.
-    Delayed(u64, u16, String),
-    /// Never answers (the client's timeout must fire).
-    Hang,
-}
+/// What a stand-in platform API answers for a request path (`http-stub`).
+pub use http_stub::Reply as StandInReply;
 
 /// A small HTTP/1.1 server on loopback standing in for a third-party API (Meta's Graph API,
-/// LinkedIn's): the real client code runs against it. Counts the requests it served.
-pub struct StandIn {
-    pub base_url: String,
-    pub requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    /// (requests being answered now, most at once so far)
-    in_flight: std::sync::Arc<std::sync::Mutex<(usize, usize)>>,
-}
+/// LinkedIn's): the real client code runs against it. It counts the requests it served and
+/// the most it answered at once (`http_stub::Stub`, shared with the provider unit tests and
+/// the Lambda Runtime API stand-in of bench/runtime-stub).
+pub struct StandIn(http_stub::Stub);
 
 impl StandIn {
     pub async fn start(reply: impl Fn(&str) -> StandInReply + Send + Sync + 'static) -> StandIn {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base_url = format!("http://{}", listener.local_addr().unwrap());
-        let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = requests.clone();
-        let in_flight = std::sync::Arc::new(std::sync::Mutex::new((0usize, 0usize)));
-        let flight = in_flight.clone();
-        let reply = std::sync::Arc::new(reply);
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut sock, _)) = listener.accept().await else {
-                    return;
-                };
-                let reply = reply.clone();
-                let counter = counter.clone();
-                let flight = flight.clone();
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match sock.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let head = String::from_utf8_lossy(&buf);
-                    let target = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-                    {
-                        let mut f = flight.lock().unwrap();
-                        f.0 += 1;
-                        f.1 = f.1.max(f.0);
-                    }
-                    let answer = match reply(&target) {
-                        StandInReply::Delayed(ms, status, body) => {
-                            tokio::time::sleep(Duration::from_millis(ms)).await;
-                            StandInReply::Json(status, body)
-                        }
-                        other => other,
-                    };
-                    match answer {
-                        StandInReply::Hang | StandInReply::Delayed(..) => {
-                            tokio::time::sleep(Duration::from_secs(60)).await;
-                        }
-                        StandInReply::Json(status, body) => {
-                            flight.lock().unwrap().0 -= 1;
-                            let resp = format!(
-                                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                                body.len()
-                            );
-                            let _ = sock.write_all(resp.as_bytes()).await;
-                        }
-                    }
-                });
-            }
-        });
-        StandIn {
-            base_url,
-            requests,
-            in_flight,
-        }
+        StandIn(http_stub::Stub::start(reply))
     }
+}
 
-    pub fn served(&self) -> usize {
-        self.requests.load(std::sync::atomic::Ordering::SeqCst)
-    }
+impl std::ops::Deref for StandIn {
+    type Target = http_stub::Stub;
 
-    /// The most requests the stand-in was answering at the same time.
-    pub fn max_in_flight(&self) -> usize {
-        self.in_flight.lock().unwrap().1
+    fn deref(&self) -> &http_stub::Stub {
+        &self.0
     }
 }

@@ -15,6 +15,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::Route;
+use http_stub::http1;
 use procinfo::{CpuSample, Usage};
 
 const USAGE: &str = "usage: runtime-stub --binary PATH --events FILE [--events FILE ...] [options]
@@ -345,13 +346,14 @@ fn serve_connection(shared: &Shared, stream: TcpStream, served: &mut usize) -> S
     let mut writer = BufWriter::new(write_half);
     const JSON: (&str, &str) = ("Content-Type", "application/json");
     loop {
-        let req = match http::read_request(&mut reader) {
+        let req = match http1::read_request(&mut reader) {
             Ok(Some(r)) => r,
             Ok(None) => return "closed by the client".into(),
             Err(e) => {
                 if e.kind() == std::io::ErrorKind::InvalidData {
                     let body = format!("{{\"errorMessage\":{}}}", json_string(&e.to_string()));
-                    let _ = http::write_response(&mut writer, 400, &[JSON], body.as_bytes(), false);
+                    let _ =
+                        http1::write_response(&mut writer, 400, &[JSON], body.as_bytes(), false);
                 }
                 return format!("read error: {e}");
             }
@@ -360,7 +362,7 @@ fn serve_connection(shared: &Shared, stream: TcpStream, served: &mut usize) -> S
         let now = Instant::now();
         let keep_alive = req.keep_alive();
         let reply = |w: &mut BufWriter<TcpStream>, status: u16, body: &str| {
-            http::write_response(w, status, &[JSON], body.as_bytes(), keep_alive)
+            http1::write_response(w, status, &[JSON], body.as_bytes(), keep_alive)
         };
         let result = match http::route(&req.method, &req.target) {
             Route::Next => {
@@ -392,7 +394,7 @@ fn serve_connection(shared: &Shared, stream: TcpStream, served: &mut usize) -> S
                 let deadline = (epoch_ms() + 30_000).to_string();
                 let trace = trace_id(shared.run_id, index);
                 let event = &shared.events[index % shared.events.len()];
-                http::write_response(
+                http1::write_response(
                     &mut writer,
                     200,
                     &[

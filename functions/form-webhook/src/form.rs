@@ -16,16 +16,14 @@
 
 use std::collections::BTreeMap;
 
-use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use leadflow::consent::IpPepper;
+use leadflow::edge::{redirect_response, AppError, InboundRequest, Response};
 use leadflow::fields::{apply_field, apply_url_params, field_role, FieldRole};
-use leadflow::http::{redirect_response, InboundRequest};
 use leadflow::limits::label;
 use leadflow::model::{DeliveryKey, IngestOutcome, IngestStatus, Submission, TouchKind};
 use leadflow::multipart::read_multipart_fields;
-use leadflow::store::keys::new_id;
+use leadflow::store::new_id;
 use leadflow::telemetry::Metrics;
-use leadflow::AppError;
 use serde_json::Value;
 
 use crate::{ingest_one, outcome_response, AppState};
@@ -62,7 +60,7 @@ pub async fn handle(
     state: &AppState,
     req: &InboundRequest,
     metrics: &mut Metrics,
-) -> Result<ApiGatewayV2httpResponse, AppError> {
+) -> Result<Response, AppError> {
     if req.method != "POST" {
         return Err(AppError::MethodNotAllowed(req.method.clone()));
     }
@@ -113,11 +111,7 @@ pub async fn handle(
     Ok(answer(req, redirect.as_deref(), &outcome))
 }
 
-fn answer(
-    req: &InboundRequest,
-    redirect: Option<&str>,
-    outcome: &IngestOutcome,
-) -> ApiGatewayV2httpResponse {
+fn answer(req: &InboundRequest, redirect: Option<&str>, outcome: &IngestOutcome) -> Response {
     match redirect {
         Some(url) if !req.wants_json() => redirect_response(url),
         _ => outcome_response(outcome),

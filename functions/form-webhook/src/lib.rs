@@ -1,29 +1,29 @@
-//! form-webhook: `POST /webhooks/{provider}` for web forms (`form`) and form/ad platforms.
+//! form-webhook: `POST /webhooks/form` for web forms and `/webhooks/{provider}` for the form and
+//! ad platforms of `leadflow-providers`, over the shared edge (`leadflow::edge`).
 //!
 //! The handler is a plain async function over [`AppState`] so tests call it directly with
 //! `LambdaEvent::new(event, Context::default())`; `main.rs` only builds the state once and runs it.
 
-pub mod batch;
-pub mod cors;
 pub mod form;
-pub mod providers;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use chrono::Utc;
 use futures_util::stream::{self, StreamExt};
 use lambda_runtime::LambdaEvent;
-use leadflow::http::{empty_response, json_response, InboundRequest, MAX_BODY_BYTES};
-use leadflow::limits;
+use leadflow::edge::{
+    self, empty_response, json_response, AppError, Auth, Cors, InboundRequest, Response, Route,
+    Service,
+};
 use leadflow::model::{IngestOutcome, IngestStatus, Submission, TouchKind};
 use leadflow::normalize::NormalizeConfig;
 use leadflow::store::Store;
 use leadflow::telemetry::Metrics;
-use leadflow::AppError;
 use serde_json::json;
 
-use crate::cors::Cors;
+use leadflow_providers::batch;
+use leadflow_providers::{Intake, ProviderOutcome, Providers, ProvidersConfig};
+
 use crate::form::FormConfig;
-use crate::providers::{ProviderOutcome, Providers, ProvidersConfig, PROVIDER_NAMES};
 
 /// Ingests of one batched delivery (a Meta POST may carry many leads) run this many at a time.
 const INGEST_CONCURRENCY: usize = 8;
@@ -38,6 +38,15 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// What the provider adapters need to store a delivery.
+    pub fn intake(&self) -> Intake<'_> {
+        Intake {
+            store: &self.store,
+            normalize: &self.normalize,
+            providers: &self.providers,
+        }
+    }
+
     /// Reads the configuration from the environment (see README, "Configuration").
     pub fn from_env(store: Store) -> Result<AppState, String> {
         AppState::from_lookup(store, |k| std::env::var(k).ok())
@@ -52,21 +61,59 @@ impl AppState {
             store,
             normalize: NormalizeConfig::from_lookup(&get)?,
             form: FormConfig::from_lookup(&get)?,
-            cors: Cors::from_lookup(&get),
+            cors: Cors::parse(get("FORM_ALLOWED_ORIGINS").as_deref()),
             providers: Providers::new(ProvidersConfig::from_lookup(&get)),
         })
     }
 }
 
-/// The Lambda handler. Application errors become JSON answers here; only a failure to answer
-/// at all is a Lambda error.
+impl Service for AppState {
+    const NAME: &'static str = "form-webhook";
+    const ROUTES: &'static [Route<AppState>] = &[
+        Route {
+            method: "POST",
+            path: "/webhooks/form",
+            auth: Auth::Public,
+            handler: |s, req, m| Box::pin(form::handle(s, req, m)),
+        },
+        // Every method: a platform's handshake is a GET, its deliveries POSTs, and an
+        // unconfigured platform is 404 whatever the method (`providers`).
+        Route {
+            method: "*",
+            path: "/webhooks/{provider}",
+            auth: Auth::Public,
+            handler: |s, req, m| Box::pin(platform(s, req, m)),
+        },
+    ];
+
+    fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn normalize(&self) -> &NormalizeConfig {
+        &self.normalize
+    }
+
+    fn cors(&self) -> Option<&Cors> {
+        Some(&self.cors)
+    }
+
+    /// `provider`: only known providers become dimension values.
+    fn dimension(
+        &self,
+        _route: Option<&Route<AppState>>,
+        req: &InboundRequest,
+    ) -> Option<(&'static str, &'static str)> {
+        Some(("provider", provider_dimension(&provider_name(req))))
+    }
+}
+
+/// The Lambda handler: the shared edge over [`AppState::ROUTES`].
 pub async fn handler(
     state: &AppState,
     event: LambdaEvent<ApiGatewayV2httpRequest>,
 ) -> Result<ApiGatewayV2httpResponse, lambda_runtime::Error> {
-    let (response, metrics) = respond(state, event).await;
-    metrics.emit();
-    Ok(response)
+    edge::handle(state, event).await
 }
 
 /// The answer to one request and its metrics record (the handler prints it; tests read it).
@@ -74,39 +121,7 @@ pub async fn respond(
     state: &AppState,
     event: LambdaEvent<ApiGatewayV2httpRequest>,
 ) -> (ApiGatewayV2httpResponse, Metrics) {
-    let (request, context) = event.into_parts();
-    let origin = request
-        .headers
-        .get("origin")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let started = state.store.round_trips();
-    let mut metrics = Metrics::new("leadflow").dimension("function", "form-webhook");
-    let response = match InboundRequest::from_apigw(&request, MAX_BODY_BYTES) {
-        Ok(req) => {
-            // Only known providers become dimension values: a request cannot mint metrics.
-            metrics = metrics.dimension("provider", provider_dimension(&provider_name(&req)));
-            let until = batch::fetch_deadline(context.deadline, Utc::now());
-            route(state, &req, until, &mut metrics).await
-        }
-        Err(e) => Err(e),
-    };
-    let mut response = response.unwrap_or_else(|e| {
-        match &e {
-            AppError::Storage(_) | AppError::Upstream(_) => {
-                tracing::error!(code = e.code(), error = %e, "request failed")
-            }
-            _ => tracing::info!(code = e.code(), field = e.field(), "request rejected"),
-        }
-        metrics.count(format!("rejected_{}", e.code()), 1.0);
-        e.to_response()
-    });
-    state.cors.decorate(&mut response, origin.as_deref());
-    metrics.count(
-        "dynamodb_round_trips",
-        (state.store.round_trips() - started) as f64,
-    );
-    (response, metrics)
+    edge::respond(state, event).await
 }
 
 /// The `provider` metric dimension: the provider's name when it is one this function serves,
@@ -115,12 +130,11 @@ pub fn provider_dimension(name: &str) -> &'static str {
     if name == "form" {
         "form"
     } else {
-        limits::dimension(name, &PROVIDER_NAMES)
+        leadflow_providers::dimension(name)
     }
 }
 
-/// `form`, `typeform`...: the route's path parameter, or the last path segment when the event
-/// comes from a Function URL (`cargo lambda watch`) without path parameters.
+/// `form`, `typeform`...: the route's path parameter, else the last path segment.
 fn provider_name(req: &InboundRequest) -> String {
     req.path_params
         .get("provider")
@@ -136,31 +150,20 @@ fn provider_name(req: &InboundRequest) -> String {
         .to_ascii_lowercase()
 }
 
-async fn route(
+/// `/webhooks/{provider}` for the form and ad platforms: handshake, or verify, parse and store.
+async fn platform(
     state: &AppState,
     req: &InboundRequest,
-    until: tokio::time::Instant,
     metrics: &mut Metrics,
-) -> Result<ApiGatewayV2httpResponse, AppError> {
+) -> Result<Response, AppError> {
     let provider = provider_name(req);
-    if !req.path.contains("/webhooks/") && req.path_params.is_empty() {
-        return Err(AppError::not_found(
-            "route_not_found",
-            format!("no route for {}; POST to /webhooks/{{provider}}", req.path),
-        ));
-    }
-    if req.method == "OPTIONS" {
-        return state.cors.preflight(req);
-    }
-    if provider == "form" {
-        return form::handle(state, req, metrics).await;
-    }
     if !Providers::knows(&provider) {
         return Err(AppError::not_found(
             "unknown_provider",
             format!("no webhook provider named {provider:?}"),
         ));
     }
+    let until = batch::fetch_deadline(req.deadline_ms, Utc::now());
     match state.providers.handle(&provider, req, Utc::now()).await? {
         ProviderOutcome::Respond(resp) => Ok(resp),
         ProviderOutcome::Ignored { reason } => {
@@ -184,8 +187,16 @@ async fn route(
             Ok(json_response(200, &json!({ "results": results })))
         }
         ProviderOutcome::Announced { leads, withdrawn } => {
-            let report =
-                batch::run(state, &provider, req, leads, withdrawn, until, metrics).await?;
+            let report = batch::run(
+                state.intake(),
+                &provider,
+                req,
+                leads,
+                withdrawn,
+                until,
+                metrics,
+            )
+            .await?;
             answer_batch(state, &provider, req, report, metrics).await
         }
     }
@@ -202,7 +213,7 @@ async fn answer_batch(
     req: &InboundRequest,
     report: batch::BatchReport,
     metrics: &mut Metrics,
-) -> Result<ApiGatewayV2httpResponse, AppError> {
+) -> Result<Response, AppError> {
     if !report.auth_failures.is_empty() {
         let reason = format!(
             "{PLATFORM_AUTH_FAILED}: the {provider} API refused our access token ({})",
@@ -220,13 +231,16 @@ async fn answer_batch(
     }
     if !report.transient.is_empty() {
         metrics.count("deferred", report.transient.len() as f64);
-        return Err(report.storage_unavailable.unwrap_or_else(|| {
-            AppError::Upstream(format!(
-                "{} lead(s) not stored yet: {}",
-                report.transient.len(),
-                report.transient.join("; ")
-            ))
-        }));
+        return Err(report
+            .storage_unavailable
+            .map(AppError::from)
+            .unwrap_or_else(|| {
+                AppError::Upstream(format!(
+                    "{} lead(s) not stored yet: {}",
+                    report.transient.len(),
+                    report.transient.join("; ")
+                ))
+            }));
     }
     if !report.unusable.is_empty() {
         quarantine(state, provider, req, &report.unusable.join("; ")).await?;
@@ -262,14 +276,15 @@ async fn quarantine(
 }
 
 /// Normalizes and stores one submission; the status is counted in `metrics`
-/// (`leadflow::ingest::ingest_one`, shared with referral-review).
+/// (`leadflow::ingest::ingest_one`, shared with the adapters and referral-review). Its errors
+/// are answers.
 pub async fn ingest_one(
     state: &AppState,
     sub: Submission,
     received_at: chrono::DateTime<Utc>,
     metrics: &mut Metrics,
 ) -> Result<IngestOutcome, AppError> {
-    leadflow::ingest::ingest_one(&state.store, &state.normalize, sub, received_at, metrics).await
+    Ok(state.intake().ingest(sub, received_at, metrics).await?)
 }
 
 /// Stores every submission of an authentic platform delivery. A submission the platform sent
@@ -324,90 +339,8 @@ async fn ingest_platform_batch(
     Ok(out)
 }
 
-/// What replaying a quarantined delivery did.
-#[derive(Debug)]
-pub enum ReplayResult {
-    Stored(Vec<IngestOutcome>),
-    StillUnusable(String),
-}
-
-/// Re-ingests a quarantined delivery. The provider's parser runs again but not its signature
-/// check: the delivery was authenticated when it was received, and timestamped signatures
-/// would be stale by now. Storage errors are returned so the item stays quarantined.
-pub async fn replay(
-    state: &AppState,
-    item: &leadflow::store::QuarantinedItem,
-) -> Result<ReplayResult, AppError> {
-    let mut req = InboundRequest {
-        method: "POST".to_string(),
-        path: format!("/webhooks/{}", item.provider),
-        raw_query: item.raw_query.clone(),
-        query: form_urlencoded::parse(item.raw_query.as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect(),
-        body: item.body.clone(),
-        received_at: item.received_at,
-        ..Default::default()
-    };
-    if let Some(ct) = &item.content_type {
-        req.headers.insert("content-type".to_string(), ct.clone());
-    }
-    let outcome = state
-        .providers
-        .parse_authenticated(&item.provider, &req, Utc::now())
-        .await?;
-    let subs = match outcome {
-        ProviderOutcome::Submissions(subs) => subs,
-        ProviderOutcome::Announced { leads, withdrawn } => {
-            // Fetched again now (the token may have been fixed since); no invocation deadline.
-            let mut metrics = Metrics::new("leadflow");
-            let until = batch::fetch_deadline(0, Utc::now());
-            let report = batch::run(
-                state,
-                &item.provider,
-                &req,
-                leads,
-                withdrawn,
-                until,
-                &mut metrics,
-            )
-            .await?;
-            if let Some(e) = report.storage_unavailable {
-                return Err(e);
-            }
-            let problems: Vec<String> = report
-                .auth_failures
-                .iter()
-                .chain(&report.transient)
-                .chain(&report.unusable)
-                .cloned()
-                .collect();
-            return Ok(if problems.is_empty() {
-                ReplayResult::Stored(report.stored)
-            } else {
-                ReplayResult::StillUnusable(problems.join("; "))
-            });
-        }
-        ProviderOutcome::Quarantine { reason } => return Ok(ReplayResult::StillUnusable(reason)),
-        ProviderOutcome::Ignored { reason } => return Ok(ReplayResult::StillUnusable(reason)),
-        ProviderOutcome::Respond(_) => {
-            return Ok(ReplayResult::StillUnusable("not a delivery".to_string()))
-        }
-    };
-    let mut stored = Vec::with_capacity(subs.len());
-    let mut metrics = Metrics::new("leadflow");
-    for sub in subs {
-        match ingest_one(state, sub, item.received_at, &mut metrics).await {
-            Ok(o) => stored.push(o),
-            Err(e) if e.is_retryable() => return Err(e),
-            Err(e) => return Ok(ReplayResult::StillUnusable(format!("{}: {e}", e.code()))),
-        }
-    }
-    Ok(ReplayResult::Stored(stored))
-}
-
 /// The answer to a stored web-form submission: 201 for a new lead, 200 otherwise.
-pub fn outcome_response(outcome: &IngestOutcome) -> ApiGatewayV2httpResponse {
+pub fn outcome_response(outcome: &IngestOutcome) -> Response {
     let status = if outcome.status == IngestStatus::Created {
         201
     } else {
@@ -420,6 +353,6 @@ pub fn outcome_response(outcome: &IngestOutcome) -> ApiGatewayV2httpResponse {
 }
 
 /// `204 No Content`, for answers that need only headers.
-pub fn no_content() -> ApiGatewayV2httpResponse {
+pub fn no_content() -> Response {
     empty_response(204)
 }

@@ -1,26 +1,13 @@
-//! Lambda entry point: tracing, configuration and the DynamoDB client are set up once per cold
-//! start; every invocation then runs `form_webhook::handler`.
+//! Lambda entry point: the shared edge builds the state once per cold start and serves
+//! [`form_webhook::AppState`]'s routes.
 
 #![recursion_limit = "256"]
 
-use form_webhook::{handler, AppState};
-use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use leadflow::config::{load_sdk_config, table_name};
-use leadflow::store::Store;
+use form_webhook::AppState;
 
 // One event at a time: a single-threaded runtime avoids cross-thread wake-ups, measured at a
 // third of the CPU per invocation (1.67 -> 1.11 ms, bench/cold-start.sh).
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
-    leadflow::telemetry::init_tracing();
-    let sdk_config = load_sdk_config().await;
-    let store = Store::new(&sdk_config, table_name()?);
-    let state = AppState::from_env(store)?;
-    // Phone metadata warms up without delaying the first poll (leadflow::warm).
-    leadflow::warm::start_background_warm_up(&state.store, &state.normalize);
-    let state = &state;
-    run(service_fn(move |event: LambdaEvent<_>| {
-        handler(state, event)
-    }))
-    .await
+async fn main() -> Result<(), lambda_runtime::Error> {
+    leadflow::edge::run(AppState::from_env).await
 }

@@ -1,16 +1,16 @@
 //! Property tests over every body parser of form-webhook: web form bodies (urlencoded,
-//! multipart, JSON) and each provider's payload parser. Random bytes and mutations of the
-//! platforms' published examples (tests/fixtures/providers) never panic, and never become an
-//! error a sender would retry (parsers quarantine or refuse with a 4xx); valid inputs
-//! round-trip. `PROPTEST_CASES` sets the cases per property (default 128).
+//! multipart, JSON) and each provider's payload parser (`leadflow-providers`). Random bytes and
+//! mutations of the platforms' published examples (tests/fixtures/providers) never panic, and
+//! never become an error a sender would retry (parsers quarantine or refuse with a 4xx); valid
+//! inputs round-trip. `PROPTEST_CASES` sets the cases per property (default 128).
 
 use chrono::{TimeZone, Utc};
 use form_webhook::form::read_fields;
-use form_webhook::providers::{
+use leadflow::edge::InboundRequest;
+use leadflow_providers::{
     calendly, facebook, google_ads, hubspot, jotform, linkedin, tally, typeform, unbounce, webflow,
     ProviderOutcome,
 };
-use leadflow::http::InboundRequest;
 use proptest::prelude::*;
 
 fn config() -> ProptestConfig {

@@ -5,10 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
-use leadflow::http::{text_response, InboundRequest};
+use leadflow::edge::{text_response, AppError, InboundRequest, Response};
 use leadflow::metrics::{aggregate, to_row, GroupBy, GroupKey, RollupCounts};
-use leadflow::AppError;
 
 use crate::reports::rollups;
 use crate::ApiState;
@@ -25,10 +23,7 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-pub async fn get(
-    state: &ApiState,
-    req: &InboundRequest,
-) -> Result<ApiGatewayV2httpResponse, AppError> {
+pub async fn get(state: &ApiState, req: &InboundRequest) -> Result<Response, AppError> {
     let (days, rows) = rollups(state, req).await?;
     let html = render(&days, &rows);
     let mut resp = text_response(200, "text/html; charset=utf-8", html);

@@ -1,14 +1,12 @@
 //! Lead routes: read (by id, email or phone), sales events, GDPR erasure.
 
-use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use chrono::Utc;
-use leadflow::http::{json_response, InboundRequest};
+use leadflow::edge::{json_response, AppError, InboundRequest, Response};
 use leadflow::model::{IdentityKey, Stage, TouchKind};
 use leadflow::normalize::{check_email, normalize_phone};
 use leadflow::sales::SalesEvent;
-use leadflow::store::keys::ts;
+use leadflow::store::ts;
 use leadflow::store::{LeadRecord, SalesEventOutcome};
-use leadflow::AppError;
 use serde_json::{json, Value};
 
 use crate::ApiState;
@@ -94,16 +92,13 @@ async fn record(state: &ApiState, id: &str) -> Result<LeadRecord, AppError> {
     }
 }
 
-pub async fn get(state: &ApiState, id: &str) -> Result<ApiGatewayV2httpResponse, AppError> {
+pub async fn get(state: &ApiState, id: &str) -> Result<Response, AppError> {
     let r = record(state, id).await?;
     Ok(json_response(200, &lead_json(&r)))
 }
 
 /// `?email=` or `?phone=`, matched by the same canonical keys ingest uses.
-pub async fn find(
-    state: &ApiState,
-    req: &InboundRequest,
-) -> Result<ApiGatewayV2httpResponse, AppError> {
+pub async fn find(state: &ApiState, req: &InboundRequest) -> Result<Response, AppError> {
     let key = if let Some(email) = req.query.get("email") {
         let (_, key) = check_email(email, &state.normalize).map_err(|_| {
             AppError::unprocessable("invalid_email", "email", "email is not a valid address")
@@ -125,11 +120,7 @@ pub async fn find(
     get(state, &id).await
 }
 
-pub async fn event(
-    state: &ApiState,
-    id: &str,
-    req: &InboundRequest,
-) -> Result<ApiGatewayV2httpResponse, AppError> {
+pub async fn event(state: &ApiState, id: &str, req: &InboundRequest) -> Result<Response, AppError> {
     let now = Utc::now();
     let event = SalesEvent::from_json(&req.body, now)?;
     let (status, outcome, lead) = match state.store.record_sales_event(id, &event, now).await? {
@@ -157,7 +148,7 @@ pub async fn event(
     ))
 }
 
-pub async fn erase(state: &ApiState, id: &str) -> Result<ApiGatewayV2httpResponse, AppError> {
+pub async fn erase(state: &ApiState, id: &str) -> Result<Response, AppError> {
     if !state.store.erase_lead(id, Utc::now()).await? {
         return Err(not_found());
     }

@@ -17,12 +17,9 @@ pub mod reports;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use lambda_runtime::LambdaEvent;
-use leadflow::auth::ApiKeys;
-use leadflow::http::{InboundRequest, MAX_BODY_BYTES};
+use leadflow::edge::{self, ApiKeys, Auth, Route, Service};
 use leadflow::normalize::NormalizeConfig;
 use leadflow::store::Store;
-use leadflow::telemetry::Metrics;
-use leadflow::AppError;
 
 pub struct ApiState {
     pub store: Store,
@@ -43,71 +40,71 @@ impl ApiState {
     }
 }
 
+impl Service for ApiState {
+    const NAME: &'static str = "lead-api";
+    const ROUTES: &'static [Route<ApiState>] = &[
+        Route {
+            method: "GET",
+            path: "/leads",
+            auth: Auth::ApiKey,
+            handler: |s, req, _| Box::pin(leads::find(s, req)),
+        },
+        Route {
+            method: "GET",
+            path: "/leads/{id}",
+            auth: Auth::ApiKey,
+            handler: |s, req, _| Box::pin(leads::get(s, req.param("id"))),
+        },
+        Route {
+            method: "DELETE",
+            path: "/leads/{id}",
+            auth: Auth::ApiKey,
+            handler: |s, req, _| Box::pin(leads::erase(s, req.param("id"))),
+        },
+        Route {
+            method: "POST",
+            path: "/leads/{id}/events",
+            auth: Auth::ApiKey,
+            handler: |s, req, _| Box::pin(leads::event(s, req.param("id"), req)),
+        },
+        Route {
+            method: "POST",
+            path: "/spend",
+            auth: Auth::ApiKey,
+            handler: |s, req, _| Box::pin(reports::post_spend(s, req)),
+        },
+        Route {
+            method: "GET",
+            path: "/metrics",
+            auth: Auth::ApiKey,
+            handler: |s, req, _| Box::pin(reports::get_metrics(s, req)),
+        },
+        // The dashboard is opened in a browser, which cannot send headers: it also takes ?key=.
+        Route {
+            method: "GET",
+            path: "/dashboard",
+            auth: Auth::ApiKeyOrQuery,
+            handler: |s, req, _| Box::pin(dashboard::get(s, req)),
+        },
+    ];
+
+    fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn normalize(&self) -> &NormalizeConfig {
+        &self.normalize
+    }
+
+    fn api_keys(&self) -> &ApiKeys {
+        &self.keys
+    }
+}
+
+/// The Lambda handler: the shared edge over [`ApiState::ROUTES`].
 pub async fn handler(
     state: &ApiState,
     event: LambdaEvent<ApiGatewayV2httpRequest>,
 ) -> Result<ApiGatewayV2httpResponse, lambda_runtime::Error> {
-    let started = state.store.round_trips();
-    let mut metrics = Metrics::new("leadflow").dimension("function", "lead-api");
-    let result = match InboundRequest::from_apigw(&event.payload, MAX_BODY_BYTES) {
-        Ok(req) => route(state, &req).await,
-        Err(e) => Err(e),
-    };
-    let response = result.unwrap_or_else(|e| {
-        if matches!(e, AppError::Storage(_)) {
-            tracing::error!(code = e.code(), error = %e, "request failed");
-        } else {
-            tracing::info!(code = e.code(), "request rejected");
-        }
-        metrics.count(format!("rejected_{}", e.code()), 1.0);
-        e.to_response()
-    });
-    metrics.count(
-        "dynamodb_round_trips",
-        (state.store.round_trips() - started) as f64,
-    );
-    metrics.emit();
-    Ok(response)
-}
-
-async fn route(
-    state: &ApiState,
-    req: &InboundRequest,
-) -> Result<ApiGatewayV2httpResponse, AppError> {
-    let segments: Vec<&str> = req.path.trim_matches('/').split('/').collect();
-    // The dashboard is opened in a browser, which cannot send headers: it also takes ?key=.
-    if segments == ["dashboard"] {
-        let mut authed = req.clone();
-        if let Some(k) = req.query.get("key") {
-            authed
-                .headers
-                .entry("x-api-key".into())
-                .or_insert_with(|| k.clone());
-        }
-        state.keys.check(&authed)?;
-    } else {
-        state.keys.check(req)?;
-    }
-    match (req.method.as_str(), segments.as_slice()) {
-        ("GET", ["leads"]) => leads::find(state, req).await,
-        ("GET", ["leads", id]) => leads::get(state, id).await,
-        ("DELETE", ["leads", id]) => leads::erase(state, id).await,
-        ("POST", ["leads", id, "events"]) => leads::event(state, id, req).await,
-        ("POST", ["spend"]) => reports::post_spend(state, req).await,
-        ("GET", ["metrics"]) => reports::get_metrics(state, req).await,
-        ("GET", ["dashboard"]) => dashboard::get(state, req).await,
-        (
-            _,
-            ["leads"]
-            | ["leads", _]
-            | ["leads", _, "events"]
-            | ["spend"]
-            | ["metrics"]
-            | ["dashboard"],
-        ) => Err(AppError::MethodNotAllowed(req.method.clone())),
-        _ => Err(AppError::not_found(
-            "route_not_found",
-            format!("no route for {} {}", req.method, req.path),
-        )),
-    }
+    edge::handle(state, event).await
 }

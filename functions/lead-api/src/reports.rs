@@ -1,14 +1,12 @@
 //! Spend in, metrics out.
 
-use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use chrono::{Duration, NaiveDate, Utc};
-use leadflow::http::{json_response, InboundRequest};
+use leadflow::edge::{json_response, AppError, InboundRequest, Response};
 use leadflow::limits::label;
 use leadflow::metrics::{
     aggregate, lead_velocity, to_row, GroupBy, GroupKey, RollupCounts, SpendEntry,
 };
 use leadflow::model::Channel;
-use leadflow::AppError;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -44,10 +42,7 @@ fn date(field: &str, v: Option<&str>) -> Result<NaiveDate, AppError> {
 }
 
 /// `POST /spend`: one day's spend for a source and campaign; posting it again replaces it.
-pub async fn post_spend(
-    state: &ApiState,
-    req: &InboundRequest,
-) -> Result<ApiGatewayV2httpResponse, AppError> {
+pub async fn post_spend(state: &ApiState, req: &InboundRequest) -> Result<Response, AppError> {
     let b: SpendBody = serde_json::from_slice(&req.body).map_err(|e| {
         AppError::bad_request(
             "invalid_json",
@@ -154,10 +149,7 @@ pub async fn rollups(
 }
 
 /// `GET /metrics?from=&to=&group_by=day|source|channel|campaign`.
-pub async fn get_metrics(
-    state: &ApiState,
-    req: &InboundRequest,
-) -> Result<ApiGatewayV2httpResponse, AppError> {
+pub async fn get_metrics(state: &ApiState, req: &InboundRequest) -> Result<Response, AppError> {
     let by_name = req
         .query
         .get("group_by")

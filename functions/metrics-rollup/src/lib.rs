@@ -15,6 +15,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use lambda_runtime::LambdaEvent;
 use leadflow::metrics::day_rollups;
 use leadflow::store::Store;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// Days recomputed concurrently: each is a few Queries and one batch of writes.
@@ -74,29 +75,64 @@ pub fn parse_fixed_cpl(v: &str) -> Result<HashMap<String, i64>, String> {
         .collect()
 }
 
+/// What an invocation recomputes, read from the event (module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RawEvent")]
+pub enum RollupEvent {
+    /// `{"mode": "today"}`.
+    Today,
+    /// `{"mode": "late"}`: the late-data window before today.
+    Late,
+    /// `{"from", "to"}`: a backfill.
+    Range { from: NaiveDate, to: NaiveDate },
+    /// Any other event (a plain scheduled event): today and the late-data window.
+    Scheduled,
+}
+
+/// The keys an event may carry; everything else in it is ignored.
+#[derive(Deserialize)]
+struct RawEvent {
+    mode: Option<Value>,
+    from: Option<Value>,
+    to: Option<Value>,
+}
+
+impl TryFrom<RawEvent> for RollupEvent {
+    type Error = String;
+
+    fn try_from(raw: RawEvent) -> Result<RollupEvent, String> {
+        let date = |k: &str, v: Option<Value>| -> Result<Option<NaiveDate>, String> {
+            match v.as_ref().and_then(Value::as_str) {
+                None => Ok(None),
+                Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                    .map(Some)
+                    .map_err(|_| format!("{k} must be YYYY-MM-DD, got {s:?}")),
+            }
+        };
+        match (date("from", raw.from)?, date("to", raw.to)?) {
+            (Some(from), Some(to)) => Ok(RollupEvent::Range { from, to }),
+            (Some(_), None) | (None, Some(_)) => Err("give both from and to".into()),
+            (None, None) => Ok(match raw.mode.as_ref().and_then(Value::as_str) {
+                Some("today") => RollupEvent::Today,
+                Some("late") => RollupEvent::Late,
+                _ => RollupEvent::Scheduled,
+            }),
+        }
+    }
+}
+
 /// The days an invocation recomputes.
 pub fn days_for(
-    input: &Value,
+    event: &RollupEvent,
     now: DateTime<Utc>,
     late_days: i64,
 ) -> Result<Vec<NaiveDate>, String> {
     let today = now.date_naive();
-    let parse = |k: &str| -> Result<Option<NaiveDate>, String> {
-        match input.get(k).and_then(Value::as_str) {
-            None => Ok(None),
-            Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .map(Some)
-                .map_err(|_| format!("{k} must be YYYY-MM-DD, got {s:?}")),
-        }
-    };
-    let (from, to) = match (parse("from")?, parse("to")?) {
-        (Some(f), Some(t)) => (f, t),
-        (Some(_), None) | (None, Some(_)) => return Err("give both from and to".into()),
-        (None, None) => match input.get("mode").and_then(Value::as_str) {
-            Some("today") => (today, today),
-            Some("late") => (today - Duration::days(late_days), today - Duration::days(1)),
-            _ => (today - Duration::days(late_days), today),
-        },
+    let (from, to) = match *event {
+        RollupEvent::Range { from, to } => (from, to),
+        RollupEvent::Today => (today, today),
+        RollupEvent::Late => (today - Duration::days(late_days), today - Duration::days(1)),
+        RollupEvent::Scheduled => (today - Duration::days(late_days), today),
     };
     if to < from {
         return Ok(Vec::new());
@@ -110,7 +146,7 @@ pub fn days_for(
 /// Recomputes the days the event names; the result is a run summary.
 pub async fn handler(
     state: &RollupState,
-    event: LambdaEvent<Value>,
+    event: LambdaEvent<RollupEvent>,
 ) -> Result<Value, lambda_runtime::Error> {
     let now = Utc::now();
     let days = days_for(&event.payload, now, state.late_days)?;
@@ -150,6 +186,11 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
+        let days_for = |event: &Value, now, late| {
+            let event: RollupEvent =
+                serde_json::from_value(event.clone()).map_err(|e| e.to_string())?;
+            super::days_for(&event, now, late)
+        };
         assert_eq!(
             days_for(&json!({"mode": "today"}), now, 7).unwrap().len(),
             1

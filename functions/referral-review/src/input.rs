@@ -1,9 +1,9 @@
 //! Reading JSON bodies with errors that name the field (`referee.email`, `rating`...).
 
 use chrono::{DateTime, Utc};
+use leadflow::edge::AppError;
+use leadflow::edge::InboundRequest;
 use leadflow::fields::{parse_yes_no, MAX_FIELD_CHARS};
-use leadflow::http::InboundRequest;
-use leadflow::AppError;
 use serde_json::{Map, Value};
 
 /// Longest id or reference accepted (platform ids, referral ids, lead ids).

@@ -17,12 +17,9 @@ pub mod trustpilot;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use lambda_runtime::LambdaEvent;
-use leadflow::auth::ApiKeys;
-use leadflow::http::{InboundRequest, MAX_BODY_BYTES};
+use leadflow::edge::{self, ApiKeys, Auth, InboundRequest, Route, Service};
 use leadflow::normalize::NormalizeConfig;
 use leadflow::store::Store;
-use leadflow::telemetry::Metrics;
-use leadflow::AppError;
 
 /// Everything the handler needs, built once per cold start.
 pub struct AppState {
@@ -68,109 +65,69 @@ impl AppState {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
-    Referrals,
-    ReferralCode,
-    Reviews,
-    Trustpilot,
-}
+impl Service for AppState {
+    const NAME: &'static str = "referral-review";
+    const ROUTES: &'static [Route<AppState>] = &[
+        Route {
+            method: "POST",
+            path: "/referrals",
+            auth: Auth::ApiKey,
+            handler: |s, req, m| Box::pin(referrals::post(s, req, m)),
+        },
+        Route {
+            method: "GET",
+            path: "/referrals/code",
+            auth: Auth::ApiKey,
+            handler: |s, req, m| Box::pin(referrals::get_code(s, req, m)),
+        },
+        Route {
+            method: "POST",
+            path: "/reviews",
+            auth: Auth::ApiKey,
+            handler: |s, req, m| Box::pin(reviews::post(s, req, m)),
+        },
+        // Trustpilot authenticates with its own key (`trustpilot::check_auth`).
+        Route {
+            method: "POST",
+            path: "/reviews/trustpilot",
+            auth: Auth::Public,
+            handler: |s, req, m| Box::pin(trustpilot::post(s, req, m)),
+        },
+    ];
 
-impl Route {
-    /// By path suffix, so a custom domain's base path or a stage prefix does not matter.
-    fn of(path: &str) -> Option<Route> {
-        let p = path.trim_end_matches('/');
-        if p.ends_with("/referrals/code") {
-            Some(Route::ReferralCode)
-        } else if p.ends_with("/referrals") {
-            Some(Route::Referrals)
-        } else if p.ends_with("/reviews/trustpilot") {
-            Some(Route::Trustpilot)
-        } else if p.ends_with("/reviews") {
-            Some(Route::Reviews)
-        } else {
-            None
-        }
+    fn store(&self) -> &Store {
+        &self.store
     }
 
-    fn name(self) -> &'static str {
-        match self {
-            Route::Referrals => "referrals",
-            Route::ReferralCode => "referral_code",
-            Route::Reviews => "reviews",
-            Route::Trustpilot => "trustpilot",
-        }
+    fn normalize(&self) -> &NormalizeConfig {
+        &self.normalize
+    }
+
+    fn api_keys(&self) -> &ApiKeys {
+        &self.api_keys
+    }
+
+    /// `route`: which of the four routes, `unknown` for any other path.
+    fn dimension(
+        &self,
+        route: Option<&Route<AppState>>,
+        _req: &InboundRequest,
+    ) -> Option<(&'static str, &'static str)> {
+        let name = match route.map(|r| r.path) {
+            Some("/referrals") => "referrals",
+            Some("/referrals/code") => "referral_code",
+            Some("/reviews") => "reviews",
+            Some("/reviews/trustpilot") => "trustpilot",
+            _ => "unknown",
+        };
+        Some(("route", name))
     }
 }
 
-/// The Lambda handler. Application errors become JSON answers here; only a failure to answer
-/// at all is a Lambda error.
+/// The Lambda handler: the shared edge over [`AppState::ROUTES`].
 pub async fn handler(
     state: &AppState,
     event: LambdaEvent<ApiGatewayV2httpRequest>,
 ) -> Result<ApiGatewayV2httpResponse, lambda_runtime::Error> {
-    let (request, _context) = event.into_parts();
-    let started = state.store.round_trips();
-    let mut metrics = Metrics::new("leadflow").dimension("function", "referral-review");
-    let response = match InboundRequest::from_apigw(&request, MAX_BODY_BYTES) {
-        Ok(req) => {
-            let route = Route::of(&req.path);
-            metrics = metrics.dimension("route", route.map(Route::name).unwrap_or("unknown"));
-            dispatch(state, &req, route, &mut metrics).await
-        }
-        Err(e) => Err(e),
-    };
-    let response = response.unwrap_or_else(|e| {
-        match &e {
-            AppError::Storage(_) | AppError::Upstream(_) => {
-                tracing::error!(code = e.code(), error = %e, "request failed")
-            }
-            _ => tracing::info!(code = e.code(), field = e.field(), "request rejected"),
-        }
-        metrics.count(format!("rejected_{}", e.code()), 1.0);
-        e.to_response()
-    });
-    metrics.count(
-        "dynamodb_round_trips",
-        (state.store.round_trips() - started) as f64,
-    );
-    metrics.emit();
-    Ok(response)
-}
-
-async fn dispatch(
-    state: &AppState,
-    req: &InboundRequest,
-    route: Option<Route>,
-    metrics: &mut Metrics,
-) -> Result<ApiGatewayV2httpResponse, AppError> {
-    let Some(route) = route else {
-        return Err(AppError::not_found(
-            "route_not_found",
-            format!(
-                "no route for {}; use /referrals, /referrals/code, /reviews or /reviews/trustpilot",
-                req.path
-            ),
-        ));
-    };
-    let method = req.method.as_str();
-    match (route, method) {
-        (Route::Referrals, "POST") => {
-            state.api_keys.check(req)?;
-            referrals::post(state, req, metrics).await
-        }
-        (Route::ReferralCode, "GET") => {
-            state.api_keys.check(req)?;
-            referrals::get_code(state, req, metrics).await
-        }
-        (Route::Reviews, "POST") => {
-            state.api_keys.check(req)?;
-            reviews::post(state, req, metrics).await
-        }
-        (Route::Trustpilot, "POST") => {
-            trustpilot::check_auth(state, req)?;
-            trustpilot::post(state, req, metrics).await
-        }
-        _ => Err(AppError::MethodNotAllowed(req.method.clone())),
-    }
+    edge::handle(state, event).await
 }

@@ -8,18 +8,15 @@
 //! the referrer) is both the ingest delivery key and the referral item's key, so a retry adds
 //! neither a touchpoint nor a credit.
 
-use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use base64::Engine;
-use leadflow::http::{json_response, InboundRequest};
+use leadflow::edge::{json_response, AppError, InboundRequest, Response};
 use leadflow::ingest::ingest_normalized;
 use leadflow::model::{
     Consent, ContactInput, DeliveryKey, IdentityKey, IngestStatus, Referral, Submission, TouchKind,
 };
 use leadflow::normalize::{check_email, normalize, EmailProblem};
-use leadflow::store::keys::{self, hashed};
-use leadflow::store::{ReferralCredit, Referrer};
+use leadflow::store::{referral_delivery, referral_key, ReferralCredit, Referrer};
 use leadflow::telemetry::Metrics;
-use leadflow::AppError;
 use serde_json::{json, Map, Value};
 
 use crate::input::{field, in_object, json_object, object, text, yes_no, MAX_ID_CHARS};
@@ -152,57 +149,31 @@ fn referee_submission(
     Ok(sub)
 }
 
-/// The referral's idempotency identity within its referrer: the sender's `referral_id`, else
-/// the program and the referee's match key (email key first, as identity decides). Hashed so no
-/// address appears in a key.
-pub fn referral_key(
-    referral_id: Option<&str>,
-    program: Option<&str>,
-    referee: &[IdentityKey],
-) -> String {
-    match referral_id {
-        Some(id) => format!("id#{}", hashed(id)),
-        None => {
-            let who = match referee.first() {
-                Some(IdentityKey::Email(e)) => format!("email:{e}"),
-                Some(IdentityKey::Phone(p)) => format!("phone:{p}"),
-                None => String::new(),
-            };
-            format!(
-                "p#{}",
-                hashed(&format!("{}\u{0}{who}", program.unwrap_or("")))
-            )
-        }
-    }
-}
-
 pub async fn post(
     state: &AppState,
     req: &InboundRequest,
     metrics: &mut Metrics,
-) -> Result<ApiGatewayV2httpResponse, AppError> {
+) -> Result<Response, AppError> {
     let body = json_object(req)?;
     let referrer_ref = parse_referrer(&body)?;
     let program = text(&body, "program", "program", MAX_PROGRAM_CHARS)?;
     let referral_id = text(&body, "referral_id", "referral_id", MAX_ID_CHARS)?;
     // Validate the whole request before the first read.
     let sub = referee_submission(&body, program.as_deref(), req.received_at)?;
-    let mut normalized = normalize(sub, &state.normalize).map_err(|e| in_object("referee", e))?;
+    let mut normalized =
+        normalize(sub, &state.normalize).map_err(|e| in_object("referee", e.into()))?;
 
     let referrer = resolve_referrer(state, &referrer_ref).await?;
     let referrer_id = referrer.lead.lead_id.clone();
     let referee_keys = normalized.identity_keys();
-    if referee_keys
-        .iter()
-        .any(|k| referrer.identity_keys.contains(&keys::identity_pk(k)))
-    {
+    if referrer.owns_any(&referee_keys) {
         return Err(self_referral());
     }
     normalized
         .custom
         .insert("referrer_lead_id".into(), referrer_id.clone());
     let key = referral_key(referral_id.as_deref(), program.as_deref(), &referee_keys);
-    normalized.delivery = DeliveryKey::Platform(format!("{referrer_id}#{key}"));
+    normalized.delivery = referral_delivery(&referrer_id, &key);
 
     let outcome = ingest_normalized(&state.store, &normalized, req.received_at, metrics).await?;
     if outcome.lead_id == referrer_id {
@@ -272,7 +243,7 @@ fn self_referral() -> AppError {
     )
 }
 
-fn answer(status: u16, what: &str, r: &Referral) -> ApiGatewayV2httpResponse {
+fn answer(status: u16, what: &str, r: &Referral) -> Response {
     json_response(
         status,
         &json!({
@@ -300,7 +271,7 @@ pub async fn get_code(
     state: &AppState,
     req: &InboundRequest,
     metrics: &mut Metrics,
-) -> Result<ApiGatewayV2httpResponse, AppError> {
+) -> Result<Response, AppError> {
     let lead_id = match (req.query.get("lead_id"), req.query.get("email")) {
         (Some(id), _) if !id.trim().is_empty() => Some(id.trim().to_string()),
         (_, Some(email)) if !email.trim().is_empty() => {
@@ -347,15 +318,5 @@ mod tests {
         assert!(a
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
-    }
-
-    #[test]
-    fn referral_keys() {
-        let email = [IdentityKey::Email("a@x.com".into())];
-        let k1 = referral_key(None, Some("p1"), &email);
-        assert_eq!(k1, referral_key(None, Some("p1"), &email));
-        assert_ne!(k1, referral_key(None, Some("p2"), &email));
-        assert_ne!(k1, referral_key(Some("r-1"), Some("p1"), &email));
-        assert!(!k1.contains("a@x.com"));
     }
 }

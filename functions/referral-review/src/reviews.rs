@@ -9,18 +9,16 @@
 
 use std::collections::BTreeMap;
 
-use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use chrono::{DateTime, Utc};
-use leadflow::http::{json_response, InboundRequest};
-use leadflow::ingest::ingest_one;
+use leadflow::edge::{json_response, AppError, InboundRequest, Response};
+use leadflow::ingest::{ingest_one, IngestError};
 use leadflow::model::{
     Channel, Consent, ContactInput, DeliveryKey, IdentityKey, IngestOutcome, ReviewInput,
     ReviewPlatform, Submission, TouchKind,
 };
 use leadflow::normalize::{check_email, EmailProblem};
-use leadflow::store::{ReviewChange, ReviewStatus, ReviewWriteOutcome};
+use leadflow::store::{ReviewChange, ReviewStatus, ReviewWriteOutcome, StoreError};
 use leadflow::telemetry::Metrics;
-use leadflow::AppError;
 use serde_json::{json, Map, Value};
 
 use crate::input::{
@@ -80,7 +78,7 @@ pub async fn post(
     state: &AppState,
     req: &InboundRequest,
     metrics: &mut Metrics,
-) -> Result<ApiGatewayV2httpResponse, AppError> {
+) -> Result<Response, AppError> {
     let body = json_object(req)?;
     let platform = parse_platform(field(&body, "platform", "platform")?, "platform")?;
     let external_id = required_id(&body, "external_id", "external_id")?;
@@ -289,8 +287,10 @@ async fn link(
     let sub = review_submission(r, contact);
     match ingest_one(&state.store, &state.normalize, sub, received_at, metrics).await {
         Ok(o) => Ok(Some(o)),
-        Err(e @ (AppError::Storage(_) | AppError::Upstream(_))) => Err(e),
+        // A reused delivery key is a refusal like a failed normalization, not a fault.
+        Err(IngestError::Store(StoreError::IdempotencyKeyReused)) => Ok(None),
+        Err(IngestError::Store(e)) => Err(e.into()),
         // The stored identifiers no longer normalize (e.g. newly blocked): keep it unlinked.
-        Err(_) => Ok(None),
+        Err(IngestError::Normalize(_)) => Ok(None),
     }
 }

@@ -11,14 +11,12 @@
 //! the webhook. Any storage failure is 503 for the whole delivery; the retry is exact because
 //! every review change is idempotent.
 
-use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use base64::Engine;
-use leadflow::http::{json_response, InboundRequest};
+use leadflow::edge::{json_response, AppError, InboundRequest, Response};
 use leadflow::model::{ReviewInput, ReviewPlatform};
 use leadflow::signature::keys_equal;
 use leadflow::store::ReviewChange;
 use leadflow::telemetry::Metrics;
-use leadflow::AppError;
 use serde_json::{json, Map, Value};
 
 use crate::input::{
@@ -133,7 +131,8 @@ pub async fn post(
     state: &AppState,
     req: &InboundRequest,
     metrics: &mut Metrics,
-) -> Result<ApiGatewayV2httpResponse, AppError> {
+) -> Result<Response, AppError> {
+    check_auth(state, req)?;
     let body = json_object(req)?;
     let events = match body.get("events") {
         Some(Value::Array(events)) => events,

@@ -27,11 +27,11 @@ use lambda_runtime::LambdaEvent;
 use leadflow::lambda_time;
 use leadflow::model::Temperature;
 use leadflow::scoring::{reasons_line, Assessment, Model, ScoringConfig};
-use leadflow::store::keys;
 use leadflow::store::{
-    RescoreProgress, ScoreWrite, ScoringInput, SegmentProgress, Store, StoreError,
+    RescoreProgress, RunScope, ScoreWrite, ScoringInput, SegmentProgress, Store, StoreError,
 };
 use leadflow::telemetry::Metrics;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// The `source` of every published event.
@@ -147,10 +147,73 @@ impl Budget {
     }
 }
 
-/// The handler: dispatches on the event's shape; the result is the run summary.
+/// What an invocation is asked to do, read from the event's shape (module docs). Any event
+/// that names none of these keys (an EventBridge schedule, `{}`) is the full run.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "RawEvent")]
+pub enum RescoreEvent {
+    /// `{"set_config": {...}}`: validate and store a scoring configuration.
+    SetConfig(Value),
+    /// `{"get_config": true}`: the configuration in force.
+    GetConfig,
+    /// `{"lead_id": "..."}`: that lead only.
+    Lead(String),
+    /// `{"segment": n, "total_segments": m}`: one segment, with its own checkpoint.
+    Segment { segment: u64, total_segments: u64 },
+    /// The full run (or its resumption).
+    Run,
+}
+
+/// The keys an event may carry; everything else in it (a schedule's `source`, `detail`...)
+/// is ignored.
+#[derive(Deserialize)]
+struct RawEvent {
+    set_config: Option<Value>,
+    get_config: Option<serde::de::IgnoredAny>,
+    lead_id: Option<Value>,
+    segment: Option<Value>,
+    total_segments: Option<Value>,
+}
+
+/// `segment` and `total_segments` take whole numbers; their range is checked when the run
+/// starts.
+const SEGMENT_RANGE: &str = "segment must be a number below total_segments (1 to 64)";
+
+impl TryFrom<RawEvent> for RescoreEvent {
+    type Error = String;
+
+    fn try_from(raw: RawEvent) -> Result<RescoreEvent, String> {
+        if let Some(cfg) = raw.set_config {
+            return Ok(RescoreEvent::SetConfig(cfg));
+        }
+        if raw.get_config.is_some() {
+            return Ok(RescoreEvent::GetConfig);
+        }
+        if let Some(id) = raw.lead_id {
+            return id
+                .as_str()
+                .filter(|s| !s.trim().is_empty() && s.len() <= 64)
+                .map(|s| RescoreEvent::Lead(s.to_string()))
+                .ok_or_else(|| "lead_id must be a non-empty string".to_string());
+        }
+        match (raw.segment, raw.total_segments) {
+            (None, None) => Ok(RescoreEvent::Run),
+            (Some(s), Some(t)) => match (s.as_u64(), t.as_u64()) {
+                (Some(segment), Some(total_segments)) => Ok(RescoreEvent::Segment {
+                    segment,
+                    total_segments,
+                }),
+                _ => Err(SEGMENT_RANGE.to_string()),
+            },
+            _ => Err("give both segment and total_segments".to_string()),
+        }
+    }
+}
+
+/// The handler: does what the event asks; the result is the run summary.
 pub async fn handler(
     state: &RescoreState,
-    event: LambdaEvent<Value>,
+    event: LambdaEvent<RescoreEvent>,
 ) -> Result<Value, lambda_runtime::Error> {
     let (input, context) = event.into_parts();
     let started = Instant::now();
@@ -164,50 +227,54 @@ pub async fn handler(
     let stop_at = lambda_time::remaining(context.deadline, now_ms, state.timeout)
         .map(|remaining| started + remaining.saturating_sub(state.safety_margin));
 
-    if let Some(cfg) = input.get("set_config") {
+    if let RescoreEvent::SetConfig(cfg) = &input {
         return set_config(state, cfg, now).await;
     }
     let model = load_model(&state.store).await?;
-    if input.get("get_config").is_some() {
-        return Ok(json!({"config": model.config(), "source": config_source(&state.store).await?}));
-    }
     let counters = Counters::default();
     let round_trips = state.store.round_trips();
-    let complete = if let Some(lead_id) = input.get("lead_id") {
-        let lead_id = lead_id
-            .as_str()
-            .filter(|s| !s.trim().is_empty() && s.len() <= 64)
-            .ok_or("lead_id must be a non-empty string")?;
-        match state.store.scoring_input(lead_id).await? {
-            None => return Err(format!("no lead {lead_id}").into()),
-            Some(lead) => {
-                Counters::add(&counters.scanned, 1);
-                let events = rescore_lead(state, &model, lead, now, &counters).await;
-                publish(state, events, &counters).await;
-            }
+    let target = match input {
+        RescoreEvent::SetConfig(_) => unreachable!("answered above"),
+        RescoreEvent::GetConfig => {
+            return Ok(
+                json!({"config": model.config(), "source": config_source(&state.store).await?}),
+            )
         }
-        true
-    } else {
-        let target = match (input.get("segment"), input.get("total_segments")) {
-            (None, None) => None,
-            (Some(s), Some(t)) => {
-                let (s, t) = (s.as_u64(), t.as_u64());
-                match (s, t) {
-                    (Some(s), Some(t)) if (1..=64).contains(&t) && s < t => {
-                        Some((s as u32, t as u32))
-                    }
-                    _ => {
-                        return Err("segment must be a number below total_segments (1 to 64)".into())
-                    }
+        RescoreEvent::Lead(lead_id) => {
+            match state.store.scoring_input(&lead_id).await? {
+                None => return Err(format!("no lead {lead_id}").into()),
+                Some(lead) => {
+                    Counters::add(&counters.scanned, 1);
+                    let events = rescore_lead(state, &model, lead, now, &counters).await;
+                    publish(state, events, &counters).await;
                 }
             }
-            _ => return Err("give both segment and total_segments".into()),
-        };
-        let budget = Budget {
-            stop_at,
-            pages_left: state.max_pages.map(|p| AtomicI64::new(p as i64)),
-        };
-        run(state, &model, target, &budget, now, &counters).await?
+            None
+        }
+        RescoreEvent::Segment {
+            segment,
+            total_segments,
+        } => {
+            if !(1..=64).contains(&total_segments) || segment >= total_segments {
+                return Err(SEGMENT_RANGE.into());
+            }
+            Some(RunScope::Segment {
+                segment: segment as u32,
+                total: total_segments as u32,
+            })
+        }
+        RescoreEvent::Run => Some(RunScope::Full),
+    };
+    let complete = match target {
+        // One lead: done.
+        None => true,
+        Some(scope) => {
+            let budget = Budget {
+                stop_at,
+                pages_left: state.max_pages.map(|p| AtomicI64::new(p as i64)),
+            };
+            run(state, &model, scope, &budget, now, &counters).await?
+        }
     };
 
     let summary = json!({
@@ -285,31 +352,21 @@ async fn set_config(
 async fn run(
     state: &RescoreState,
     model: &Model,
-    target: Option<(u32, u32)>,
+    scope: RunScope,
     budget: &Budget,
     now: DateTime<Utc>,
     counters: &Counters,
 ) -> Result<bool, lambda_runtime::Error> {
-    let sk = keys::rescore_progress_sk(target);
-    let total = target.map(|(_, t)| t).unwrap_or(state.segments);
-    let wanted: Vec<u32> = match target {
-        Some((s, _)) => vec![s],
-        None => (0..total).collect(),
+    let (total, wanted): (u32, Vec<u32>) = match scope {
+        RunScope::Segment { segment, total } => (total, vec![segment]),
+        RunScope::Full => (state.segments, (0..state.segments).collect()),
     };
-    let progress = match state.store.rescore_progress(&sk).await? {
+    let progress = match state.store.rescore_progress(scope).await? {
         // Resume, unless the segment count changed: cursors of another split mean nothing.
         Some(p) if p.total_segments == total && p.segments.len() == wanted.len() => p,
         _ => {
-            let p = RescoreProgress {
-                run_id: keys::new_id(),
-                total_segments: total,
-                started_at: now,
-                segments: wanted
-                    .iter()
-                    .map(|s| (*s, SegmentProgress::default()))
-                    .collect(),
-            };
-            state.store.start_rescore_run(&sk, &p).await?;
+            let p = RescoreProgress::start(total, &wanted, now);
+            state.store.start_rescore_run(scope, &p).await?;
             p
         }
     };
@@ -318,7 +375,7 @@ async fn run(
             run_segment(
                 state,
                 model,
-                &sk,
+                scope,
                 &progress.run_id,
                 (*segment, total),
                 p.cursor.clone(),
@@ -344,7 +401,7 @@ async fn run(
     if complete {
         state
             .store
-            .finish_rescore_run(&sk, &progress.run_id)
+            .finish_rescore_run(scope, &progress.run_id)
             .await?;
     }
     Ok(complete)
@@ -355,7 +412,7 @@ async fn run(
 async fn run_segment(
     state: &RescoreState,
     model: &Model,
-    sk: &str,
+    scope: RunScope,
     run_id: &str,
     (segment, total): (u32, u32),
     mut cursor: Option<leadflow::store::Item>,
@@ -385,7 +442,7 @@ async fn run_segment(
         let saved = state
             .store
             .save_segment_progress(
-                sk,
+                scope,
                 run_id,
                 segment,
                 &SegmentProgress {

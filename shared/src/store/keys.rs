@@ -204,13 +204,47 @@ pub fn score_change_sk(at: DateTime<Utc>, id: &str) -> String {
 /// `#SEG#<segment>#<total>` for a segment rescored by hand.
 pub const RESCORE_PROGRESS_PK: &str = "RESCORE#PROGRESS";
 
-pub fn rescore_progress_sk(targeted_segment: Option<(u32, u32)>) -> String {
-    match targeted_segment {
-        None => "#RUN".to_string(),
-        Some((segment, total)) => format!("#SEG#{segment}#{total}"),
+pub fn rescore_progress_sk(scope: super::RunScope) -> String {
+    match scope {
+        super::RunScope::Full => "#RUN".to_string(),
+        super::RunScope::Segment { segment, total } => format!("#SEG#{segment}#{total}"),
     }
 }
 
 /// The stored scoring configuration (overrides the built-in one): `CONFIG#SCORING` / `#CONFIG`.
 pub const SCORING_CONFIG_PK: &str = "CONFIG#SCORING";
 pub const SCORING_CONFIG_SK: &str = "#CONFIG";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::classify;
+    use crate::model::Attribution;
+    use proptest::prelude::*;
+
+    /// Strings as forms send them: printable, unicode, control characters, junk words, huge.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            ".{0,40}",
+            "[a-zA-Z0-9 ._+@-]{0,60}",
+            Just("null".to_string()),
+            "\\PC{0,3000}",
+            "[\\x00-\\x1f]{0,10}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn classification_keys_stay_under_dynamodbs_sort_key_limit(
+            source in text(), medium in text(), campaign in text(), referrer in text(),
+        ) {
+            let a = Attribution {
+                utm_source: Some(source), utm_medium: Some(medium),
+                utm_campaign: Some(campaign), referrer: Some(referrer), ..Default::default()
+            };
+            let c = classify(&a, None, None, "form");
+            let sk = rollup_sk(&c.source, c.channel.as_str(), &c.campaign);
+            prop_assert!(sk.len() < 1024, "{}", sk.len());
+        }
+    }
+}

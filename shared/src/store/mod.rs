@@ -1,12 +1,15 @@
-//! The DynamoDB store. Every key, condition and expression of the table lives under this module
+//! The DynamoDB store. Every key, condition and expression of the table lives under this module,
+//! and nothing outside it builds a key or sends a request: callers pass ids and typed values
 //! (`keys` names the items, `codec` converts them, `ingest` is the dedupe-and-merge write path,
 //! `read` the lookups, `quarantine` the replay queue, `announced` the leads platforms announce
-//! by id, `phones` the re-normalization of refused phone numbers).
+//! by id, `phones` the re-normalization of refused phone numbers, `rescore` the scores and run
+//! checkpoints, `referrals`, `reviews`, `sales`, `metrics`). Tests read raw items through the
+//! `test-support` feature's typed helpers (`test_support`), never a client of their own.
 
 mod announced;
 pub(crate) mod codec;
 mod ingest;
-pub mod keys;
+pub(crate) mod keys;
 mod metrics;
 mod phones;
 mod quarantine;
@@ -15,13 +18,17 @@ mod referrals;
 mod rescore;
 mod reviews;
 mod sales;
+#[cfg(any(test, feature = "test-support"))]
+mod test_support;
 mod txn;
 pub use announced::{StoredDelivery, Withdrawal};
+pub use keys::{new_id, ts};
 pub use phones::{PhoneAdoption, RefusedPhone};
 pub use read::{record_from_items, LeadRecord};
+pub use referrals::{referral_delivery, referral_key};
 pub use referrals::{ReferralCredit, Referrer};
 pub use rescore::{
-    RescoreProgress, ScoreChange, ScoreWrite, ScoringInput, SegmentPage, SegmentProgress,
+    RescoreProgress, RunScope, ScoreChange, ScoreWrite, ScoringInput, SegmentPage, SegmentProgress,
 };
 pub use reviews::{ReviewChange, ReviewStatus, ReviewWriteOutcome, StoredReview};
 pub use sales::SalesEventOutcome;
@@ -187,10 +194,6 @@ impl Store {
 
     pub fn table(&self) -> &str {
         &self.table
-    }
-
-    pub fn client(&self) -> &Client {
-        &self.client
     }
 
     /// DynamoDB requests sent by this store so far.

@@ -22,7 +22,7 @@ use super::codec::{get_bool, get_s, get_time, lead_from, n, s, Item};
 use super::keys::{self, ts};
 use super::txn::{backoff, cancellation_reasons, failed};
 use super::{Store, StoreError};
-use crate::model::{Lead, Referral};
+use crate::model::{DeliveryKey, IdentityKey, Lead, Referral};
 
 const MAX_ATTEMPTS: u32 = 8;
 
@@ -32,8 +32,48 @@ pub struct Referrer {
     pub lead: Lead,
     /// The identity marker keys the lead owns (`EMAIL#<sha256>`...): self-referral is decided on
     /// them, so every address the person ever used counts, not only the one on the lead.
-    pub identity_keys: Vec<String>,
+    identity_keys: Vec<String>,
     pub referral_code: Option<String>,
+}
+
+impl Referrer {
+    /// Whether the referrer owns any of these identities (an address or number it ever used):
+    /// a referral of oneself.
+    pub fn owns_any(&self, identities: &[IdentityKey]) -> bool {
+        identities
+            .iter()
+            .any(|k| self.identity_keys.contains(&keys::identity_pk(k)))
+    }
+}
+
+/// The referral's idempotency key within its referrer: the sender's `referral_id`, else the
+/// program and the referee's match key (email key first, as identity decides). Hashed so no
+/// address appears in a key.
+pub fn referral_key(
+    referral_id: Option<&str>,
+    program: Option<&str>,
+    referee: &[IdentityKey],
+) -> String {
+    match referral_id {
+        Some(id) => format!("id#{}", keys::hashed(id)),
+        None => {
+            let who = match referee.first() {
+                Some(IdentityKey::Email(e)) => format!("email:{e}"),
+                Some(IdentityKey::Phone(p)) => format!("phone:{p}"),
+                None => String::new(),
+            };
+            format!(
+                "p#{}",
+                keys::hashed(&format!("{}\u{0}{who}", program.unwrap_or("")))
+            )
+        }
+    }
+}
+
+/// The delivery key of a referee's touch: one per referrer and referral key, so a retried
+/// referral is a duplicate and the same person referred by two referrers is two touches.
+pub fn referral_delivery(referrer_lead_id: &str, referral_key: &str) -> DeliveryKey {
+    DeliveryKey::Platform(format!("{referrer_lead_id}#{referral_key}"))
 }
 
 /// What crediting a referral did.
@@ -387,4 +427,19 @@ fn referral_from(item: &Item) -> Option<Referral> {
         touch_id: get_s(item, "touch_id").unwrap_or_default(),
         created_at: get_time(item, "created_at")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn referral_keys() {
+        let email = [IdentityKey::Email("a@x.com".into())];
+        let k1 = referral_key(None, Some("p1"), &email);
+        assert_eq!(k1, referral_key(None, Some("p1"), &email));
+        assert_ne!(k1, referral_key(None, Some("p2"), &email));
+        assert_ne!(k1, referral_key(Some("r-1"), Some("p1"), &email));
+        assert!(!k1.contains("a@x.com"));
+    }
 }

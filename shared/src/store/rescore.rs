@@ -127,6 +127,14 @@ pub struct SegmentProgress {
     pub done: bool,
 }
 
+/// Which run a checkpoint belongs to: the scheduled full run, or one segment rescored by hand
+/// (each has its own checkpoint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunScope {
+    Full,
+    Segment { segment: u32, total: u32 },
+}
+
 /// A rescore run's checkpoint: which segments are finished and where the others resume.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RescoreProgress {
@@ -134,6 +142,21 @@ pub struct RescoreProgress {
     pub total_segments: u32,
     pub started_at: DateTime<Utc>,
     pub segments: BTreeMap<u32, SegmentProgress>,
+}
+
+impl RescoreProgress {
+    /// A new run over `segments` of `total_segments`, none of them started.
+    pub fn start(total_segments: u32, segments: &[u32], started_at: DateTime<Utc>) -> Self {
+        RescoreProgress {
+            run_id: keys::new_id(),
+            total_segments,
+            started_at,
+            segments: segments
+                .iter()
+                .map(|s| (*s, SegmentProgress::default()))
+                .collect(),
+        }
+    }
 }
 
 /// The attributes a score sets on a lead: used by ingest (new leads) and by rescore.
@@ -522,9 +545,13 @@ impl Store {
             .collect())
     }
 
-    /// The run checkpoint under `sk` (see [`keys::rescore_progress_sk`]), if a run is under way.
-    pub async fn rescore_progress(&self, sk: &str) -> Result<Option<RescoreProgress>, StoreError> {
-        let item = self.get_item(keys::RESCORE_PROGRESS_PK, sk).await?;
+    /// The checkpoint of the run of `scope`, if one is under way.
+    pub async fn rescore_progress(
+        &self,
+        scope: RunScope,
+    ) -> Result<Option<RescoreProgress>, StoreError> {
+        let sk = keys::rescore_progress_sk(scope);
+        let item = self.get_item(keys::RESCORE_PROGRESS_PK, &sk).await?;
         let Some(item) = item.as_ref() else {
             return Ok(None);
         };
@@ -557,15 +584,15 @@ impl Store {
         }))
     }
 
-    /// Starts (or restarts) a run: replaces the checkpoint under `sk`.
+    /// Starts (or restarts) the run of `scope`: replaces its checkpoint.
     pub async fn start_rescore_run(
         &self,
-        sk: &str,
+        scope: RunScope,
         progress: &RescoreProgress,
     ) -> Result<(), StoreError> {
         let mut item = Item::new();
         item.insert(keys::PK.into(), s(keys::RESCORE_PROGRESS_PK));
-        item.insert(keys::SK.into(), s(sk));
+        item.insert(keys::SK.into(), s(keys::rescore_progress_sk(scope)));
         item.insert("type".into(), s("rescore_progress"));
         item.insert("run_id".into(), s(progress.run_id.clone()));
         item.insert("total_segments".into(), n(progress.total_segments));
@@ -595,7 +622,7 @@ impl Store {
     /// run's checkpoint; returns false when the run is no longer current.
     pub async fn save_segment_progress(
         &self,
-        sk: &str,
+        scope: RunScope,
         run_id: &str,
         segment: u32,
         progress: &SegmentProgress,
@@ -605,7 +632,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .key(keys::PK, s(keys::RESCORE_PROGRESS_PK))
-            .key(keys::SK, s(sk))
+            .key(keys::SK, s(keys::rescore_progress_sk(scope)))
             .update_expression("SET #segments.#seg = :p")
             .condition_expression("run_id = :run")
             .expression_attribute_names("#segments", "segments")
@@ -623,14 +650,18 @@ impl Store {
         }
     }
 
-    /// Ends a run: the next invocation starts a new one.
-    pub async fn finish_rescore_run(&self, sk: &str, run_id: &str) -> Result<(), StoreError> {
+    /// Ends the run of `scope`: the next invocation starts a new one.
+    pub async fn finish_rescore_run(
+        &self,
+        scope: RunScope,
+        run_id: &str,
+    ) -> Result<(), StoreError> {
         let result = self
             .client
             .delete_item()
             .table_name(&self.table)
             .key(keys::PK, s(keys::RESCORE_PROGRESS_PK))
-            .key(keys::SK, s(sk))
+            .key(keys::SK, s(keys::rescore_progress_sk(scope)))
             .condition_expression("run_id = :run")
             .expression_attribute_values(":run", s(run_id))
             .send()

@@ -72,26 +72,16 @@ impl ReviewChange<'_> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReviewStatus {
-    Created,
-    Updated,
-    Deleted,
-    /// The same state was stored before: nothing changed.
-    Duplicate,
-    /// Older than the stored state (`updated_at`), or the review was deleted: ignored.
-    Ignored,
-}
-
-impl ReviewStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReviewStatus::Created => "created",
-            ReviewStatus::Updated => "updated",
-            ReviewStatus::Deleted => "deleted",
-            ReviewStatus::Duplicate => "duplicate",
-            ReviewStatus::Ignored => "ignored",
-        }
+crate::named_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum ReviewStatus {
+        Created = "created",
+        Updated = "updated",
+        Deleted = "deleted",
+        /// The same state was stored before: nothing changed.
+        Duplicate = "duplicate",
+        /// Older than the stored state (`updated_at`), or the review was deleted: ignored.
+        Ignored = "ignored",
     }
 }
 

@@ -56,7 +56,7 @@ pub async fn list_lead_gone(store: &Store, limit: usize) -> Result<(), String> {
         let ids: Vec<String> = g.ids.iter().map(|(k, v)| format!("{k}={v}")).collect();
         println!(
             "{}  {:<9} {:<20} HTTP {} x{}  {}  {}",
-            leadflow::store::keys::ts(g.received_at),
+            leadflow::store::ts(g.received_at),
             g.provider,
             g.platform_lead_id,
             g.http_status,

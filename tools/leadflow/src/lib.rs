@@ -6,10 +6,12 @@
 //! - `leads`: `list-leads`.
 //! - `replay`: `replay-quarantine`.
 //! - `phones`: `renormalize-phones`.
+//! - `providers`: `providers` (the registry's platforms and their variables).
 
 pub mod commands;
 pub mod leads;
 pub mod phones;
+pub mod providers;
 pub mod replay;
 pub mod schema;
 

@@ -5,6 +5,7 @@
 //!   leadflow replay-quarantine [--table NAME] [--limit N] [--dry-run]
 //!   leadflow list-lead-gone [--table NAME] [--limit N]
 //!   leadflow renormalize-phones [--table NAME] [--dry-run] [--full]
+//!   leadflow providers [--names | --check FILE]
 //!
 //! DynamoDB is reached through the SDK's standard configuration (`AWS_ENDPOINT_URL_DYNAMODB`
 //! for a local server); `--table` defaults to `TABLE_NAME`.
@@ -13,7 +14,7 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use leadflow::store::Store;
-use leadflow_tools::{commands, leads, phones, replay};
+use leadflow_tools::{commands, leads, phones, providers, replay};
 
 fn usage() -> &'static str {
     "usage:
@@ -23,7 +24,10 @@ fn usage() -> &'static str {
   leadflow list-lead-gone [--table NAME] [--limit N]
   leadflow renormalize-phones [--table NAME] [--dry-run] [--full]
       re-parses phones stored raw because they did not parse (DEFAULT_COUNTRY and
-      BLOCKED_IDENTIFIERS as the functions read them); claims free numbers, reports taken ones"
+      BLOCKED_IDENTIFIERS as the functions read them); claims free numbers, reports taken ones
+  leadflow providers [--names | --check FILE]
+      the platforms and the variables each reads; --check fails naming every declared
+      secret FILE (NAME=value lines, e.g. events/local.env) leaves unset"
 }
 
 struct Args {
@@ -38,7 +42,7 @@ impl Args {
         let mut it = rest.iter();
         while let Some(a) = it.next() {
             match a.as_str() {
-                "--full" | "--dry-run" => switches.push(a.clone()),
+                "--full" | "--dry-run" | "--names" => switches.push(a.clone()),
                 f if f.starts_with("--") => {
                     let v = it.next().ok_or_else(|| format!("{f} needs a value"))?;
                     flags.entry(f.to_string()).or_default().push(v.clone());
@@ -85,6 +89,9 @@ async fn run(argv: Vec<String>) -> Result<(), String> {
         return Ok(());
     }
     let args = Args::parse(&argv[1..])?;
+    if command == "providers" {
+        return providers::run(args.has("--names"), args.one("--check").as_deref());
+    }
     let sdk = leadflow::config::load_sdk_config().await;
     match command.as_str() {
         "create-tables" => {

@@ -2,8 +2,9 @@
 //! they could not be parsed, once the parser has learned (deploy the fix, then replay). Delivery
 //! ids keep a replay from creating anything twice; an item is deleted only after it is stored.
 
-use form_webhook::{replay, AppState, ReplayResult};
+use leadflow::normalize::NormalizeConfig;
 use leadflow::store::Store;
+use leadflow_providers::{replay, Intake, Providers, ProvidersConfig, ReplayResult};
 
 pub async fn replay_quarantine(store: &Store, limit: usize, dry_run: bool) -> Result<(), String> {
     let items = store
@@ -11,7 +12,14 @@ pub async fn replay_quarantine(store: &Store, limit: usize, dry_run: bool) -> Re
         .await
         .map_err(|e| e.to_string())?;
     println!("{} quarantined deliveries", items.len());
-    let state = AppState::from_env(store.clone())?;
+    // The functions' own settings: the same normalization, the same platform secrets.
+    let normalize = NormalizeConfig::from_lookup(|k| std::env::var(k).ok())?;
+    let providers = Providers::new(ProvidersConfig::from_env());
+    let intake = Intake {
+        store,
+        normalize: &normalize,
+        providers: &providers,
+    };
     let (mut stored, mut still_bad) = (0, 0);
     for item in &items {
         print!("{} {} {} ... ", item.id, item.provider, item.received_at);
@@ -19,7 +27,7 @@ pub async fn replay_quarantine(store: &Store, limit: usize, dry_run: bool) -> Re
             println!("reason: {}", item.reason);
             continue;
         }
-        match replay(&state, item).await {
+        match replay(intake, item).await {
             Ok(ReplayResult::Stored(outcomes)) => {
                 store
                     .delete_quarantine(&item.id)

@@ -2,51 +2,24 @@
 //! secrets and parse into what they should. Timestamped samples are checked at the time they
 //! were signed (their `requestContext.timeEpoch`), and shown to be stale afterwards.
 
-use std::collections::HashMap;
-
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use leadflow::http::{InboundRequest, MAX_BODY_BYTES};
+use leadflow::edge::{InboundRequest, MAX_BODY_BYTES};
 use leadflow::model::TouchKind;
 
-use super::test_support::*;
-use super::{ProviderOutcome, Providers, ProvidersConfig};
-
-/// The test secrets the samples are signed with (events/PROVIDERS.md). Never real secrets.
-pub const TEST_SECRETS: [(&str, &str); 11] = [
-    ("TYPEFORM_SECRET", "test-typeform-secret"),
-    ("FACEBOOK_APP_SECRET", "test-facebook-app-secret"),
-    ("FACEBOOK_VERIFY_TOKEN", "test-facebook-verify-token"),
-    ("GOOGLE_ADS_KEY", "test-google-ads-key"),
-    ("HUBSPOT_CLIENT_SECRET", "test-hubspot-client-secret"),
-    ("LINKEDIN_CLIENT_SECRET", "test-linkedin-client-secret"),
-    ("TALLY_SECRET", "test-tally-secret"),
-    ("WEBFLOW_SECRET", "test-webflow-secret"),
-    ("CALENDLY_SIGNING_KEY", "test-calendly-signing-key"),
-    ("UNBOUNCE_KEY", "test-unbounce-key"),
-    ("JOTFORM_KEY", "test-jotform-key"),
-];
+use crate::test_support::*;
+use crate::{ProviderOutcome, Providers, ProvidersConfig, PROVIDERS};
 
 fn load(name: &str) -> InboundRequest {
-    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let event: ApiGatewayV2httpRequest =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
     InboundRequest::from_apigw(&event, MAX_BODY_BYTES).expect("decodable sample")
 }
 
+/// The platforms configured with the test values the samples were signed with.
 fn providers(api_base: &str) -> Providers {
-    let mut vars: HashMap<String, String> = TEST_SECRETS
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    vars.insert(
-        "FACEBOOK_ACCESS_TOKEN".into(),
-        "test-page-access-token".into(),
-    );
-    vars.insert(
-        "LINKEDIN_ACCESS_TOKEN".into(),
-        "test-linkedin-access-token".into(),
-    );
+    let mut vars = local_env();
     vars.insert("GRAPH_API_URL".into(), format!("{api_base}/v21.0"));
     vars.insert("LINKEDIN_API_URL".into(), format!("{api_base}/rest"));
     Providers::new(ProvidersConfig::from_lookup(|k| vars.get(k).cloned()))
@@ -81,23 +54,65 @@ fn provider_of(req: &InboundRequest) -> String {
         .expect("pathParameters.provider")
 }
 
+/// One signed delivery sample per platform: its file, the touch it makes, how many.
+const SAMPLES: [(&str, TouchKind, usize); 10] = [
+    ("typeform-response.json", TouchKind::FormSubmission, 1),
+    ("facebook-leadgen.json", TouchKind::AdLead, 2),
+    ("google-ads-lead.json", TouchKind::AdLead, 1),
+    ("hubspot-workflow.json", TouchKind::FormSubmission, 1),
+    ("linkedin-lead.json", TouchKind::AdLead, 1),
+    ("tally-response.json", TouchKind::FormSubmission, 1),
+    ("webflow-form.json", TouchKind::FormSubmission, 1),
+    ("calendly-invitee-created.json", TouchKind::MeetingBooked, 1),
+    ("unbounce-form.json", TouchKind::FormSubmission, 1),
+    ("jotform-submission.json", TouchKind::FormSubmission, 1),
+];
+
+/// A platform on the registry has a signed sample that reaches it.
+#[test]
+fn every_registered_platform_has_a_sample() {
+    for p in PROVIDERS {
+        assert!(
+            SAMPLES
+                .iter()
+                .any(|(name, ..)| provider_of(&load(name)) == p.name()),
+            "events/ has no sample for {}",
+            p.name()
+        );
+    }
+}
+
+/// The deployment gives form-webhook every declared secret (template.yaml) and `sam local`
+/// a test value for each (sam-local-env.json): a forgotten one fails here, not in production.
+/// Settings have defaults and may be left out.
+#[test]
+fn the_deployment_passes_every_declared_secret() {
+    let read = |name: &str| {
+        let path = format!("{}/../{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let (template, sam) = (read("template.yaml"), read("sam-local-env.json"));
+    for v in PROVIDERS.iter().flat_map(|p| p.variables()) {
+        if v.is_secret() {
+            assert!(
+                template.contains(&format!("          {}: !Ref ", v.name)),
+                "template.yaml does not pass {} to form-webhook",
+                v.name
+            );
+            assert!(
+                sam.contains(&format!("\"{}\":", v.name)),
+                "sam-local-env.json has no {}",
+                v.name
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn every_platform_sample_verifies_and_parses() {
     let api = api().await;
     let p = providers(&api.base);
-    let samples = [
-        ("typeform-response.json", TouchKind::FormSubmission, 1),
-        ("facebook-leadgen.json", TouchKind::AdLead, 2),
-        ("google-ads-lead.json", TouchKind::AdLead, 1),
-        ("hubspot-workflow.json", TouchKind::FormSubmission, 1),
-        ("linkedin-lead.json", TouchKind::AdLead, 1),
-        ("tally-response.json", TouchKind::FormSubmission, 1),
-        ("webflow-form.json", TouchKind::FormSubmission, 1),
-        ("calendly-invitee-created.json", TouchKind::MeetingBooked, 1),
-        ("unbounce-form.json", TouchKind::FormSubmission, 1),
-        ("jotform-submission.json", TouchKind::FormSubmission, 1),
-    ];
-    for (name, kind, count) in samples {
+    for (name, kind, count) in SAMPLES {
         let req = load(name);
         let provider = provider_of(&req);
         assert!(name.starts_with(&provider), "{name} routes to {provider}");

@@ -21,8 +21,11 @@
 //!   (values plain or `{"value": ...}` as in the legacy contact format) or as a flat map. It
 //!   becomes one submission keyed by a hash of the body (workflow webhooks carry no delivery id).
 
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use leadflow::edge::{BoxFuture, InboundRequest};
 use leadflow::fields::{apply_field, apply_url_params};
-use leadflow::http::InboundRequest;
 use leadflow::model::{DeliveryKey, Submission, TouchKind};
 use leadflow::signature::{self, SignatureError};
 use serde_json::{Map, Value};
@@ -30,16 +33,57 @@ use serde_json::{Map, Value};
 use super::{
     body_hash, fill, ignored, parse_json, quarantine, set_custom, value_text, ProviderOutcome,
 };
+use crate::provider::ready;
+use crate::{Provider, Variable};
 
 pub const PROVIDER: &str = "hubspot";
 
+pub const CLIENT_SECRET: Variable = Variable::required_secret(
+    "HUBSPOT_CLIENT_SECRET",
+    "the HubSpot app's client secret (app > Auth)",
+);
+
+/// HubSpot v3: requests older than 5 minutes are rejected.
+pub const TOLERANCE: Duration = Duration::from_secs(5 * 60);
+
+/// HubSpot webhooks and workflow webhooks, `/webhooks/hubspot`.
+pub struct HubSpot;
+
+impl Provider for HubSpot {
+    fn name(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn variables(&self) -> &'static [&'static Variable] {
+        &[&CLIENT_SECRET]
+    }
+
+    fn secret(&self) -> &'static Variable {
+        &CLIENT_SECRET
+    }
+
+    fn verify(
+        &self,
+        secret: &str,
+        req: &InboundRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(), SignatureError> {
+        verify(secret, req, now)
+    }
+
+    fn parse<'a>(&'a self, req: &'a InboundRequest) -> BoxFuture<'a, ProviderOutcome> {
+        ready(parse(req))
+    }
+}
+
+/// v3 when its header is present, else v2 (announced by `X-HubSpot-Signature-Version`).
 pub fn verify(
     secret: &str,
     req: &InboundRequest,
-    now: chrono::DateTime<chrono::Utc>,
+    now: DateTime<Utc>,
 ) -> Result<(), SignatureError> {
     if let Some(v3) = req.header("x-hubspot-signature-v3") {
-        return signature::verify_hubspot_v3(
+        return verify_hubspot_v3(
             secret,
             &req.method,
             &req.url,
@@ -58,13 +102,112 @@ pub fn verify(
                 provider = PROVIDER,
                 "hubspot v2 signature: no replay window (send v3)"
             );
-            signature::verify_hubspot_v2(secret, &req.method, &req.url, &req.body, Some(sig))
+            verify_hubspot_v2(secret, &req.method, &req.url, &req.body, Some(sig))
         }
         (Some(_), _) => Err(SignatureError::Malformed(
             "X-HubSpot-Signature-Version (v1 is not accepted)",
         )),
         (None, _) => Err(SignatureError::Missing("X-HubSpot-Signature-v3")),
     }
+}
+
+/// HubSpot decodes these percent-escapes in the URI before signing it (v3 only); every other
+/// byte, including other escapes, is signed as received.
+fn hubspot_v3_uri(uri: &str) -> String {
+    const DECODE: [(&[u8; 3], u8); 12] = [
+        (b"%3A", b':'),
+        (b"%2F", b'/'),
+        (b"%3F", b'?'),
+        (b"%40", b'@'),
+        (b"%21", b'!'),
+        (b"%24", b'$'),
+        (b"%27", b'\''),
+        (b"%28", b'('),
+        (b"%29", b')'),
+        (b"%2A", b'*'),
+        (b"%2C", b','),
+        (b"%3B", b';'),
+    ];
+    let bytes = uri.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let decoded = bytes.get(i..i + 3).and_then(|triple| {
+            DECODE
+                .iter()
+                .find(|(enc, _)| triple.eq_ignore_ascii_case(&enc[..]))
+                .map(|(_, dec)| *dec)
+        });
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    // Only ASCII escapes were replaced by ASCII bytes, so the result is still UTF-8.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// HubSpot v3: `X-HubSpot-Signature-v3 = base64(HMAC-SHA256(client secret, method + uri + body +
+/// timestamp))`, `X-HubSpot-Request-Timestamp` in milliseconds, at most 5 minutes old. The
+/// signature is checked first, so `Stale` means "authentic but old".
+pub fn verify_hubspot_v3(
+    secret: &str,
+    method: &str,
+    uri: &str,
+    body: &[u8],
+    signature: Option<&str>,
+    timestamp: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), SignatureError> {
+    let signature = signature::required(signature, "X-HubSpot-Signature-v3")?;
+    let ts = signature::required(timestamp, "X-HubSpot-Request-Timestamp")?;
+    let signed_at = signature::timestamp_millis(ts)?;
+    let uri = hubspot_v3_uri(uri);
+    signature::verify_hmac_base64(
+        secret.as_bytes(),
+        &[method.as_bytes(), uri.as_bytes(), body, ts.as_bytes()],
+        signature,
+    )?;
+    signature::check_window(signed_at, now, TOLERANCE)
+}
+
+/// HubSpot v2: `X-HubSpot-Signature = hex(SHA256(client secret + method + uri + body))`.
+pub fn verify_hubspot_v2(
+    secret: &str,
+    method: &str,
+    uri: &str,
+    body: &[u8],
+    signature: Option<&str>,
+) -> Result<(), SignatureError> {
+    let signature = signature::required(signature, "X-HubSpot-Signature")?;
+    if secret.is_empty() {
+        return Err(SignatureError::Mismatch);
+    }
+    signature::verify_sha256_hex(
+        &[secret.as_bytes(), method.as_bytes(), uri.as_bytes(), body],
+        signature,
+    )
+}
+
+/// HubSpot v1: `X-HubSpot-Signature = hex(SHA256(client secret + body))`. Kept for completeness
+/// and the published vector; the webhook handler does not accept it (it binds neither the URL
+/// nor a time, and `SHA256(secret + body)` allows length extension).
+pub fn verify_hubspot_v1(
+    secret: &str,
+    body: &[u8],
+    signature: Option<&str>,
+) -> Result<(), SignatureError> {
+    let signature = signature::required(signature, "X-HubSpot-Signature")?;
+    if secret.is_empty() {
+        return Err(SignatureError::Mismatch);
+    }
+    signature::verify_sha256_hex(&[secret.as_bytes(), body], signature)
 }
 
 pub fn parse(req: &InboundRequest) -> ProviderOutcome {
@@ -226,8 +369,8 @@ fn workflow(req: &InboundRequest, obj: &Map<String, Value>) -> ProviderOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::test_support::*;
-    use crate::providers::{Providers, ProvidersConfig};
+    use crate::test_support::*;
+    use crate::{Providers, ProvidersConfig};
 
     const SECRET: &str = "test-hubspot-client-secret";
     const URL: &str = "https://hooks.example.com/webhooks/test";
@@ -428,5 +571,130 @@ mod tests {
                 quarantine_reason(p.handle("hubspot", &v3(body, NOW_MS), now()).await.unwrap());
             assert!(reason.contains(want), "{reason}");
         }
+    }
+
+    // --- The signature scheme (published vectors first) ---
+
+    const HS_SECRET: &str = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy";
+    const HS_BODY: &[u8] = b"{'example_field':'example_value'}";
+    const HS_URI: &str = "https://www.example.com/webhook_uri";
+
+    #[test]
+    fn hubspot_v1_vector() {
+        let sig = "69fc6631a867edd4f9e9e627fc5c1148e3fbdd8b21837b6d2b8901c1fa57f750";
+        assert_eq!(verify_hubspot_v1(HS_SECRET, HS_BODY, Some(sig)), Ok(()));
+        assert_eq!(
+            verify_hubspot_v1(HS_SECRET, b"{'example_field':'other'}", Some(sig)),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn hubspot_v2_vector() {
+        let sig = "4fe4e3a7d3cf09db53be39d0a58130e2aaba074ec123a9e355b876a689a1c383";
+        assert_eq!(
+            verify_hubspot_v2(HS_SECRET, "POST", HS_URI, HS_BODY, Some(sig)),
+            Ok(())
+        );
+        assert_eq!(
+            verify_hubspot_v2(HS_SECRET, "GET", HS_URI, HS_BODY, Some(sig)),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_hubspot_v2("wrong", "POST", HS_URI, HS_BODY, Some(sig)),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn hubspot_v3_vector() {
+        let sig = "HPW73RUtKmcYoEDADG0s6MmGFWUzWJKAW07r8RDgcQw=";
+        let now = at_ms(15_000_000 + 60_000);
+        assert_eq!(
+            verify_hubspot_v3(
+                HS_SECRET,
+                "POST",
+                HS_URI,
+                HS_BODY,
+                Some(sig),
+                Some("15000000"),
+                now
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn hubspot_v3_failure_modes() {
+        let body = br#"[{"eventId":1}]"#;
+        let ts = "1700000000000";
+        let now = at_ms(1_700_000_000_000 + 30_000);
+        let uri = "https://hooks.example.com/webhooks/hubspot?key=a%3Ab";
+        // HubSpot signs the URI with `%3A` decoded.
+        let signed_uri = "https://hooks.example.com/webhooks/hubspot?key=a:b";
+        let sig = b64(&hmac_sha256(
+            b"hs",
+            &[b"POST", signed_uri.as_bytes(), body, ts.as_bytes()],
+        ));
+        let check = |secret: &str, body: &[u8], sig: Option<&str>, ts: Option<&str>, now| {
+            verify_hubspot_v3(secret, "POST", uri, body, sig, ts, now)
+        };
+        assert_eq!(check("hs", body, Some(&sig), Some(ts), now), Ok(()));
+        assert_eq!(
+            check("hs", br#"[{"eventId":2}]"#, Some(&sig), Some(ts), now),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            check("other", body, Some(&sig), Some(ts), now),
+            Err(SignatureError::Mismatch)
+        );
+        // Authentic but 6 minutes old, or from the future.
+        assert_eq!(
+            check(
+                "hs",
+                body,
+                Some(&sig),
+                Some(ts),
+                at_ms(1_700_000_000_000 + 360_000)
+            ),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            check(
+                "hs",
+                body,
+                Some(&sig),
+                Some(ts),
+                at_ms(1_700_000_000_000 - 360_000)
+            ),
+            Err(SignatureError::Stale)
+        );
+        // A fresh timestamp swapped in breaks the signature.
+        assert_eq!(
+            check("hs", body, Some(&sig), Some("1700000020000"), now),
+            Err(SignatureError::Mismatch)
+        );
+        assert!(matches!(
+            check("hs", body, None, Some(ts), now),
+            Err(SignatureError::Missing(_))
+        ));
+        assert!(matches!(
+            check("hs", body, Some(&sig), None, now),
+            Err(SignatureError::Missing(_))
+        ));
+        assert!(matches!(
+            check("hs", body, Some(&sig), Some("yesterday"), now),
+            Err(SignatureError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn hubspot_uri_decoding_is_limited_to_its_list() {
+        assert_eq!(
+            hubspot_v3_uri("https://x.io/a%2Fb?q=%3a%20%C3%A4%3B"),
+            "https://x.io/a/b?q=:%20%C3%A4;"
+        );
+        assert_eq!(hubspot_v3_uri("%"), "%");
+        assert_eq!(hubspot_v3_uri("ä%2"), "ä%2");
     }
 }

@@ -6,19 +6,51 @@
 //! Idempotency key: `submissionID`. Only `q<N>_` keys of `rawRequest` are answers; the rest is
 //! Jotform's bookkeeping (`slug`, `event_id`, `jsExecutionTracker`...).
 
+use leadflow::edge::{BoxFuture, InboundRequest};
 use leadflow::fields::{apply_field, field_role, FieldRole};
-use leadflow::http::InboundRequest;
 use leadflow::model::{DeliveryKey, Submission, TouchKind};
 use leadflow::multipart::read_multipart_fields;
 use leadflow::signature::{self, SignatureError};
 use serde_json::{Map, Value};
 
 use super::{json_error, quarantine, set_custom, time_value, value_text, ProviderOutcome};
+use crate::{Provider, Variable};
 
 pub const PROVIDER: &str = "jotform";
 
-pub fn verify(key: &str, req: &InboundRequest) -> Result<(), SignatureError> {
-    signature::verify_shared_key(req.query.get("key").map(String::as_str), key)
+pub const KEY: Variable = Variable::required_secret(
+    "JOTFORM_KEY",
+    "any random string, appended to the webhook URL as `?key=<value>` (Jotform does not sign)",
+);
+
+/// Jotform, `/webhooks/jotform`.
+pub struct Jotform;
+
+impl Provider for Jotform {
+    fn name(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn variables(&self) -> &'static [&'static Variable] {
+        &[&KEY]
+    }
+
+    fn secret(&self) -> &'static Variable {
+        &KEY
+    }
+
+    fn verify(
+        &self,
+        secret: &str,
+        req: &InboundRequest,
+        _now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), SignatureError> {
+        signature::verify_shared_key(req.query.get("key").map(String::as_str), secret)
+    }
+
+    fn parse<'a>(&'a self, req: &'a InboundRequest) -> BoxFuture<'a, ProviderOutcome> {
+        Box::pin(parse(req))
+    }
 }
 
 /// The form fields of the body: multipart as Jotform sends it, urlencoded as a fallback.
@@ -161,8 +193,8 @@ pub async fn parse(req: &InboundRequest) -> ProviderOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::test_support::*;
-    use crate::providers::{Providers, ProvidersConfig};
+    use crate::test_support::*;
+    use crate::{Providers, ProvidersConfig};
 
     const KEY: &str = "test-jotform-key";
     const BOUNDARY: &str = "------------------------jotformBoundary1a2b";

@@ -16,22 +16,101 @@
 
 use std::collections::BTreeSet;
 
+use leadflow::edge::{text_response, BoxFuture, InboundRequest, Response};
 use leadflow::fields::apply_field;
-use leadflow::http::{text_response, InboundRequest};
 use leadflow::model::{Channel, Consent, DeliveryKey, Submission, TouchKind};
 use leadflow::signature::{self, SignatureError};
-use leadflow::AppError;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::announced::{classify_graph, required_token, AnnouncedLead, FetchError, Source};
-use super::platform_api::PlatformApi;
-use super::{
+use crate::announced::{code_text, refusal, required_token, short_message};
+use crate::announced::{AnnouncedLead, FetchError};
+use crate::platform_api::ApiError;
+use crate::{
     de_opt_id, fill, id_string, ignored, json_error, parse_time, quarantine, set_custom, str_at,
-    time_value, value_text, ProviderOutcome, ProvidersConfig,
+    time_value, value_text, Provider, ProviderError, ProviderOutcome, Providers, ProvidersConfig,
+    Variable,
 };
 
 pub const PROVIDER: &str = "facebook";
+
+pub const APP_SECRET: Variable = Variable::required_secret(
+    "FACEBOOK_APP_SECRET",
+    "Meta app dashboard > App settings > Basic > App secret (signs every delivery)",
+);
+pub const VERIFY_TOKEN: Variable = Variable::optional_secret(
+    "FACEBOOK_VERIFY_TOKEN",
+    "any random string, typed again in the app's Webhooks product (\"Verify token\"); \
+     without it the subscription handshake is 404",
+);
+pub const ACCESS_TOKEN: Variable = Variable::optional_secret(
+    "FACEBOOK_ACCESS_TOKEN",
+    "a long-lived Page access token with leads_retrieval, to fetch the leads (without it every \
+     lead is quarantined as platform_auth_failed)",
+);
+pub const DEFAULT_GRAPH_API_URL: &str = "https://graph.facebook.com/v21.0";
+pub const GRAPH_API_URL: Variable = Variable::setting(
+    "GRAPH_API_URL",
+    DEFAULT_GRAPH_API_URL,
+    "the Graph API base URL, version included (local stand-ins in tests and run-local)",
+);
+
+/// Meta Lead Ads (Facebook and Instagram), `/webhooks/facebook`.
+pub struct Facebook;
+
+impl Provider for Facebook {
+    fn name(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn variables(&self) -> &'static [&'static Variable] {
+        &[&APP_SECRET, &VERIFY_TOKEN, &ACCESS_TOKEN, &GRAPH_API_URL]
+    }
+
+    fn secret(&self) -> &'static Variable {
+        &APP_SECRET
+    }
+
+    fn verify(
+        &self,
+        secret: &str,
+        req: &InboundRequest,
+        _now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), SignatureError> {
+        verify_meta(secret, &req.body, req.header("x-hub-signature-256"))
+    }
+
+    fn handshake(
+        &self,
+        config: &ProvidersConfig,
+        req: &InboundRequest,
+    ) -> Result<Response, ProviderError> {
+        let token = config.require(PROVIDER, &VERIFY_TOKEN)?;
+        handshake(token, req)
+    }
+
+    fn parse<'a>(&'a self, req: &'a InboundRequest) -> BoxFuture<'a, ProviderOutcome> {
+        Box::pin(std::future::ready(parse(req)))
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        providers: &'a Providers,
+        lead: &'a AnnouncedLead,
+        received_at: chrono::DateTime<chrono::Utc>,
+    ) -> BoxFuture<'a, Result<Submission, FetchError>> {
+        Box::pin(fetch(providers, lead, received_at))
+    }
+}
+
+/// Meta's scheme (GitHub's too): `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(app secret, body)>`.
+pub fn verify_meta(secret: &str, body: &[u8], header: Option<&str>) -> Result<(), SignatureError> {
+    let header = signature::required(header, "X-Hub-Signature-256")?;
+    let hex_sig = header
+        .strip_prefix("sha256=")
+        .ok_or(SignatureError::Malformed("X-Hub-Signature-256"))?;
+    signature::verify_hmac_hex(secret.as_bytes(), &[body], hex_sig)
+}
 
 /// The lead fields asked of the Graph API.
 pub const LEAD_FIELDS: &str = "field_data,created_time,ad_id,ad_name,adset_id,adset_name,campaign_id,campaign_name,form_id,is_organic,platform,custom_disclaimer_responses";
@@ -39,7 +118,7 @@ pub const LEAD_FIELDS: &str = "field_data,created_time,ad_id,ad_name,adset_id,ad
 /// Longest `hub.challenge` echoed back (Meta sends a short number).
 const MAX_CHALLENGE: usize = 256;
 
-pub fn handshake(verify_token: &str, req: &InboundRequest) -> Result<ProviderOutcome, AppError> {
+pub fn handshake(verify_token: &str, req: &InboundRequest) -> Result<Response, ProviderError> {
     let mode = req.query.get("hub.mode").map(String::as_str);
     let token = req.query.get("hub.verify_token").map(String::as_str);
     let challenge = req.query.get("hub.challenge").map(String::as_str);
@@ -49,21 +128,15 @@ pub fn handshake(verify_token: &str, req: &InboundRequest) -> Result<ProviderOut
             if token_ok && !challenge.is_empty() && challenge.len() <= MAX_CHALLENGE =>
         {
             tracing::info!(provider = PROVIDER, "webhook subscription verified");
-            Ok(ProviderOutcome::Respond(text_response(
-                200,
-                "text/plain",
-                challenge.to_string(),
-            )))
+            Ok(text_response(200, "text/plain", challenge.to_string()))
         }
-        _ => Err(AppError::Forbidden {
+        _ => Err(ProviderError::Handshake {
+            forbidden: true,
             code: "invalid_verify_token",
-            message: "hub.mode must be subscribe with the configured hub.verify_token and a hub.challenge".to_string(),
+            field: None,
+            message: "hub.mode must be subscribe with the configured hub.verify_token and a hub.challenge",
         }),
     }
-}
-
-pub fn verify(app_secret: &str, req: &InboundRequest) -> Result<(), SignatureError> {
-    signature::verify_meta(app_secret, &req.body, req.header("x-hub-signature-256"))
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,7 +181,7 @@ struct LeadgenValue {
 
 /// One lead the webhook announced.
 #[derive(Debug, Clone)]
-pub(crate) struct Announced {
+struct Announced {
     leadgen_id: String,
     form_id: Option<String>,
     page_id: Option<String>,
@@ -197,30 +270,35 @@ fn announce(a: Announced) -> AnnouncedLead {
             ids.insert(k.to_string(), v.chars().take(64).collect());
         }
     }
-    AnnouncedLead {
-        delivery: DeliveryKey::Platform(a.leadgen_id.clone()),
+    AnnouncedLead::new(
+        PROVIDER,
+        DeliveryKey::Platform(a.leadgen_id.clone()),
         ids,
-        source: Source::Meta(a),
-    }
+        a,
+    )
 }
 
 /// Reads one announced lead from the Graph API. Without a configured page token the lead
 /// cannot be read: that is an authorization failure (quarantined, replayable once it is set).
-pub(crate) async fn fetch(
-    config: &ProvidersConfig,
-    api: &PlatformApi,
-    lead: &Announced,
+async fn fetch(
+    providers: &Providers,
+    announced: &AnnouncedLead,
     received_at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Submission, FetchError> {
-    let token = required_token(&config.facebook_access_token)?;
+    let lead: &Announced = announced.detail().ok_or(FetchError::Rejected {
+        status: 0,
+        code: None,
+    })?;
+    let config = providers.config();
+    let token = required_token(config.secret(&ACCESS_TOKEN))?;
     // appsecret_proof: required when the app enables "Require App Secret", harmless otherwise.
-    let proof = config.facebook_app_secret.get().map(|secret| {
+    let proof = config.secret(&APP_SECRET).map(|secret| {
         hex::encode(signature::hmac_sha256(
             secret.as_bytes(),
             &[token.as_bytes()],
         ))
     });
-    let base = config.graph_api_url.trim_end_matches('/');
+    let base = config.setting(&GRAPH_API_URL);
     let mut url = format!(
         "{base}/{}?fields={LEAD_FIELDS}&access_token={}",
         lead.leadgen_id,
@@ -230,8 +308,45 @@ pub(crate) async fn fetch(
         url.push_str("&appsecret_proof=");
         url.push_str(p);
     }
-    let data = api.get_json(&url, &[]).await.map_err(classify_graph)?;
+    let data = providers
+        .api()
+        .get_json(&url, &[])
+        .await
+        .map_err(classify_graph)?;
     Ok(lead_submission(lead, &data, received_at))
+}
+
+/// Graph API errors: `{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}`,
+/// sorted by Meta's documented codes (Graph API "Handling Errors").
+fn classify_graph(e: ApiError) -> FetchError {
+    let (status, body) = match refusal(e) {
+        Ok(r) => r,
+        Err(sorted) => return sorted,
+    };
+    let error = body.as_ref().and_then(|b| b.get("error"));
+    let code = error.and_then(|e| e.get("code")).and_then(Value::as_i64);
+    let message = error.and_then(|e| e.get("message")).and_then(Value::as_str);
+    match (status, code) {
+        // 190: access token expired or invalidated; 102: session key invalid; 10 and 200-299:
+        // a permission the token lacks (leads_retrieval, pages_manage_ads...).
+        (401 | 403, _) | (_, Some(190 | 102 | 10 | 200..=299)) => FetchError::Auth { status, code },
+        // 1, 2: unknown / temporary errors; 4, 17, 32, 613, 80000-80014: rate limits.
+        (429 | 500..=599, _) | (_, Some(1 | 2 | 4 | 17 | 32 | 341 | 613 | 80_000..=80_014)) => {
+            FetchError::Transient(format!(
+                "graph api answered HTTP {status}{}",
+                code_text(code)
+            ))
+        }
+        // 100 with subcode 33: "Object with ID ... does not exist, cannot be loaded due to
+        // missing permissions, or does not support this operation": a deleted lead, or the
+        // dashboard Test button's made-up ids.
+        (404, _) | (_, Some(100)) => FetchError::Gone {
+            status,
+            code,
+            message: short_message(message),
+        },
+        _ => FetchError::Rejected { status, code },
+    }
 }
 
 fn encode(s: &str) -> String {
@@ -344,8 +459,8 @@ fn lead_submission(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::test_support::*;
-    use crate::providers::{Providers, ProvidersConfig};
+    use crate::test_support::*;
+    use crate::{Providers, ProvidersConfig};
     use std::collections::HashMap;
 
     const APP_SECRET: &str = "test-facebook-app-secret";
@@ -426,7 +541,7 @@ mod tests {
         match p.handle("facebook", &ok, at(0)).await.unwrap() {
             ProviderOutcome::Respond(r) => {
                 assert_eq!(r.status_code, 200);
-                assert_eq!(leadflow::http::body_text(&r), "1158201444");
+                assert_eq!(r.body_text(), "1158201444");
                 assert_eq!(r.headers["content-type"], "text/plain");
             }
             other => panic!("{other:?}"),
@@ -700,5 +815,126 @@ mod tests {
             .await
             .unwrap(),
         );
+    }
+
+    // --- The signature scheme (published vectors first) ---
+
+    #[test]
+    fn github_vector_for_the_meta_scheme() {
+        let secret = "It's a Secret to Everybody";
+        let header = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        assert_eq!(verify_meta(secret, b"Hello, World!", Some(header)), Ok(()));
+        // Uppercase hex is the same signature.
+        assert_eq!(
+            verify_meta(
+                secret,
+                b"Hello, World!",
+                Some(&header.to_uppercase().replace("SHA256=", "sha256="))
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn meta_failure_modes() {
+        let body = br#"{"object":"page"}"#;
+        let good = format!("sha256={}", hex::encode(hmac_sha256(b"s3cret", &[body])));
+        assert_eq!(verify_meta("s3cret", body, Some(&good)), Ok(()));
+        assert_eq!(
+            verify_meta("s3cret", br#"{"object":"pagE"}"#, Some(&good)),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_meta("other", body, Some(&good)),
+            Err(SignatureError::Mismatch)
+        );
+        assert!(matches!(
+            verify_meta("s3cret", body, None),
+            Err(SignatureError::Missing(_))
+        ));
+        assert!(matches!(
+            verify_meta("s3cret", body, Some(&good[7..])),
+            Err(SignatureError::Malformed(_))
+        ));
+        assert!(matches!(
+            verify_meta("s3cret", body, Some("sha256=zz")),
+            Err(SignatureError::Malformed(_))
+        ));
+        // A truncated signature is a mismatch, not a prefix match.
+        assert_eq!(
+            verify_meta("s3cret", body, Some(&good[..good.len() - 2])),
+            Err(SignatureError::Mismatch)
+        );
+        // An empty secret never verifies anything.
+        let empty = format!("sha256={}", hex::encode(hmac_sha256(b"", &[body])));
+        assert_eq!(
+            verify_meta("", body, Some(&empty)),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    // --- What Graph answers ---
+
+    fn status(status: u16, body: Value) -> ApiError {
+        ApiError::Status {
+            status,
+            body: Some(body),
+        }
+    }
+
+    #[test]
+    fn graph_answers_are_sorted_by_code() {
+        let gone = status(
+            400,
+            serde_json::json!({"error": {"message": "Unsupported get request. Object with ID '444444444444' does not exist", "code": 100, "error_subcode": 33}}),
+        );
+        assert!(matches!(
+            classify_graph(gone),
+            FetchError::Gone {
+                code: Some(100),
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify_graph(status(404, serde_json::json!({}))),
+            FetchError::Gone { .. }
+        ));
+        let expired = status(
+            400,
+            serde_json::json!({"error": {"message": "Error validating access token", "type": "OAuthException", "code": 190, "error_subcode": 463}}),
+        );
+        assert!(matches!(
+            classify_graph(expired),
+            FetchError::Auth {
+                code: Some(190),
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify_graph(status(403, serde_json::json!({"error": {"code": 10}}))),
+            FetchError::Auth { .. }
+        ));
+        for transient in [
+            status(500, serde_json::json!({"error": {"code": 2}})),
+            status(400, serde_json::json!({"error": {"code": 17}})),
+            status(429, serde_json::json!({})),
+        ] {
+            assert!(matches!(
+                classify_graph(transient),
+                FetchError::Transient(_)
+            ));
+        }
+        assert!(matches!(
+            classify_graph(ApiError::Timeout(std::time::Duration::from_secs(1))),
+            FetchError::Transient(_)
+        ));
+        assert!(matches!(
+            classify_graph(status(400, serde_json::json!({"error": {"code": 803}}))),
+            FetchError::Rejected { .. }
+        ));
+        assert!(matches!(
+            classify_graph(ApiError::BadJson("x".into())),
+            FetchError::Rejected { .. }
+        ));
     }
 }

@@ -10,8 +10,8 @@
 
 use std::collections::HashMap;
 
+use leadflow::edge::{BoxFuture, InboundRequest};
 use leadflow::fields::apply_field;
-use leadflow::http::InboundRequest;
 use leadflow::model::{DeliveryKey, Submission, TouchKind};
 use leadflow::signature::{self, SignatureError};
 use serde_json::Value;
@@ -19,11 +19,50 @@ use serde_json::Value;
 use super::{
     fill, ignored, parse_json, quarantine, str_at, time_value, value_text, ProviderOutcome,
 };
+use crate::provider::ready;
+use crate::{Provider, Variable};
 
 pub const PROVIDER: &str = "tally";
 
-pub fn verify(secret: &str, req: &InboundRequest) -> Result<(), SignatureError> {
-    signature::verify_tally(secret, &req.body, req.header("tally-signature"))
+pub const SECRET: Variable = Variable::required_secret(
+    "TALLY_SECRET",
+    "the webhook's signing secret in Tally (form > Integrations > Webhooks)",
+);
+
+/// Tally, `/webhooks/tally`.
+pub struct Tally;
+
+impl Provider for Tally {
+    fn name(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn variables(&self) -> &'static [&'static Variable] {
+        &[&SECRET]
+    }
+
+    fn secret(&self) -> &'static Variable {
+        &SECRET
+    }
+
+    fn verify(
+        &self,
+        secret: &str,
+        req: &InboundRequest,
+        _now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), SignatureError> {
+        verify_tally(secret, &req.body, req.header("tally-signature"))
+    }
+
+    fn parse<'a>(&'a self, req: &'a InboundRequest) -> BoxFuture<'a, ProviderOutcome> {
+        ready(parse(req))
+    }
+}
+
+/// Tally's scheme: `Tally-Signature: <base64 HMAC-SHA256(signing secret, body)>`.
+pub fn verify_tally(secret: &str, body: &[u8], header: Option<&str>) -> Result<(), SignatureError> {
+    let header = signature::required(header, "Tally-Signature")?;
+    signature::verify_hmac_base64(secret.as_bytes(), &[body], header)
 }
 
 pub fn parse(req: &InboundRequest) -> ProviderOutcome {
@@ -115,8 +154,8 @@ fn field_text(field: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::test_support::*;
-    use crate::providers::{Providers, ProvidersConfig};
+    use crate::test_support::*;
+    use crate::{Providers, ProvidersConfig};
 
     const SECRET: &str = "test-tally-secret";
 
@@ -211,5 +250,30 @@ mod tests {
                 .await
                 .unwrap(),
         );
+    }
+
+    // --- The signature scheme (published vectors first) ---
+
+    #[test]
+    fn tally_failure_modes() {
+        let body = br#"{"eventId":"e"}"#;
+        let good = b64(&hmac_sha256(b"ta", &[body]));
+        assert_eq!(verify_tally("ta", body, Some(&good)), Ok(()));
+        assert_eq!(
+            verify_tally("ta", b"{}", Some(&good)),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_tally("tb", body, Some(&good)),
+            Err(SignatureError::Mismatch)
+        );
+        assert!(matches!(
+            verify_tally("ta", body, None),
+            Err(SignatureError::Missing(_))
+        ));
+        assert!(matches!(
+            verify_tally("ta", body, Some("not base64!")),
+            Err(SignatureError::Malformed(_))
+        ));
     }
 }

@@ -1,41 +1,42 @@
-//! HTTP plumbing shared by the HTTP functions: decoding API Gateway HTTP API (payload 2.0) /
-//! Function URL events into an [`InboundRequest`], and building JSON / HTML / redirect answers.
-//! Errors become responses in one place: [`crate::error::AppError::to_response`].
+//! The request every handler sees: an API Gateway HTTP API (payload 2.0) or Function URL event
+//! decoded once, with header names lowercase, the body as the exact raw bytes the sender signed
+//! (base64 already undone) and query values URL-decoded.
 
 use std::collections::BTreeMap;
 
-use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use aws_lambda_events::encodings::Body;
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use base64::Engine;
 use chrono::{DateTime, TimeZone, Utc};
-use http::{HeaderMap, HeaderValue};
-use serde::Serialize;
+use http::HeaderMap;
 
-use crate::error::AppError;
+use super::AppError;
 
 /// The largest body any endpoint accepts; a form submission is a few KiB.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
-/// An HTTP request, decoded once: header names lowercase, body as the exact raw bytes the sender
-/// signed (base64 already undone), query values URL-decoded.
+/// An HTTP request, decoded once.
 #[derive(Debug, Clone, Default)]
 pub struct InboundRequest {
     pub method: String,
-    /// `rawPath` as received, e.g. `/webhooks/typeform`.
+    /// The path routes are matched on: `rawPath` without the stage prefix (`/prod/leads` on a
+    /// stage named `prod` is `/leads`; the `$default` stage adds none), e.g. `/webhooks/typeform`.
     pub path: String,
     pub raw_query: String,
     pub query: BTreeMap<String, String>,
     pub headers: BTreeMap<String, String>,
     pub body: Vec<u8>,
-    /// `https://{domainName}{rawPath}?{rawQueryString}`: what HubSpot signs.
+    /// `https://{domainName}{rawPath}?{rawQueryString}` as received, stage included: what
+    /// HubSpot signs.
     pub url: String,
     /// When API Gateway received the request (`requestContext.timeEpoch`, in seconds under
     /// `cargo lambda watch`: see `lambda_time`), else now.
     pub received_at: DateTime<Utc>,
     pub request_id: String,
     pub source_ip: Option<String>,
-    /// Path parameters from the route, e.g. `provider` for `/webhooks/{provider}`.
+    /// Path parameters: the route's captures (`id` of `/leads/{id}`), else API Gateway's.
     pub path_params: BTreeMap<String, String>,
+    /// The invocation's deadline (epoch ms as the Runtime API gives it; 0: none, as in tests).
+    pub deadline_ms: u64,
 }
 
 impl InboundRequest {
@@ -48,11 +49,12 @@ impl InboundRequest {
             .method
             .as_str()
             .to_ascii_uppercase();
-        let path = req
+        let raw_path = req
             .raw_path
             .clone()
             .or_else(|| req.request_context.http.path.clone())
             .unwrap_or_else(|| "/".to_string());
+        let path = without_stage(&raw_path, req.request_context.stage.as_deref()).to_string();
         let raw_query = req.raw_query_string.clone().unwrap_or_default();
         let query = form_urlencoded::parse(raw_query.as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -66,9 +68,9 @@ impl InboundRequest {
             .or_else(|| headers.get("host").cloned())
             .unwrap_or_else(|| "localhost".to_string());
         let url = if raw_query.is_empty() {
-            format!("https://{domain}{path}")
+            format!("https://{domain}{raw_path}")
         } else {
-            format!("https://{domain}{path}?{raw_query}")
+            format!("https://{domain}{raw_path}?{raw_query}")
         };
         let received_at = Utc
             .timestamp_millis_opt(crate::lambda_time::epoch_millis(
@@ -93,6 +95,7 @@ impl InboundRequest {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            deadline_ms: 0,
         })
     }
 
@@ -100,6 +103,11 @@ impl InboundRequest {
         self.headers
             .get(&name.to_ascii_lowercase())
             .map(String::as_str)
+    }
+
+    /// A path parameter of the matched route (`id` of `/leads/{id}`).
+    pub fn param(&self, name: &str) -> &str {
+        self.path_params.get(name).map_or("", String::as_str)
     }
 
     /// The media type without parameters, lowercase (`application/json`).
@@ -120,6 +128,23 @@ impl InboundRequest {
         self.header("accept")
             .map(|a| a.contains("application/json"))
             .unwrap_or(false)
+    }
+}
+
+/// The stage prefix is handled here, once: an HTTP API stage other than `$default` prefixes
+/// `rawPath` with `/{stage}`, which no route names. (`lambda_http` keeps the prefix unless
+/// `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH` is set; a route table never wants it.)
+fn without_stage<'a>(raw_path: &'a str, stage: Option<&str>) -> &'a str {
+    let Some(stage) = stage.filter(|s| !s.is_empty() && *s != "$default") else {
+        return raw_path;
+    };
+    match raw_path
+        .strip_prefix('/')
+        .and_then(|p| p.strip_prefix(stage))
+    {
+        Some("") => "/",
+        Some(rest) if rest.starts_with('/') => rest,
+        _ => raw_path,
     }
 }
 
@@ -161,54 +186,36 @@ fn decode_body(body: Option<&str>, is_base64: bool, max: usize) -> Result<Vec<u8
     Ok(bytes)
 }
 
-/// A response under construction; headers are added by the caller (e.g. CORS).
-pub fn json_response<T: Serialize>(status: u16, body: &T) -> ApiGatewayV2httpResponse {
-    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_string());
-    let mut resp = ApiGatewayV2httpResponse::default();
-    resp.status_code = i64::from(status);
-    resp.headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp.body = Some(Body::Text(text));
-    resp
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-pub fn text_response(
-    status: u16,
-    content_type: &'static str,
-    body: String,
-) -> ApiGatewayV2httpResponse {
-    let mut resp = ApiGatewayV2httpResponse::default();
-    resp.status_code = i64::from(status);
-    resp.headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static(content_type),
-    );
-    resp.body = Some(Body::Text(body));
-    resp
-}
-
-pub fn empty_response(status: u16) -> ApiGatewayV2httpResponse {
-    let mut resp = ApiGatewayV2httpResponse::default();
-    resp.status_code = i64::from(status);
-    resp
-}
-
-/// `303 See Other` to a thank-you page: what a browser posting a plain HTML form expects.
-pub fn redirect_response(location: &str) -> ApiGatewayV2httpResponse {
-    let mut resp = empty_response(303);
-    if let Ok(v) = HeaderValue::from_str(location) {
-        resp.headers.insert(http::header::LOCATION, v);
+    #[test]
+    fn the_stage_prefix_is_removed_once() {
+        assert_eq!(without_stage("/prod/leads/1", Some("prod")), "/leads/1");
+        assert_eq!(without_stage("/prod", Some("prod")), "/");
+        assert_eq!(without_stage("/leads", Some("$default")), "/leads");
+        assert_eq!(without_stage("/leads", None), "/leads");
+        // A path that only starts like the stage keeps it.
+        assert_eq!(
+            without_stage("/production/x", Some("prod")),
+            "/production/x"
+        );
+        assert_eq!(without_stage("/prod/prod/x", Some("prod")), "/prod/x");
     }
-    resp
-}
 
-/// Reads a response body back as text (tests and local tools).
-pub fn body_text(resp: &ApiGatewayV2httpResponse) -> String {
-    match &resp.body {
-        Some(Body::Text(t)) => t.clone(),
-        Some(Body::Binary(b)) => String::from_utf8_lossy(b).into_owned(),
-        _ => String::new(),
+    #[test]
+    fn the_signed_url_keeps_the_stage() {
+        let event: ApiGatewayV2httpRequest = serde_json::from_value(serde_json::json!({
+            "rawPath": "/prod/webhooks/hubspot", "rawQueryString": "a=1",
+            "requestContext": {"stage": "prod", "domainName": "x.example.com",
+                               "http": {"method": "post"}},
+            "isBase64Encoded": false
+        }))
+        .unwrap();
+        let req = InboundRequest::from_apigw(&event, MAX_BODY_BYTES).unwrap();
+        assert_eq!(req.method, "POST");
+        assert_eq!(req.path, "/webhooks/hubspot");
+        assert_eq!(req.url, "https://x.example.com/prod/webhooks/hubspot?a=1");
     }
 }

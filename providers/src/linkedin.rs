@@ -38,64 +38,177 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use leadflow::edge::{json_response, BoxFuture, InboundRequest, Response};
 use leadflow::fields::apply_field;
-use leadflow::http::{json_response, InboundRequest};
 use leadflow::model::{Channel, Consent, DeliveryKey, Submission, TouchKind};
 use leadflow::signature::{self, SignatureError};
-use leadflow::AppError;
 use serde_json::{json, Value};
 
-use super::announced::{
-    classify_linkedin, required_token, AnnouncedLead, FetchError, Source, WithdrawnLead,
-};
-use super::platform_api::PlatformApi;
-use super::{
-    epoch_time, fill, id_string, ignored, parse_json, quarantine, set_custom, str_at,
-    ProviderOutcome, ProvidersConfig,
+use crate::announced::{code_text, refusal, required_token, short_message};
+use crate::announced::{AnnouncedLead, FetchError, WithdrawnLead};
+use crate::platform_api::ApiError;
+use crate::{
+    epoch_time, fill, id_string, ignored, parse_json, quarantine, set_custom, str_at, Provider,
+    ProviderError, ProviderOutcome, Providers, ProvidersConfig, Variable,
 };
 
 pub const PROVIDER: &str = "linkedin";
+
+pub const CLIENT_SECRET: Variable = Variable::required_secret(
+    "LINKEDIN_CLIENT_SECRET",
+    "the LinkedIn app's Primary Client Secret (app > Auth): signs deliveries and challenges",
+);
+pub const ACCESS_TOKEN: Variable = Variable::optional_secret(
+    "LINKEDIN_ACCESS_TOKEN",
+    "an OAuth token with r_marketing_leadgen_automation for the lead's account or page, to \
+     fetch the leads (without it every lead is quarantined as platform_auth_failed)",
+);
+pub const DEFAULT_LINKEDIN_API_URL: &str = "https://api.linkedin.com/rest";
+pub const API_URL: Variable = Variable::setting(
+    "LINKEDIN_API_URL",
+    DEFAULT_LINKEDIN_API_URL,
+    "the LinkedIn REST API base URL (local stand-ins in tests and run-local)",
+);
+/// LinkedIn's versioned APIs take a `LinkedIn-Version: YYYYMM` header; each version is served
+/// for about a year, so `LINKEDIN_API_VERSION` must be moved forward from time to time.
+pub const DEFAULT_LINKEDIN_API_VERSION: &str = "202601";
+pub const API_VERSION: Variable = Variable::setting(
+    "LINKEDIN_API_VERSION",
+    DEFAULT_LINKEDIN_API_VERSION,
+    "YYYYMM; LinkedIn serves each version about a year",
+);
+
+/// LinkedIn Lead Sync, `/webhooks/linkedin`.
+pub struct LinkedIn;
+
+impl Provider for LinkedIn {
+    fn name(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn variables(&self) -> &'static [&'static Variable] {
+        &[&CLIENT_SECRET, &ACCESS_TOKEN, &API_URL, &API_VERSION]
+    }
+
+    fn secret(&self) -> &'static Variable {
+        &CLIENT_SECRET
+    }
+
+    fn verify(
+        &self,
+        secret: &str,
+        req: &InboundRequest,
+        _now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), SignatureError> {
+        verify_linkedin(secret, &req.body, req.header("x-li-signature"))
+    }
+
+    fn handshake(
+        &self,
+        config: &ProvidersConfig,
+        req: &InboundRequest,
+    ) -> Result<Response, ProviderError> {
+        handshake(config.require(PROVIDER, &CLIENT_SECRET)?, req)
+    }
+
+    fn parse<'a>(&'a self, req: &'a InboundRequest) -> BoxFuture<'a, ProviderOutcome> {
+        Box::pin(std::future::ready(parse(req)))
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        providers: &'a Providers,
+        lead: &'a AnnouncedLead,
+        received_at: chrono::DateTime<chrono::Utc>,
+    ) -> BoxFuture<'a, Result<Submission, FetchError>> {
+        Box::pin(fetch(providers, lead, received_at))
+    }
+}
+
+const LINKEDIN_PREFIX: &str = "hmacsha256=";
+
+/// LinkedIn: `X-LI-Signature = hex(HMAC-SHA256(client secret, "hmacsha256=" + body))`. Senders
+/// disagree on whether the header value itself carries the `hmacsha256=` prefix: both accepted.
+/// The MAC is always over the exact `hmacsha256=`-prefixed message, and the body must be JSON
+/// (LinkedIn only sends JSON): together with the UUID-only challenge
+/// ([`linkedin_challenge_response`]) no validation answer can ever pass as a POST signature.
+pub fn verify_linkedin(
+    secret: &str,
+    body: &[u8],
+    header: Option<&str>,
+) -> Result<(), SignatureError> {
+    let header = signature::required(header, "X-LI-Signature")?;
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if !matches!(first, Some(b'{' | b'[')) {
+        return Err(SignatureError::Malformed("body (LinkedIn sends JSON)"));
+    }
+    let hex_sig = header.strip_prefix(LINKEDIN_PREFIX).unwrap_or(header);
+    signature::verify_hmac_hex(
+        secret.as_bytes(),
+        &[LINKEDIN_PREFIX.as_bytes(), body],
+        hex_sig,
+    )
+}
+
+/// LinkedIn's validation answer: lowercase hex HMAC-SHA256(client secret, challengeCode), only
+/// for a challenge in the canonical UUID form LinkedIn sends (`8-4-4-4-12` hex digits).
+///
+/// The challenge is MACed with the same key as the POST signature, whose message is always
+/// `"hmacsha256=" + body`. A UUID can never equal such a message (it has no `=`, and it is not
+/// `hmacsha256=` followed by anything), so no accepted challenge can yield a valid POST
+/// signature: the endpoint is no signing oracle. Anything else gets `None` (answered 400).
+pub fn linkedin_challenge_response(secret: &str, challenge_code: &str) -> Option<String> {
+    is_canonical_uuid(challenge_code).then(|| {
+        hex::encode(signature::hmac_sha256(
+            secret.as_bytes(),
+            &[challenge_code.as_bytes()],
+        ))
+    })
+}
+
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, hex digits of either case.
+fn is_canonical_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
 
 /// Field projection for one lead form response, with the form decorated in.
 pub const RESPONSE_FIELDS: &str = "ownerInfo,associatedEntityInfo,leadMetadataInfo,owner,leadType,versionedLeadGenFormUrn,id,submittedAt,testLead,formResponse,form:(hiddenFields,creationLocale,name,id,content)";
 
 const RESPONSE_URN_PREFIX: &str = "urn:li:leadGenFormResponse:";
 
-pub fn handshake(client_secret: &str, req: &InboundRequest) -> Result<ProviderOutcome, AppError> {
+pub fn handshake(client_secret: &str, req: &InboundRequest) -> Result<Response, ProviderError> {
     let code = req
         .query
         .get("challengeCode")
         .map(|c| c.trim())
         .filter(|c| !c.is_empty())
-        .ok_or_else(|| {
-            AppError::bad_request(
-                "missing_challenge_code",
-                "challengeCode",
-                "GET on this webhook is LinkedIn's validation and needs a challengeCode",
-            )
+        .ok_or(ProviderError::Handshake {
+            forbidden: false,
+            code: "missing_challenge_code",
+            field: Some("challengeCode"),
+            message: "GET on this webhook is LinkedIn's validation and needs a challengeCode",
         })?;
     let response =
-        signature::linkedin_challenge_response(client_secret, code).ok_or_else(|| {
-            AppError::bad_request(
-                "invalid_challenge_code",
-                "challengeCode",
-                "challengeCode must be a UUID (8-4-4-4-12 hex digits), as LinkedIn sends it",
-            )
+        linkedin_challenge_response(client_secret, code).ok_or(ProviderError::Handshake {
+            forbidden: false,
+            code: "invalid_challenge_code",
+            field: Some("challengeCode"),
+            message: "challengeCode must be a UUID (8-4-4-4-12 hex digits), as LinkedIn sends it",
         })?;
     tracing::info!(provider = PROVIDER, "webhook validation challenge answered");
-    Ok(ProviderOutcome::Respond(json_response(
+    Ok(json_response(
         200,
         &json!({"challengeCode": code, "challengeResponse": response}),
-    )))
-}
-
-pub fn verify(client_secret: &str, req: &InboundRequest) -> Result<(), SignatureError> {
-    signature::verify_linkedin(client_secret, &req.body, req.header("x-li-signature"))
+    ))
 }
 
 /// One lead a notification announced.
 #[derive(Debug, Clone)]
-pub(crate) struct Announced {
+struct Announced {
     response_id: String,
     lead_type: Option<String>,
     occurred_at: Option<i64>,
@@ -172,11 +285,12 @@ pub fn parse(req: &InboundRequest) -> ProviderOutcome {
                 form.chars().take(128).collect(),
             );
         }
-        leads.push(AnnouncedLead {
-            delivery: DeliveryKey::Platform(id.to_string()),
+        leads.push(AnnouncedLead::new(
+            PROVIDER,
+            DeliveryKey::Platform(id.to_string()),
             ids,
-            source: Source::LinkedIn(lead),
-        });
+            lead,
+        ));
     }
     if malformed > 0 {
         tracing::error!(
@@ -201,29 +315,63 @@ pub fn parse(req: &InboundRequest) -> ProviderOutcome {
 
 /// Reads one announced lead from the Lead Sync API. Without a configured token the lead cannot
 /// be read: an authorization failure (quarantined, replayable once it is set).
-pub(crate) async fn fetch(
-    config: &ProvidersConfig,
-    api: &PlatformApi,
-    lead: &Announced,
+async fn fetch(
+    providers: &Providers,
+    announced: &AnnouncedLead,
     received_at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Submission, FetchError> {
-    let token = required_token(&config.linkedin_access_token)?;
+    let lead: &Announced = announced.detail().ok_or(FetchError::Rejected {
+        status: 0,
+        code: None,
+    })?;
+    let config = providers.config();
+    let token = required_token(config.secret(&ACCESS_TOKEN))?;
     let bearer = format!("Bearer {token}");
-    let base = config.linkedin_api_url.trim_end_matches('/');
+    let base = config.setting(&API_URL);
     let url = format!(
         "{base}/leadFormResponses/{}?fields={RESPONSE_FIELDS}",
         lead.response_id
     );
     let headers = [
         ("authorization", bearer.as_str()),
-        ("linkedin-version", config.linkedin_api_version.as_str()),
+        ("linkedin-version", config.setting(&API_VERSION)),
         ("x-restli-protocol-version", "2.0.0"),
     ];
-    let data = api
+    let data = providers
+        .api()
         .get_json(&url, &headers)
         .await
         .map_err(classify_linkedin)?;
     Ok(lead_submission(lead, &data, received_at))
+}
+
+/// LinkedIn REST errors: `{"status", "serviceErrorCode", "code", "message"}`, sorted by status.
+fn classify_linkedin(e: ApiError) -> FetchError {
+    let (status, body) = match refusal(e) {
+        Ok(r) => r,
+        Err(sorted) => return sorted,
+    };
+    let code = body
+        .as_ref()
+        .and_then(|b| b.get("serviceErrorCode"))
+        .and_then(Value::as_i64);
+    let message = body
+        .as_ref()
+        .and_then(|b| b.get("message"))
+        .and_then(Value::as_str);
+    match status {
+        401 | 403 => FetchError::Auth { status, code },
+        404 | 410 => FetchError::Gone {
+            status,
+            code,
+            message: short_message(message),
+        },
+        429 | 500..=599 => FetchError::Transient(format!(
+            "linkedin api answered HTTP {status}{}",
+            code_text(code)
+        )),
+        _ => FetchError::Rejected { status, code },
+    }
 }
 
 /// `{"localized": {"en_US": "..."}}` in the form's locale, else any locale.
@@ -468,8 +616,8 @@ fn lead_submission(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::test_support::*;
-    use crate::providers::{Providers, ProvidersConfig};
+    use crate::test_support::*;
+    use crate::{Providers, ProvidersConfig};
     use std::collections::HashMap as Map;
 
     const SECRET: &str = "test-linkedin-client-secret";
@@ -531,7 +679,7 @@ mod tests {
         match p.handle("linkedin", &req, at(0)).await.unwrap() {
             ProviderOutcome::Respond(r) => {
                 assert_eq!(r.status_code, 200);
-                let body: Value = serde_json::from_str(&leadflow::http::body_text(&r)).unwrap();
+                let body: Value = serde_json::from_str(r.body_text()).unwrap();
                 assert_eq!(body["challengeCode"], code);
                 assert_eq!(
                     body["challengeResponse"],
@@ -745,5 +893,116 @@ mod tests {
             );
             assert!(reason.contains(want), "{reason}");
         }
+    }
+
+    // --- The signature scheme (published vectors first) ---
+
+    #[test]
+    fn linkedin_with_and_without_prefix() {
+        let body = br#"{"type":"LEAD_ACTION"}"#;
+        let sig = hex::encode(hmac_sha256(b"li", &[b"hmacsha256=", body]));
+        assert_eq!(verify_linkedin("li", body, Some(&sig)), Ok(()));
+        assert_eq!(
+            verify_linkedin("li", body, Some(&format!("hmacsha256={sig}"))),
+            Ok(())
+        );
+        assert_eq!(
+            verify_linkedin("li", b"{}", Some(&sig)),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_linkedin("lj", body, Some(&sig)),
+            Err(SignatureError::Mismatch)
+        );
+        // HMAC over the bare body (without the prefix) is not LinkedIn's scheme.
+        let bare = hex::encode(hmac_sha256(b"li", &[body]));
+        assert_eq!(
+            verify_linkedin("li", body, Some(&bare)),
+            Err(SignatureError::Mismatch)
+        );
+        assert!(matches!(
+            verify_linkedin("li", body, None),
+            Err(SignatureError::Missing(_))
+        ));
+        assert!(matches!(
+            verify_linkedin("li", body, Some("hmacsha256=xyz")),
+            Err(SignatureError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn linkedin_challenge_is_hex_hmac_of_the_code() {
+        let code = "f0a4fb6b-6b5a-4f4d-9d7e-3c4c2b1f0e9a";
+        let resp = linkedin_challenge_response("li-secret", code).unwrap();
+        assert_eq!(resp.len(), 64);
+        assert_eq!(
+            resp,
+            hex::encode(hmac_sha256(b"li-secret", &[code.as_bytes()]))
+        );
+        assert!(resp.chars().all(|c| !c.is_ascii_uppercase()));
+    }
+
+    #[test]
+    fn linkedin_answers_only_uuid_challenges_so_it_signs_no_post() {
+        let body = r#"{"type":"LEAD_ACTION","leadAction":"CREATED"}"#;
+        for not_uuid in [
+            format!("hmacsha256={body}"),
+            "hmacsha256=".to_string(),
+            "1234".to_string(),
+            "{f0a4fb6b-6b5a-4f4d-9d7e-3c4c2b1f0e9a}".to_string(),
+            "urn:uuid:f0a4fb6b-6b5a-4f4d-9d7e-3c4c2b1f0e9a".to_string(),
+            "f0a4fb6b6b5a4f4d9d7e3c4c2b1f0e9a".to_string(),
+            "g0a4fb6b-6b5a-4f4d-9d7e-3c4c2b1f0e9a".to_string(),
+        ] {
+            assert_eq!(
+                linkedin_challenge_response("li", &not_uuid),
+                None,
+                "{not_uuid}"
+            );
+        }
+        // The answer to an accepted challenge never verifies a POST, with or without prefix.
+        let answer =
+            linkedin_challenge_response("li", "f0a4fb6b-6b5a-4f4d-9d7e-3c4c2b1f0e9a").unwrap();
+        for header in [answer.clone(), format!("hmacsha256={answer}")] {
+            assert_eq!(
+                verify_linkedin("li", body.as_bytes(), Some(&header)),
+                Err(SignatureError::Mismatch)
+            );
+        }
+        // A body that is not JSON is refused before any MAC is computed.
+        let sig = hex::encode(hmac_sha256(b"li", &[b"hmacsha256=", b"plain"]));
+        assert!(matches!(
+            verify_linkedin("li", b"plain", Some(&sig)),
+            Err(SignatureError::Malformed(_))
+        ));
+    }
+
+    // --- What the Lead Sync API answers ---
+
+    fn status(status: u16, body: Value) -> ApiError {
+        ApiError::Status {
+            status,
+            body: Some(body),
+        }
+    }
+
+    #[test]
+    fn linkedin_answers_are_sorted_by_status() {
+        let s = |code| status(code, json!({"status": code, "message": "m"}));
+        assert!(matches!(classify_linkedin(s(401)), FetchError::Auth { .. }));
+        assert!(matches!(classify_linkedin(s(403)), FetchError::Auth { .. }));
+        assert!(matches!(classify_linkedin(s(404)), FetchError::Gone { .. }));
+        assert!(matches!(
+            classify_linkedin(s(503)),
+            FetchError::Transient(_)
+        ));
+        assert!(matches!(
+            classify_linkedin(s(429)),
+            FetchError::Transient(_)
+        ));
+        assert!(matches!(
+            classify_linkedin(s(400)),
+            FetchError::Rejected { .. }
+        ));
     }
 }

@@ -1,12 +1,18 @@
 //! Every error an HTTP function can answer with, and the one place that maps them to a status.
+//! The domain answers in its own errors ([`NormalizeError`], [`SalesError`], [`IngestError`],
+//! [`StoreError`], [`SignatureError`]); they become answers here, through `From`.
 //!
 //! The body is always `{"error": {"code", "message", "field"?}}` so callers can script against
 //! `code` and show `message`.
 
-use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
+use http::HeaderValue;
 use serde_json::json;
 
-use crate::http::json_response;
+use super::response::{json_response, Response};
+use crate::ingest::IngestError;
+use crate::normalize::NormalizeError;
+use crate::sales::SalesError;
+use crate::signature::SignatureError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +69,54 @@ impl From<StoreError> for AppError {
             },
             other => AppError::Storage(other),
         }
+    }
+}
+
+impl From<NormalizeError> for AppError {
+    fn from(e: NormalizeError) -> AppError {
+        AppError::Unprocessable {
+            code: e.code(),
+            field: Some(e.field().to_string()),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<SalesError> for AppError {
+    fn from(e: SalesError) -> AppError {
+        let field = Some(e.field().to_string());
+        match e {
+            SalesError::Unreadable(_) => AppError::BadRequest {
+                code: e.code(),
+                field,
+                message: e.to_string(),
+            },
+            SalesError::Missing { .. } | SalesError::Invalid { .. } => AppError::Unprocessable {
+                code: e.code(),
+                field,
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+impl From<IngestError> for AppError {
+    fn from(e: IngestError) -> AppError {
+        match e {
+            IngestError::Normalize(e) => e.into(),
+            IngestError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<SignatureError> for AppError {
+    fn from(e: SignatureError) -> AppError {
+        let code = match e {
+            SignatureError::Missing(_) => "missing_signature",
+            SignatureError::Malformed(_) | SignatureError::Mismatch => "invalid_signature",
+            SignatureError::Stale => "stale_timestamp",
+        };
+        AppError::unauthorized(code, e.to_string())
     }
 }
 
@@ -154,7 +208,7 @@ impl AppError {
     }
 
     /// The JSON answer. Storage and upstream details stay in the logs, not in the answer.
-    pub fn to_response(&self) -> ApiGatewayV2httpResponse {
+    pub fn to_response(&self) -> Response {
         let message = match self {
             AppError::Storage(e) if e.is_transient() => {
                 "storage is unavailable, retry later".to_string()
@@ -171,11 +225,43 @@ impl AppError {
         }
         let mut resp = json_response(self.status(), &json!({ "error": error }));
         if self.is_retryable() {
-            resp.headers.insert(
-                http::header::RETRY_AFTER,
-                http::HeaderValue::from_static("30"),
-            );
+            resp.headers
+                .insert(http::header::RETRY_AFTER, HeaderValue::from_static("30"));
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_errors_map_to_distinct_codes() {
+        let code = |e: SignatureError| AppError::from(e).code();
+        assert_eq!(code(SignatureError::Missing("x")), "missing_signature");
+        assert_eq!(code(SignatureError::Malformed("x")), "invalid_signature");
+        assert_eq!(code(SignatureError::Mismatch), "invalid_signature");
+        assert_eq!(code(SignatureError::Stale), "stale_timestamp");
+        assert_eq!(AppError::from(SignatureError::Stale).status(), 401);
+    }
+
+    #[test]
+    fn domain_errors_keep_their_code_and_field() {
+        let e = AppError::from(NormalizeError::MissingContact);
+        assert_eq!(
+            (e.status(), e.code(), e.field()),
+            (422, "missing_contact", Some("email,phone"))
+        );
+        let e = AppError::from(SalesError::Unreadable("x".into()));
+        assert_eq!(
+            (e.status(), e.code(), e.field()),
+            (400, "invalid_json", Some("body"))
+        );
+        let e = AppError::from(IngestError::Store(StoreError::IdempotencyKeyReused));
+        assert_eq!((e.status(), e.code()), (422, "idempotency_key_reused"));
+        let e = AppError::from(StoreError::Contention { attempts: 3 });
+        assert_eq!((e.status(), e.code()), (503, "storage_unavailable"));
+        assert_eq!(e.to_response().headers["retry-after"], "30");
     }
 }

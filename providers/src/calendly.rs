@@ -7,8 +7,12 @@
 //! Other events (routing forms, no-shows) are ignored. Idempotency key: the invitee `uri` plus
 //! the event name, so a booking and its cancellation are two touches.
 
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use leadflow::edge::{BoxFuture, InboundRequest};
 use leadflow::fields::apply_field;
-use leadflow::http::InboundRequest;
 use leadflow::model::{DeliveryKey, Submission, TouchKind};
 use leadflow::signature::{self, SignatureError};
 use serde_json::Value;
@@ -17,20 +21,92 @@ use super::{
     fill, ignored, parse_json, quarantine, set_custom, str_at, time_value, value_text,
     ProviderOutcome,
 };
+use crate::provider::ready;
+use crate::{Provider, Variable};
 
 pub const PROVIDER: &str = "calendly";
 
-pub fn verify(
+pub const SIGNING_KEY: Variable = Variable::required_secret(
+    "CALENDLY_SIGNING_KEY",
+    "the signing_key you pass when creating the webhook subscription through Calendly's API",
+);
+
+/// Calendly's documented tolerance is about 3 minutes.
+pub const TOLERANCE: Duration = Duration::from_secs(3 * 60);
+
+/// Calendly, `/webhooks/calendly`.
+pub struct Calendly;
+
+impl Provider for Calendly {
+    fn name(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn variables(&self) -> &'static [&'static Variable] {
+        &[&SIGNING_KEY]
+    }
+
+    fn secret(&self) -> &'static Variable {
+        &SIGNING_KEY
+    }
+
+    fn verify(
+        &self,
+        secret: &str,
+        req: &InboundRequest,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), SignatureError> {
+        verify_calendly(
+            secret,
+            &req.body,
+            req.header("calendly-webhook-signature"),
+            now,
+        )
+    }
+
+    fn parse<'a>(&'a self, req: &'a InboundRequest) -> BoxFuture<'a, ProviderOutcome> {
+        ready(parse(req))
+    }
+}
+
+/// Calendly's scheme: `Calendly-Webhook-Signature: t=<unix s>,v1=<hex HMAC-SHA256(key, t + "." + body)>`,
+/// about 3 minutes of tolerance. Several `v1` entries (key rotation) are each tried.
+pub fn verify_calendly(
     signing_key: &str,
-    req: &InboundRequest,
-    now: chrono::DateTime<chrono::Utc>,
+    body: &[u8],
+    header: Option<&str>,
+    now: DateTime<Utc>,
 ) -> Result<(), SignatureError> {
-    signature::verify_calendly(
-        signing_key,
-        &req.body,
-        req.header("calendly-webhook-signature"),
-        now,
-    )
+    let header = signature::required(header, "Calendly-Webhook-Signature")?;
+    let mut t = None;
+    let mut sigs = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", v)) => t = Some(v.trim()),
+            Some(("v1", v)) => sigs.push(v.trim()),
+            _ => {}
+        }
+    }
+    let t = t
+        .filter(|s| !s.is_empty())
+        .ok_or(SignatureError::Malformed("Calendly-Webhook-Signature"))?;
+    if sigs.is_empty() {
+        return Err(SignatureError::Malformed("Calendly-Webhook-Signature"));
+    }
+    let signed_at = signature::timestamp_secs(t)?;
+    let mut result = Err(SignatureError::Mismatch);
+    for sig in sigs {
+        match signature::verify_hmac_hex(signing_key.as_bytes(), &[t.as_bytes(), b".", body], sig) {
+            Ok(()) => {
+                result = Ok(());
+                break;
+            }
+            Err(e @ SignatureError::Malformed(_)) if result.is_err() => result = Err(e),
+            Err(_) => {}
+        }
+    }
+    result?;
+    signature::check_window(signed_at, now, TOLERANCE)
 }
 
 pub fn parse(req: &InboundRequest) -> ProviderOutcome {
@@ -112,8 +188,8 @@ pub fn parse(req: &InboundRequest) -> ProviderOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::test_support::*;
-    use crate::providers::{Providers, ProvidersConfig};
+    use crate::test_support::*;
+    use crate::{Providers, ProvidersConfig};
 
     const KEY: &str = "test-calendly-signing-key";
     const T: i64 = 1_700_000_000;
@@ -250,5 +326,53 @@ mod tests {
             .await
             .unwrap(),
         );
+    }
+
+    // --- The signature scheme (published vectors first) ---
+
+    #[test]
+    fn calendly_failure_modes() {
+        let body = br#"{"event":"invitee.created"}"#;
+        let t = "1700000000";
+        let sig = hex::encode(hmac_sha256(b"cal", &[t.as_bytes(), b".", body]));
+        let header = format!("t={t},v1={sig}");
+        let now = at_ms(1_700_000_000_000 + 60_000);
+        assert_eq!(verify_calendly("cal", body, Some(&header), now), Ok(()));
+        assert_eq!(
+            verify_calendly("cal", b"{}", Some(&header), now),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_calendly("other", body, Some(&header), now),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_calendly(
+                "cal",
+                body,
+                Some(&header),
+                at_ms(1_700_000_000_000 + 181_000)
+            ),
+            Err(SignatureError::Stale)
+        );
+        // Rotation: any listed v1 may match.
+        let rotated = format!("t={t},v1={},v1={sig}", "00".repeat(32));
+        assert_eq!(verify_calendly("cal", body, Some(&rotated), now), Ok(()));
+        assert!(matches!(
+            verify_calendly("cal", body, None, now),
+            Err(SignatureError::Missing(_))
+        ));
+        assert!(matches!(
+            verify_calendly("cal", body, Some(&format!("v1={sig}")), now),
+            Err(SignatureError::Malformed(_))
+        ));
+        assert!(matches!(
+            verify_calendly("cal", body, Some(&format!("t={t}")), now),
+            Err(SignatureError::Malformed(_))
+        ));
+        assert!(matches!(
+            verify_calendly("cal", body, Some(&format!("t=soon,v1={sig}")), now),
+            Err(SignatureError::Malformed(_))
+        ));
     }
 }

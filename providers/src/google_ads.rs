@@ -7,8 +7,8 @@
 //! it). Test deliveries (`is_test`, "send test data" leads whose id starts `TeSter-123-`) are
 //! stored flagged as test. Channel: paid search; `gcl_id` kept as gclid.
 
+use leadflow::edge::{BoxFuture, InboundRequest};
 use leadflow::fields::apply_field;
-use leadflow::http::InboundRequest;
 use leadflow::model::{Channel, DeliveryKey, Submission, TouchKind};
 use leadflow::signature::{self, SignatureError};
 use serde_json::Value;
@@ -16,19 +16,52 @@ use serde_json::Value;
 use super::{
     fill, id_string, parse_json, quarantine, set_custom, str_at, time_value, ProviderOutcome,
 };
+use crate::provider::ready;
+use crate::{Provider, Variable};
 
 pub const PROVIDER: &str = "google-ads";
 
-pub fn verify(key: &str, req: &InboundRequest) -> Result<(), SignatureError> {
-    // The key travels inside the JSON: a body that is not JSON has no key to check.
-    let given = serde_json::from_slice::<Value>(&req.body)
-        .ok()
-        .and_then(|v| {
-            v.get("google_key")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        });
-    signature::verify_shared_key(given.as_deref(), key)
+pub const KEY: Variable = Variable::required_secret(
+    "GOOGLE_ADS_KEY",
+    "the \"Key\" of the lead form's webhook integration in Google Ads",
+);
+
+/// Google Ads lead forms, `/webhooks/google-ads`.
+pub struct GoogleAds;
+
+impl Provider for GoogleAds {
+    fn name(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn variables(&self) -> &'static [&'static Variable] {
+        &[&KEY]
+    }
+
+    fn secret(&self) -> &'static Variable {
+        &KEY
+    }
+
+    fn verify(
+        &self,
+        secret: &str,
+        req: &InboundRequest,
+        _now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), SignatureError> {
+        // The key travels inside the JSON: a body that is not JSON has no key to check.
+        let given = serde_json::from_slice::<Value>(&req.body)
+            .ok()
+            .and_then(|v| {
+                v.get("google_key")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            });
+        signature::verify_shared_key(given.as_deref(), secret)
+    }
+
+    fn parse<'a>(&'a self, req: &'a InboundRequest) -> BoxFuture<'a, ProviderOutcome> {
+        ready(parse(req))
+    }
 }
 
 /// Where a column goes: a field name `apply_field` places, or `None` for a custom answer.
@@ -116,8 +149,8 @@ pub fn parse(req: &InboundRequest) -> ProviderOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::test_support::*;
-    use crate::providers::{Providers, ProvidersConfig};
+    use crate::test_support::*;
+    use crate::{Providers, ProvidersConfig};
 
     const KEY: &str = "test-google-ads-key";
 

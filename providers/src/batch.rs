@@ -7,7 +7,7 @@
 //! 2. The others are fetched, at most `api_concurrency` at a time, each bounded by the platform
 //!    API timeout and by the budget (the Lambda deadline less [`DEADLINE_RESERVE`]); each lead
 //!    fetched is stored at once.
-//! 3. The platform's refusals are sorted (`providers::announced`): a lead it does not have is a
+//! 3. The platform's refusals are sorted (`announced`): a lead it does not have is a
 //!    `lead_gone` record; an authorization failure quarantines the delivery as
 //!    `platform_auth_failed` (2xx: replay it once the token is fixed); a lead that could not be
 //!    fetched in time, or a 5xx, makes the answer 5xx so the platform retries.
@@ -16,16 +16,16 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
-use leadflow::http::InboundRequest;
+use leadflow::edge::{AppError, InboundRequest};
+use leadflow::ingest::IngestError;
 use leadflow::model::{IngestOutcome, LeadGone};
-use leadflow::store::Withdrawal;
+use leadflow::store::{StoreError, Withdrawal};
 use leadflow::telemetry::Metrics;
-use leadflow::AppError;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::providers::announced::{AnnouncedLead, FetchError, WithdrawnLead};
-use crate::{ingest_one, AppState};
+use crate::announced::{AnnouncedLead, FetchError, WithdrawnLead};
+use crate::Intake;
 
 /// Time kept back from the Lambda deadline to store what was fetched, quarantine and answer.
 pub const DEADLINE_RESERVE: Duration = Duration::from_millis(1_500);
@@ -61,7 +61,7 @@ pub struct BatchReport {
     /// Failures that may pass: the delivery is answered 5xx.
     pub transient: Vec<String>,
     /// A transient storage failure among them (answered 503 rather than 502).
-    pub storage_unavailable: Option<AppError>,
+    pub storage_unavailable: Option<StoreError>,
     /// Leads that cannot be stored as they are: the delivery is quarantined for replay.
     pub unusable: Vec<String>,
 }
@@ -71,25 +71,25 @@ enum LeadResult {
     Gone,
     Failed(FetchError),
     Unusable(String),
-    StorageDown(AppError),
+    StorageDown(StoreError),
 }
 
 /// Fetches and stores every announced lead, and records every withdrawal.
 pub async fn run(
-    state: &AppState,
+    intake: Intake<'_>,
     provider: &str,
     req: &InboundRequest,
     leads: Vec<AnnouncedLead>,
     withdrawn: Vec<WithdrawnLead>,
     until: Instant,
     metrics: &mut Metrics,
-) -> Result<BatchReport, AppError> {
+) -> Result<BatchReport, StoreError> {
     let mut report = BatchReport::default();
     let keys: Vec<_> = leads.iter().map(|l| l.delivery.clone()).collect();
     let stored = if keys.is_empty() {
         Default::default()
     } else {
-        state
+        intake
             .store
             .stored_deliveries(provider, &keys, req.received_at)
             .await?
@@ -106,10 +106,10 @@ pub async fn run(
             None => pending.push(lead),
         }
     }
-    let concurrency = state.providers.config().api_concurrency.max(1);
+    let concurrency = intake.providers.config().api_concurrency.max(1);
     let outcomes: Vec<(AnnouncedLead, LeadResult)> = stream::iter(pending)
         .map(|lead| async move {
-            let result = fetch_and_store(state, provider, req, &lead, until).await;
+            let result = fetch_and_store(intake, provider, req, &lead, until).await;
             (lead, result)
         })
         .buffer_unordered(concurrency)
@@ -162,14 +162,16 @@ pub async fn run(
                 report
                     .results
                     .push(json!({"status": "retry", "platform_id": id}));
-                report.transient.push(format!("lead {id}: {e}"));
+                report
+                    .transient
+                    .push(format!("lead {id}: storage failed: {e}"));
                 report.storage_unavailable = Some(e);
             }
         }
     }
     for w in withdrawn {
         let id = w.delivery.as_str().to_string();
-        match state
+        match intake
             .store
             .withdraw_delivery(provider, &w.delivery, w.at)
             .await
@@ -191,7 +193,7 @@ pub async fn run(
                     .results
                     .push(json!({"status": "retry", "platform_id": id}));
                 report.transient.push(format!("withdrawal {id}: {e}"));
-                report.storage_unavailable = Some(AppError::Storage(e));
+                report.storage_unavailable = Some(e);
             }
             Err(e) => {
                 report
@@ -205,14 +207,14 @@ pub async fn run(
 }
 
 async fn fetch_and_store(
-    state: &AppState,
+    intake: Intake<'_>,
     provider: &str,
     req: &InboundRequest,
     lead: &AnnouncedLead,
     until: Instant,
 ) -> LeadResult {
     let fetched =
-        match tokio::time::timeout_at(until, state.providers.fetch_lead(lead, req.received_at))
+        match tokio::time::timeout_at(until, intake.providers.fetch_lead(lead, req.received_at))
             .await
         {
             Ok(r) => r,
@@ -223,10 +225,14 @@ async fn fetch_and_store(
     match fetched {
         Ok(sub) => {
             let mut m = Metrics::new("leadflow");
-            match ingest_one(state, sub, req.received_at, &mut m).await {
+            match intake.ingest(sub, req.received_at, &mut m).await {
                 Ok(o) => LeadResult::Stored(o),
-                Err(e) if e.is_retryable() => LeadResult::StorageDown(e),
-                Err(e) => LeadResult::Unusable(format!("{}: {e}", e.code())),
+                Err(IngestError::Store(e)) if e.is_transient() => LeadResult::StorageDown(e),
+                Err(e) => {
+                    // The reason names the answer's code, as a web form would get it.
+                    let e = AppError::from(e);
+                    LeadResult::Unusable(format!("{}: {e}", e.code()))
+                }
             }
         }
         Err(FetchError::Gone {
@@ -255,9 +261,9 @@ async fn fetch_and_store(
                 ?code,
                 "lead gone at the platform"
             );
-            match state.store.record_lead_gone(&gone).await {
+            match intake.store.record_lead_gone(&gone).await {
                 Ok(()) => LeadResult::Gone,
-                Err(e) if e.is_transient() => LeadResult::StorageDown(AppError::Storage(e)),
+                Err(e) if e.is_transient() => LeadResult::StorageDown(e),
                 Err(e) => LeadResult::Unusable(format!("lead_gone not recorded: {e}")),
             }
         }

@@ -8,8 +8,12 @@
 //! submittedAt, id, formId}}` and the older v1 `{name, site, data, d, _id}`. `data` maps field
 //! names to values. Idempotency key: the submission id (`payload.id` / `_id`).
 
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use leadflow::edge::{BoxFuture, InboundRequest};
 use leadflow::fields::{apply_field, apply_url_params};
-use leadflow::http::InboundRequest;
 use leadflow::model::{DeliveryKey, Submission, TouchKind};
 use leadflow::signature::{self, SignatureError};
 use serde_json::Value;
@@ -17,21 +21,70 @@ use serde_json::Value;
 use super::{
     fill, ignored, parse_json, quarantine, str_at, time_value, value_text, ProviderOutcome,
 };
+use crate::provider::ready;
+use crate::{Provider, Variable};
 
 pub const PROVIDER: &str = "webflow";
 
-pub fn verify(
+pub const SECRET: Variable = Variable::required_secret(
+    "WEBFLOW_SECRET",
+    "the OAuth app's client secret, or the secret of a webhook created with a site token; \
+     dashboard-made Webflow webhooks are unsigned and refused",
+);
+
+/// Webflow refuses requests older than 5 minutes; so does this.
+pub const TOLERANCE: Duration = Duration::from_secs(5 * 60);
+
+/// Webflow forms, `/webhooks/webflow`.
+pub struct Webflow;
+
+impl Provider for Webflow {
+    fn name(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn variables(&self) -> &'static [&'static Variable] {
+        &[&SECRET]
+    }
+
+    fn secret(&self) -> &'static Variable {
+        &SECRET
+    }
+
+    fn verify(
+        &self,
+        secret: &str,
+        req: &InboundRequest,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), SignatureError> {
+        verify_webflow(
+            secret,
+            &req.body,
+            req.header("x-webflow-timestamp"),
+            req.header("x-webflow-signature"),
+            now,
+        )
+    }
+
+    fn parse<'a>(&'a self, req: &'a InboundRequest) -> BoxFuture<'a, ProviderOutcome> {
+        ready(parse(req))
+    }
+}
+
+/// Webflow's scheme: `x-webflow-signature = hex(HMAC-SHA256(secret, timestamp + ":" + body))`,
+/// `x-webflow-timestamp` in milliseconds, at most 5 minutes old.
+pub fn verify_webflow(
     secret: &str,
-    req: &InboundRequest,
-    now: chrono::DateTime<chrono::Utc>,
+    body: &[u8],
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+    now: DateTime<Utc>,
 ) -> Result<(), SignatureError> {
-    signature::verify_webflow(
-        secret,
-        &req.body,
-        req.header("x-webflow-timestamp"),
-        req.header("x-webflow-signature"),
-        now,
-    )
+    let signature = signature::required(signature, "x-webflow-signature")?;
+    let ts = signature::required(timestamp, "x-webflow-timestamp")?;
+    let signed_at = signature::timestamp_millis(ts)?;
+    signature::verify_hmac_hex(secret.as_bytes(), &[ts.as_bytes(), b":", body], signature)?;
+    signature::check_window(signed_at, now, TOLERANCE)
 }
 
 pub fn parse(req: &InboundRequest) -> ProviderOutcome {
@@ -84,8 +137,8 @@ pub fn parse(req: &InboundRequest) -> ProviderOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::test_support::*;
-    use crate::providers::{Providers, ProvidersConfig};
+    use crate::test_support::*;
+    use crate::{Providers, ProvidersConfig};
 
     const SECRET: &str = "test-webflow-secret";
     const TS_MS: i64 = 1_700_000_000_000;
@@ -220,6 +273,52 @@ mod tests {
             )
             .await
             .unwrap(),
+        );
+    }
+
+    // --- The signature scheme (published vectors first) ---
+
+    #[test]
+    fn webflow_failure_modes() {
+        let body = br#"{"triggerType":"form_submission"}"#;
+        let ts = "1700000000000";
+        let sig = hex::encode(hmac_sha256(b"wf", &[ts.as_bytes(), b":", body]));
+        let now = at_ms(1_700_000_000_000 + 1_000);
+        assert_eq!(
+            verify_webflow("wf", body, Some(ts), Some(&sig), now),
+            Ok(())
+        );
+        assert_eq!(
+            verify_webflow("wf", b"{}", Some(ts), Some(&sig), now),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_webflow("wx", body, Some(ts), Some(&sig), now),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_webflow(
+                "wf",
+                body,
+                Some(ts),
+                Some(&sig),
+                at_ms(1_700_000_000_000 + 301_000)
+            ),
+            Err(SignatureError::Stale)
+        );
+        assert!(matches!(
+            verify_webflow("wf", body, None, Some(&sig), now),
+            Err(SignatureError::Missing(_))
+        ));
+        assert!(matches!(
+            verify_webflow("wf", body, Some(ts), None, now),
+            Err(SignatureError::Missing(_))
+        ));
+        // Seconds where milliseconds are expected: a 1970 timestamp, stale once authentic.
+        let sig_s = hex::encode(hmac_sha256(b"wf", &[b"1700000000", b":", body]));
+        assert_eq!(
+            verify_webflow("wf", body, Some("1700000000"), Some(&sig_s), now),
+            Err(SignatureError::Stale)
         );
     }
 }

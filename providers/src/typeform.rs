@@ -9,8 +9,8 @@
 
 use std::collections::HashMap;
 
+use leadflow::edge::{BoxFuture, InboundRequest};
 use leadflow::fields::{apply_field, field_role, FieldRole};
-use leadflow::http::InboundRequest;
 use leadflow::model::{DeliveryKey, Submission, TouchKind};
 use leadflow::signature::{self, SignatureError};
 use serde_json::Value;
@@ -18,11 +18,57 @@ use serde_json::Value;
 use super::{
     ignored, parse_json, quarantine, set_custom, str_at, time_value, value_text, ProviderOutcome,
 };
+use crate::provider::ready;
+use crate::{Provider, Variable};
 
 pub const PROVIDER: &str = "typeform";
 
-pub fn verify(secret: &str, req: &InboundRequest) -> Result<(), SignatureError> {
-    signature::verify_typeform(secret, &req.body, req.header("typeform-signature"))
+pub const SECRET: Variable = Variable::required_secret(
+    "TYPEFORM_SECRET",
+    "the secret you set on the Typeform webhook (Connect > Webhooks > Edit > Secret)",
+);
+
+/// Typeform, `/webhooks/typeform`.
+pub struct Typeform;
+
+impl Provider for Typeform {
+    fn name(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn variables(&self) -> &'static [&'static Variable] {
+        &[&SECRET]
+    }
+
+    fn secret(&self) -> &'static Variable {
+        &SECRET
+    }
+
+    fn verify(
+        &self,
+        secret: &str,
+        req: &InboundRequest,
+        _now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), SignatureError> {
+        verify_typeform(secret, &req.body, req.header("typeform-signature"))
+    }
+
+    fn parse<'a>(&'a self, req: &'a InboundRequest) -> BoxFuture<'a, ProviderOutcome> {
+        ready(parse(req))
+    }
+}
+
+/// Typeform's scheme: `Typeform-Signature: sha256=<base64 HMAC-SHA256(secret, body)>`.
+pub fn verify_typeform(
+    secret: &str,
+    body: &[u8],
+    header: Option<&str>,
+) -> Result<(), SignatureError> {
+    let header = signature::required(header, "Typeform-Signature")?;
+    let b64 = header
+        .strip_prefix("sha256=")
+        .ok_or(SignatureError::Malformed("Typeform-Signature"))?;
+    signature::verify_hmac_base64(secret.as_bytes(), &[body], b64)
 }
 
 pub fn parse(req: &InboundRequest) -> ProviderOutcome {
@@ -179,8 +225,8 @@ fn apply_named(sub: &mut Submission, field_ref: Option<&str>, title: Option<&str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::test_support::*;
-    use crate::providers::{Providers, ProvidersConfig};
+    use crate::test_support::*;
+    use crate::{Providers, ProvidersConfig};
 
     const SECRET: &str = "test-typeform-secret";
 
@@ -232,7 +278,7 @@ mod tests {
         }))
     }
 
-    fn signed(body: &str) -> leadflow::http::InboundRequest {
+    fn signed(body: &str) -> leadflow::edge::InboundRequest {
         let sig = format!("sha256={}", b64_hmac(SECRET, &[body.as_bytes()]));
         request(
             "POST",
@@ -346,5 +392,33 @@ mod tests {
     fn other_event_types_are_ignored() {
         let body = r#"{"event_type":"form_deleted","form_response":{}}"#;
         ignored_reason(parse(&signed(body)));
+    }
+
+    // --- The signature scheme (published vectors first) ---
+
+    #[test]
+    fn typeform_failure_modes() {
+        let body = br#"{"event_id":"01"}"#;
+        let good = format!("sha256={}", b64(&hmac_sha256(b"tf", &[body])));
+        assert_eq!(verify_typeform("tf", body, Some(&good)), Ok(()));
+        assert_eq!(
+            verify_typeform("tf", br#"{"event_id":"02"}"#, Some(&good)),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_typeform("nope", body, Some(&good)),
+            Err(SignatureError::Mismatch)
+        );
+        assert!(matches!(
+            verify_typeform("tf", body, Some("")),
+            Err(SignatureError::Missing(_))
+        ));
+        // Hex where base64 is expected does not verify.
+        let hex_sig = format!("sha256={}", hex::encode(hmac_sha256(b"tf", &[body])));
+        assert!(verify_typeform("tf", body, Some(&hex_sig)).is_err());
+        assert!(matches!(
+            verify_typeform("tf", body, Some(&good[7..])),
+            Err(SignatureError::Malformed(_))
+        ));
     }
 }

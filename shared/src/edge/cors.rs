@@ -1,12 +1,13 @@
-//! CORS for sites that post with `fetch`, from `FORM_ALLOWED_ORIGINS` (comma-separated origins,
-//! e.g. `https://www.example.com,https://example.com`). With no list, no CORS headers are sent
-//! (plain HTML form posts need none) and any origin may post. With a list, a request whose
-//! `Origin` is not on it is refused with 403: another site cannot post into your pipeline.
+//! CORS for sites that post with `fetch`, from a comma-separated list of origins (form-webhook's
+//! `FORM_ALLOWED_ORIGINS`, e.g. `https://www.example.com,https://example.com`). With no list,
+//! no CORS headers are sent (plain HTML form posts need none) and any origin may post. With a
+//! list, a request whose `Origin` is not on it is refused with 403: another site cannot post
+//! into your pipeline. The edge answers preflights and decorates every answer of a function
+//! that has a [`Cors`] (`Service::cors`).
 
-use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use http::HeaderValue;
-use leadflow::http::{empty_response, InboundRequest};
-use leadflow::AppError;
+
+use super::{empty_response, AppError, InboundRequest, Response};
 
 #[derive(Debug, Clone, Default)]
 pub struct Cors {
@@ -14,8 +15,9 @@ pub struct Cors {
 }
 
 impl Cors {
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Cors {
-        let allowed = get("FORM_ALLOWED_ORIGINS")
+    /// The allowed origins from a comma-separated list (unset or blank: unrestricted).
+    pub fn parse(list: Option<&str>) -> Cors {
+        let allowed = list
             .unwrap_or_default()
             .split(',')
             .map(|s| s.trim().trim_end_matches('/').to_ascii_lowercase())
@@ -60,7 +62,7 @@ impl Cors {
     }
 
     /// Answers a preflight `OPTIONS` request.
-    pub fn preflight(&self, req: &InboundRequest) -> Result<ApiGatewayV2httpResponse, AppError> {
+    pub fn preflight(&self, req: &InboundRequest) -> Result<Response, AppError> {
         self.check(req)?;
         let mut resp = empty_response(204);
         resp.headers.insert(
@@ -78,7 +80,7 @@ impl Cors {
 
     /// Adds `Access-Control-Allow-Origin` for an allowed origin (every answer, errors included,
     /// so the page's script can read them).
-    pub fn decorate(&self, resp: &mut ApiGatewayV2httpResponse, origin: Option<&str>) {
+    pub fn decorate(&self, resp: &mut Response, origin: Option<&str>) {
         let Some(origin) = origin else { return };
         if !self.is_restricted() || !self.allows(origin) {
             return;
@@ -96,8 +98,7 @@ mod tests {
     use super::*;
 
     fn cors(list: &str) -> Cors {
-        let list = list.to_string();
-        Cors::from_lookup(move |_| Some(list.clone()))
+        Cors::parse(Some(list))
     }
 
     #[test]

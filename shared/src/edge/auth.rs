@@ -1,14 +1,16 @@
 //! API keys for first-party callers (`x-api-key`), compared in constant time. Several keys may be
 //! configured at once (comma-separated) so a key can be rotated without downtime.
 
-use crate::error::AppError;
-use crate::http::InboundRequest;
+use super::{AppError, InboundRequest};
 use crate::signature::keys_equal;
 
 #[derive(Clone, Default)]
 pub struct ApiKeys {
     keys: Vec<String>,
 }
+
+/// No key at all: what a function without API keys checks against (nothing passes).
+pub(crate) static NO_KEYS: ApiKeys = ApiKeys { keys: Vec::new() };
 
 impl std::fmt::Debug for ApiKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -45,7 +47,20 @@ impl ApiKeys {
     /// 401 unless the request carries a configured key in `x-api-key`. With no key configured
     /// nothing is accepted: an endpoint is never open by omission.
     pub fn check(&self, req: &InboundRequest) -> Result<(), AppError> {
-        match req.header("x-api-key") {
+        self.check_key(req.header("x-api-key"))
+    }
+
+    /// The same, also taking the key as `?key=` for pages opened in a browser, which cannot
+    /// send headers (the dashboard). The header wins when both are given.
+    pub fn check_header_or_query(&self, req: &InboundRequest) -> Result<(), AppError> {
+        self.check_key(
+            req.header("x-api-key")
+                .or_else(|| req.query.get("key").map(String::as_str)),
+        )
+    }
+
+    fn check_key(&self, key: Option<&str>) -> Result<(), AppError> {
+        match key {
             None => Err(AppError::unauthorized(
                 "missing_api_key",
                 "send your API key in the x-api-key header",

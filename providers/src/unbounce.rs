@@ -7,15 +7,52 @@
 //! (date and minute, as Unbounce reports it) + a hash of the body.
 
 use chrono::{NaiveDate, NaiveTime, TimeZone, Utc};
+use leadflow::edge::{BoxFuture, InboundRequest};
 use leadflow::fields::{apply_field, apply_url_params};
-use leadflow::http::InboundRequest;
 use leadflow::model::{DeliveryKey, Submission, TouchKind};
 use leadflow::signature::{self, SignatureError};
 use serde_json::Value;
 
 use super::{body_hash, fill, json_error, quarantine, set_custom, value_text, ProviderOutcome};
+use crate::provider::ready;
+use crate::{Provider, Variable};
 
 pub const PROVIDER: &str = "unbounce";
+
+pub const KEY: Variable = Variable::required_secret(
+    "UNBOUNCE_KEY",
+    "any random string, appended to the webhook URL as `?key=<value>` (Unbounce does not sign)",
+);
+
+/// Unbounce landing pages, `/webhooks/unbounce`.
+pub struct Unbounce;
+
+impl Provider for Unbounce {
+    fn name(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn variables(&self) -> &'static [&'static Variable] {
+        &[&KEY]
+    }
+
+    fn secret(&self) -> &'static Variable {
+        &KEY
+    }
+
+    fn verify(
+        &self,
+        secret: &str,
+        req: &InboundRequest,
+        _now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), SignatureError> {
+        signature::verify_shared_key(req.query.get("key").map(String::as_str), secret)
+    }
+
+    fn parse<'a>(&'a self, req: &'a InboundRequest) -> BoxFuture<'a, ProviderOutcome> {
+        ready(parse(req))
+    }
+}
 
 /// Keys of `data.json` that are Unbounce's own metadata, not answers.
 const METADATA: [&str; 7] = [
@@ -27,10 +64,6 @@ const METADATA: [&str; 7] = [
     "page_name",
     "page_url",
 ];
-
-pub fn verify(key: &str, req: &InboundRequest) -> Result<(), SignatureError> {
-    signature::verify_shared_key(req.query.get("key").map(String::as_str), key)
-}
 
 /// `date_submitted` `2024-05-01` and `time_submitted` `04:21 PM UTC`.
 fn submitted_at(date: Option<&str>, time: Option<&str>) -> Option<chrono::DateTime<Utc>> {
@@ -112,8 +145,8 @@ pub fn parse(req: &InboundRequest) -> ProviderOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::test_support::*;
-    use crate::providers::{Providers, ProvidersConfig};
+    use crate::test_support::*;
+    use crate::{Providers, ProvidersConfig};
 
     const KEY: &str = "test-unbounce-key";
 

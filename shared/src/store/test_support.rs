@@ -1,0 +1,90 @@
+//! Raw reads and bulk writes for tests and benchmarks (feature `test-support`): what they check
+//! or seed beyond the typed API, still through the store, which keeps every key. Never compiled
+//! into a function.
+
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use futures_util::stream::{self, TryStreamExt};
+
+use super::codec::{s, Item};
+use super::{keys, Store, StoreError};
+
+/// BatchWriteItem takes at most 25 items per request.
+const BATCH: usize = 25;
+
+impl Store {
+    /// The lead item with every attribute, including those [`crate::model::Lead`] does not
+    /// model (1 consistent GetItem).
+    pub async fn raw_lead_item(&self, lead_id: &str) -> Result<Option<Item>, StoreError> {
+        self.get_item(keys::lead_pk(lead_id), keys::LEAD_SK).await
+    }
+
+    /// Every item of a lead's partition: the lead, its touchpoints, its records.
+    pub async fn lead_partition(&self, lead_id: &str) -> Result<Vec<Item>, StoreError> {
+        self.partition_items(&keys::lead_pk(lead_id)).await
+    }
+
+    /// Every item of the table (paged Scan, strongly consistent): what is left anywhere.
+    pub async fn scan_table(&self) -> Result<Vec<Item>, StoreError> {
+        self.scan_all(|| {
+            self.client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+        })
+        .await
+    }
+
+    /// Writes a copy of a lead's partition (`template`, from [`Store::lead_partition`]) under
+    /// each of `lead_ids`; `edit` may change the copy's attributes first (given the copy's
+    /// index). For seeding large benchmark tables: batches of 25, 8 at once, unprocessed items
+    /// sent again.
+    pub async fn put_lead_copies(
+        &self,
+        template: &[Item],
+        lead_ids: &[String],
+        edit: impl Fn(usize, &mut Item),
+    ) -> Result<(), StoreError> {
+        let writes: Vec<WriteRequest> = lead_ids
+            .iter()
+            .enumerate()
+            .flat_map(|(i, id)| {
+                template.iter().map(move |t| {
+                    let mut item = t.clone();
+                    item.insert(keys::PK.into(), s(keys::lead_pk(id)));
+                    item.insert("lead_id".into(), AttributeValue::S(id.clone()));
+                    (i, item)
+                })
+            })
+            .map(|(i, mut item)| {
+                edit(i, &mut item);
+                let put = PutRequest::builder().set_item(Some(item)).build();
+                put.map(|p| WriteRequest::builder().put_request(p).build())
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| StoreError::Corrupt {
+                key: "(copy)".into(),
+                reason: e.to_string(),
+            })?;
+        stream::iter(writes.chunks(BATCH).map(|b| Ok(b.to_vec())))
+            .try_for_each_concurrent(8, |batch| self.write_batch(batch))
+            .await
+    }
+
+    async fn write_batch(&self, batch: Vec<WriteRequest>) -> Result<(), StoreError> {
+        let mut pending = Some(batch);
+        while let Some(b) = pending.take() {
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, b)
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("BatchWriteItem", e))?;
+            pending = out
+                .unprocessed_items()
+                .and_then(|u| u.get(&self.table).cloned())
+                .filter(|v| !v.is_empty());
+        }
+        Ok(())
+    }
+}
