@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use leadflow::edge::{BoxFuture, InboundRequest};
+use leadflow::edge::InboundRequest;
 use leadflow::fields::apply_field;
 use leadflow::model::{DeliveryKey, Submission, TouchKind};
 use leadflow::signature::{self, SignatureError};
@@ -21,8 +21,7 @@ use super::{
     fill, ignored, parse_json, quarantine, set_custom, str_at, time_value, value_text,
     ProviderOutcome,
 };
-use crate::provider::ready;
-use crate::{Provider, Variable};
+use crate::{Parse, Platform, Variable};
 
 pub const PROVIDER: &str = "calendly";
 
@@ -35,38 +34,22 @@ pub const SIGNING_KEY: Variable = Variable::required_secret(
 pub const TOLERANCE: Duration = Duration::from_secs(3 * 60);
 
 /// Calendly, `/webhooks/calendly`.
-pub struct Calendly;
+pub const PLATFORM: Platform = Platform::new(
+    PROVIDER,
+    &SIGNING_KEY,
+    &[&SIGNING_KEY],
+    verify,
+    Parse::Now(parse),
+);
 
-impl Provider for Calendly {
-    fn name(&self) -> &'static str {
-        PROVIDER
-    }
-
-    fn variables(&self) -> &'static [&'static Variable] {
-        &[&SIGNING_KEY]
-    }
-
-    fn secret(&self) -> &'static Variable {
-        &SIGNING_KEY
-    }
-
-    fn verify(
-        &self,
-        secret: &str,
-        req: &InboundRequest,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), SignatureError> {
-        verify_calendly(
-            secret,
-            &req.body,
-            req.header("calendly-webhook-signature"),
-            now,
-        )
-    }
-
-    fn parse<'a>(&'a self, req: &'a InboundRequest) -> BoxFuture<'a, ProviderOutcome> {
-        ready(parse(req))
-    }
+/// Checks a delivery with the configured secret.
+fn verify(secret: &str, req: &InboundRequest, now: DateTime<Utc>) -> Result<(), SignatureError> {
+    verify_calendly(
+        secret,
+        &req.body,
+        req.header("calendly-webhook-signature"),
+        now,
+    )
 }
 
 /// Calendly's scheme: `Calendly-Webhook-Signature: t=<unix s>,v1=<hex HMAC-SHA256(key, t + "." + body)>`,

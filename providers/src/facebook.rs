@@ -16,7 +16,8 @@
 
 use std::collections::BTreeSet;
 
-use leadflow::edge::{text_response, BoxFuture, InboundRequest, Response};
+use chrono::{DateTime, Utc};
+use leadflow::edge::{text_response, InboundRequest, Response};
 use leadflow::fields::apply_field;
 use leadflow::model::{Channel, Consent, DeliveryKey, Submission, TouchKind};
 use leadflow::signature::{self, SignatureError};
@@ -28,8 +29,7 @@ use crate::announced::{AnnouncedLead, FetchError};
 use crate::platform_api::ApiError;
 use crate::{
     de_opt_id, fill, id_string, ignored, json_error, parse_time, quarantine, set_custom, str_at,
-    time_value, value_text, Provider, ProviderError, ProviderOutcome, Providers, ProvidersConfig,
-    Variable,
+    time_value, value_text, Parse, Platform, ProviderError, ProviderOutcome, Providers, Variable,
 };
 
 pub const PROVIDER: &str = "facebook";
@@ -56,51 +56,19 @@ pub const GRAPH_API_URL: Variable = Variable::setting(
 );
 
 /// Meta Lead Ads (Facebook and Instagram), `/webhooks/facebook`.
-pub struct Facebook;
+pub const PLATFORM: Platform = Platform::new(
+    PROVIDER,
+    &APP_SECRET,
+    &[&APP_SECRET, &VERIFY_TOKEN, &ACCESS_TOKEN, &GRAPH_API_URL],
+    verify,
+    Parse::Now(parse),
+)
+.with_handshake(|config, req| handshake(config.require(PROVIDER, &VERIFY_TOKEN)?, req))
+.with_fetch(|providers, lead, at| Box::pin(fetch(providers, lead, at)));
 
-impl Provider for Facebook {
-    fn name(&self) -> &'static str {
-        PROVIDER
-    }
-
-    fn variables(&self) -> &'static [&'static Variable] {
-        &[&APP_SECRET, &VERIFY_TOKEN, &ACCESS_TOKEN, &GRAPH_API_URL]
-    }
-
-    fn secret(&self) -> &'static Variable {
-        &APP_SECRET
-    }
-
-    fn verify(
-        &self,
-        secret: &str,
-        req: &InboundRequest,
-        _now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), SignatureError> {
-        verify_meta(secret, &req.body, req.header("x-hub-signature-256"))
-    }
-
-    fn handshake(
-        &self,
-        config: &ProvidersConfig,
-        req: &InboundRequest,
-    ) -> Result<Response, ProviderError> {
-        let token = config.require(PROVIDER, &VERIFY_TOKEN)?;
-        handshake(token, req)
-    }
-
-    fn parse<'a>(&'a self, req: &'a InboundRequest) -> BoxFuture<'a, ProviderOutcome> {
-        Box::pin(std::future::ready(parse(req)))
-    }
-
-    fn fetch<'a>(
-        &'a self,
-        providers: &'a Providers,
-        lead: &'a AnnouncedLead,
-        received_at: chrono::DateTime<chrono::Utc>,
-    ) -> BoxFuture<'a, Result<Submission, FetchError>> {
-        Box::pin(fetch(providers, lead, received_at))
-    }
+/// Checks a delivery with the configured secret.
+fn verify(secret: &str, req: &InboundRequest, _now: DateTime<Utc>) -> Result<(), SignatureError> {
+    verify_meta(secret, &req.body, req.header("x-hub-signature-256"))
 }
 
 /// Meta's scheme (GitHub's too): `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(app secret, body)>`.

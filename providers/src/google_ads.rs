@@ -7,7 +7,8 @@
 //! it). Test deliveries (`is_test`, "send test data" leads whose id starts `TeSter-123-`) are
 //! stored flagged as test. Channel: paid search; `gcl_id` kept as gclid.
 
-use leadflow::edge::{BoxFuture, InboundRequest};
+use chrono::{DateTime, Utc};
+use leadflow::edge::InboundRequest;
 use leadflow::fields::apply_field;
 use leadflow::model::{Channel, DeliveryKey, Submission, TouchKind};
 use leadflow::signature::{self, SignatureError};
@@ -16,8 +17,7 @@ use serde_json::Value;
 use super::{
     fill, id_string, parse_json, quarantine, set_custom, str_at, time_value, ProviderOutcome,
 };
-use crate::provider::ready;
-use crate::{Provider, Variable};
+use crate::{Parse, Platform, Variable};
 
 pub const PROVIDER: &str = "google-ads";
 
@@ -27,41 +27,19 @@ pub const KEY: Variable = Variable::required_secret(
 );
 
 /// Google Ads lead forms, `/webhooks/google-ads`.
-pub struct GoogleAds;
+pub const PLATFORM: Platform = Platform::new(PROVIDER, &KEY, &[&KEY], verify, Parse::Now(parse));
 
-impl Provider for GoogleAds {
-    fn name(&self) -> &'static str {
-        PROVIDER
-    }
-
-    fn variables(&self) -> &'static [&'static Variable] {
-        &[&KEY]
-    }
-
-    fn secret(&self) -> &'static Variable {
-        &KEY
-    }
-
-    fn verify(
-        &self,
-        secret: &str,
-        req: &InboundRequest,
-        _now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), SignatureError> {
-        // The key travels inside the JSON: a body that is not JSON has no key to check.
-        let given = serde_json::from_slice::<Value>(&req.body)
-            .ok()
-            .and_then(|v| {
-                v.get("google_key")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            });
-        signature::verify_shared_key(given.as_deref(), secret)
-    }
-
-    fn parse<'a>(&'a self, req: &'a InboundRequest) -> BoxFuture<'a, ProviderOutcome> {
-        ready(parse(req))
-    }
+/// Checks a delivery with the configured secret.
+fn verify(secret: &str, req: &InboundRequest, _now: DateTime<Utc>) -> Result<(), SignatureError> {
+    // The key travels inside the JSON: a body that is not JSON has no key to check.
+    let given = serde_json::from_slice::<Value>(&req.body)
+        .ok()
+        .and_then(|v| {
+            v.get("google_key")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
+    signature::verify_shared_key(given.as_deref(), secret)
 }
 
 /// Where a column goes: a field name `apply_field` places, or `None` for a custom answer.

@@ -24,7 +24,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use leadflow::edge::{BoxFuture, InboundRequest};
+use leadflow::edge::InboundRequest;
 use leadflow::fields::{apply_field, apply_url_params};
 use leadflow::model::{DeliveryKey, Submission, TouchKind};
 use leadflow::signature::{self, SignatureError};
@@ -33,8 +33,7 @@ use serde_json::{Map, Value};
 use super::{
     body_hash, fill, ignored, parse_json, quarantine, set_custom, value_text, ProviderOutcome,
 };
-use crate::provider::ready;
-use crate::{Provider, Variable};
+use crate::{Parse, Platform, Variable};
 
 pub const PROVIDER: &str = "hubspot";
 
@@ -47,34 +46,13 @@ pub const CLIENT_SECRET: Variable = Variable::required_secret(
 pub const TOLERANCE: Duration = Duration::from_secs(5 * 60);
 
 /// HubSpot webhooks and workflow webhooks, `/webhooks/hubspot`.
-pub struct HubSpot;
-
-impl Provider for HubSpot {
-    fn name(&self) -> &'static str {
-        PROVIDER
-    }
-
-    fn variables(&self) -> &'static [&'static Variable] {
-        &[&CLIENT_SECRET]
-    }
-
-    fn secret(&self) -> &'static Variable {
-        &CLIENT_SECRET
-    }
-
-    fn verify(
-        &self,
-        secret: &str,
-        req: &InboundRequest,
-        now: DateTime<Utc>,
-    ) -> Result<(), SignatureError> {
-        verify(secret, req, now)
-    }
-
-    fn parse<'a>(&'a self, req: &'a InboundRequest) -> BoxFuture<'a, ProviderOutcome> {
-        ready(parse(req))
-    }
-}
+pub const PLATFORM: Platform = Platform::new(
+    PROVIDER,
+    &CLIENT_SECRET,
+    &[&CLIENT_SECRET],
+    verify,
+    Parse::Now(parse),
+);
 
 /// v3 when its header is present, else v2 (announced by `X-HubSpot-Signature-Version`).
 pub fn verify(

@@ -6,15 +6,14 @@
 //! Idempotency key: `submissionID`. Only `q<N>_` keys of `rawRequest` are answers; the rest is
 //! Jotform's bookkeeping (`slug`, `event_id`, `jsExecutionTracker`...).
 
-use leadflow::edge::{BoxFuture, InboundRequest};
+use leadflow::edge::InboundRequest;
 use leadflow::fields::{apply_field, field_role, FieldRole};
 use leadflow::model::{DeliveryKey, Submission, TouchKind};
 use leadflow::multipart::read_multipart_fields;
-use leadflow::signature::{self, SignatureError};
 use serde_json::{Map, Value};
 
 use super::{json_error, quarantine, set_custom, time_value, value_text, ProviderOutcome};
-use crate::{Provider, Variable};
+use crate::{verify_query_key, Parse, Platform, Variable};
 
 pub const PROVIDER: &str = "jotform";
 
@@ -24,34 +23,13 @@ pub const KEY: Variable = Variable::required_secret(
 );
 
 /// Jotform, `/webhooks/jotform`.
-pub struct Jotform;
-
-impl Provider for Jotform {
-    fn name(&self) -> &'static str {
-        PROVIDER
-    }
-
-    fn variables(&self) -> &'static [&'static Variable] {
-        &[&KEY]
-    }
-
-    fn secret(&self) -> &'static Variable {
-        &KEY
-    }
-
-    fn verify(
-        &self,
-        secret: &str,
-        req: &InboundRequest,
-        _now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), SignatureError> {
-        signature::verify_shared_key(req.query.get("key").map(String::as_str), secret)
-    }
-
-    fn parse<'a>(&'a self, req: &'a InboundRequest) -> BoxFuture<'a, ProviderOutcome> {
-        Box::pin(parse(req))
-    }
-}
+pub const PLATFORM: Platform = Platform::new(
+    PROVIDER,
+    &KEY,
+    &[&KEY],
+    verify_query_key,
+    Parse::Later(|req| Box::pin(parse(req))),
+);
 
 /// The form fields of the body: multipart as Jotform sends it, urlencoded as a fallback.
 async fn read_fields(req: &InboundRequest) -> Result<Vec<(String, String)>, String> {

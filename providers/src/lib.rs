@@ -1,6 +1,6 @@
 //! The form and ad platforms posting to form-webhook's `/webhooks/{provider}`: one module per
-//! platform, each a unit struct implementing [`Provider`] (its name, its variables, its
-//! signature check, its handshake, its parser, its lead fetch), and one list of them,
+//! platform, each declaring its [`Platform`] (a [`Provider`]: its name, its variables, its
+//! signature check, its handshake, its parser, its lead fetch) in one line, and one list of them,
 //! [`PROVIDERS`] (`registry.rs`). Adding a platform is a new module and a line in that list
 //! (docs/architecture.md, "Adding a provider").
 //!
@@ -53,7 +53,7 @@ pub use config::{
 };
 pub use error::ProviderError;
 pub(crate) use parse::*;
-pub use provider::Provider;
+pub use provider::{verify_query_key, Fetch, Handshake, Parse, Platform, Provider, Verify};
 pub use registry::{dimension, find, PROVIDERS};
 pub use replay::{replay, ReplayError, ReplayResult};
 

@@ -38,7 +38,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use leadflow::edge::{json_response, BoxFuture, InboundRequest, Response};
+use chrono::{DateTime, Utc};
+use leadflow::edge::{json_response, InboundRequest, Response};
 use leadflow::fields::apply_field;
 use leadflow::model::{Channel, Consent, DeliveryKey, Submission, TouchKind};
 use leadflow::signature::{self, SignatureError};
@@ -48,8 +49,8 @@ use crate::announced::{code_text, refusal, required_token, short_message};
 use crate::announced::{AnnouncedLead, FetchError, WithdrawnLead};
 use crate::platform_api::ApiError;
 use crate::{
-    epoch_time, fill, id_string, ignored, parse_json, quarantine, set_custom, str_at, Provider,
-    ProviderError, ProviderOutcome, Providers, ProvidersConfig, Variable,
+    epoch_time, fill, id_string, ignored, parse_json, quarantine, set_custom, str_at, Parse,
+    Platform, ProviderError, ProviderOutcome, Providers, Variable,
 };
 
 pub const PROVIDER: &str = "linkedin";
@@ -79,50 +80,19 @@ pub const API_VERSION: Variable = Variable::setting(
 );
 
 /// LinkedIn Lead Sync, `/webhooks/linkedin`.
-pub struct LinkedIn;
+pub const PLATFORM: Platform = Platform::new(
+    PROVIDER,
+    &CLIENT_SECRET,
+    &[&CLIENT_SECRET, &ACCESS_TOKEN, &API_URL, &API_VERSION],
+    verify,
+    Parse::Now(parse),
+)
+.with_handshake(|config, req| handshake(config.require(PROVIDER, &CLIENT_SECRET)?, req))
+.with_fetch(|providers, lead, at| Box::pin(fetch(providers, lead, at)));
 
-impl Provider for LinkedIn {
-    fn name(&self) -> &'static str {
-        PROVIDER
-    }
-
-    fn variables(&self) -> &'static [&'static Variable] {
-        &[&CLIENT_SECRET, &ACCESS_TOKEN, &API_URL, &API_VERSION]
-    }
-
-    fn secret(&self) -> &'static Variable {
-        &CLIENT_SECRET
-    }
-
-    fn verify(
-        &self,
-        secret: &str,
-        req: &InboundRequest,
-        _now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), SignatureError> {
-        verify_linkedin(secret, &req.body, req.header("x-li-signature"))
-    }
-
-    fn handshake(
-        &self,
-        config: &ProvidersConfig,
-        req: &InboundRequest,
-    ) -> Result<Response, ProviderError> {
-        handshake(config.require(PROVIDER, &CLIENT_SECRET)?, req)
-    }
-
-    fn parse<'a>(&'a self, req: &'a InboundRequest) -> BoxFuture<'a, ProviderOutcome> {
-        Box::pin(std::future::ready(parse(req)))
-    }
-
-    fn fetch<'a>(
-        &'a self,
-        providers: &'a Providers,
-        lead: &'a AnnouncedLead,
-        received_at: chrono::DateTime<chrono::Utc>,
-    ) -> BoxFuture<'a, Result<Submission, FetchError>> {
-        Box::pin(fetch(providers, lead, received_at))
-    }
+/// Checks a delivery with the configured secret.
+fn verify(secret: &str, req: &InboundRequest, _now: DateTime<Utc>) -> Result<(), SignatureError> {
+    verify_linkedin(secret, &req.body, req.header("x-li-signature"))
 }
 
 const LINKEDIN_PREFIX: &str = "hmacsha256=";

@@ -7,16 +7,16 @@ use crate::{tally, typeform, unbounce, webflow};
 
 /// Every platform served under `/webhooks/{name}` (the web form, `form`, is form-webhook's own).
 pub const PROVIDERS: &[&dyn Provider] = &[
-    &typeform::Typeform,
-    &facebook::Facebook,
-    &google_ads::GoogleAds,
-    &hubspot::HubSpot,
-    &linkedin::LinkedIn,
-    &tally::Tally,
-    &webflow::Webflow,
-    &calendly::Calendly,
-    &unbounce::Unbounce,
-    &jotform::Jotform,
+    &typeform::PLATFORM,
+    &facebook::PLATFORM,
+    &google_ads::PLATFORM,
+    &hubspot::PLATFORM,
+    &linkedin::PLATFORM,
+    &tally::PLATFORM,
+    &webflow::PLATFORM,
+    &calendly::PLATFORM,
+    &unbounce::PLATFORM,
+    &jotform::PLATFORM,
 ];
 
 /// The platform named `name` (the path segment), if it is on the list.

@@ -10,7 +10,8 @@
 
 use std::collections::HashMap;
 
-use leadflow::edge::{BoxFuture, InboundRequest};
+use chrono::{DateTime, Utc};
+use leadflow::edge::InboundRequest;
 use leadflow::fields::apply_field;
 use leadflow::model::{DeliveryKey, Submission, TouchKind};
 use leadflow::signature::{self, SignatureError};
@@ -19,8 +20,7 @@ use serde_json::Value;
 use super::{
     fill, ignored, parse_json, quarantine, str_at, time_value, value_text, ProviderOutcome,
 };
-use crate::provider::ready;
-use crate::{Provider, Variable};
+use crate::{Parse, Platform, Variable};
 
 pub const PROVIDER: &str = "tally";
 
@@ -30,33 +30,12 @@ pub const SECRET: Variable = Variable::required_secret(
 );
 
 /// Tally, `/webhooks/tally`.
-pub struct Tally;
+pub const PLATFORM: Platform =
+    Platform::new(PROVIDER, &SECRET, &[&SECRET], verify, Parse::Now(parse));
 
-impl Provider for Tally {
-    fn name(&self) -> &'static str {
-        PROVIDER
-    }
-
-    fn variables(&self) -> &'static [&'static Variable] {
-        &[&SECRET]
-    }
-
-    fn secret(&self) -> &'static Variable {
-        &SECRET
-    }
-
-    fn verify(
-        &self,
-        secret: &str,
-        req: &InboundRequest,
-        _now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), SignatureError> {
-        verify_tally(secret, &req.body, req.header("tally-signature"))
-    }
-
-    fn parse<'a>(&'a self, req: &'a InboundRequest) -> BoxFuture<'a, ProviderOutcome> {
-        ready(parse(req))
-    }
+/// Checks a delivery with the configured secret.
+fn verify(secret: &str, req: &InboundRequest, _now: DateTime<Utc>) -> Result<(), SignatureError> {
+    verify_tally(secret, &req.body, req.header("tally-signature"))
 }
 
 /// Tally's scheme: `Tally-Signature: <base64 HMAC-SHA256(signing secret, body)>`.

@@ -9,7 +9,8 @@
 
 use std::collections::HashMap;
 
-use leadflow::edge::{BoxFuture, InboundRequest};
+use chrono::{DateTime, Utc};
+use leadflow::edge::InboundRequest;
 use leadflow::fields::{apply_field, field_role, FieldRole};
 use leadflow::model::{DeliveryKey, Submission, TouchKind};
 use leadflow::signature::{self, SignatureError};
@@ -18,8 +19,7 @@ use serde_json::Value;
 use super::{
     ignored, parse_json, quarantine, set_custom, str_at, time_value, value_text, ProviderOutcome,
 };
-use crate::provider::ready;
-use crate::{Provider, Variable};
+use crate::{Parse, Platform, Variable};
 
 pub const PROVIDER: &str = "typeform";
 
@@ -29,33 +29,12 @@ pub const SECRET: Variable = Variable::required_secret(
 );
 
 /// Typeform, `/webhooks/typeform`.
-pub struct Typeform;
+pub const PLATFORM: Platform =
+    Platform::new(PROVIDER, &SECRET, &[&SECRET], verify, Parse::Now(parse));
 
-impl Provider for Typeform {
-    fn name(&self) -> &'static str {
-        PROVIDER
-    }
-
-    fn variables(&self) -> &'static [&'static Variable] {
-        &[&SECRET]
-    }
-
-    fn secret(&self) -> &'static Variable {
-        &SECRET
-    }
-
-    fn verify(
-        &self,
-        secret: &str,
-        req: &InboundRequest,
-        _now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), SignatureError> {
-        verify_typeform(secret, &req.body, req.header("typeform-signature"))
-    }
-
-    fn parse<'a>(&'a self, req: &'a InboundRequest) -> BoxFuture<'a, ProviderOutcome> {
-        ready(parse(req))
-    }
+/// Checks a delivery with the configured secret.
+fn verify(secret: &str, req: &InboundRequest, _now: DateTime<Utc>) -> Result<(), SignatureError> {
+    verify_typeform(secret, &req.body, req.header("typeform-signature"))
 }
 
 /// Typeform's scheme: `Typeform-Signature: sha256=<base64 HMAC-SHA256(secret, body)>`.

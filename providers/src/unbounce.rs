@@ -7,15 +7,13 @@
 //! (date and minute, as Unbounce reports it) + a hash of the body.
 
 use chrono::{NaiveDate, NaiveTime, TimeZone, Utc};
-use leadflow::edge::{BoxFuture, InboundRequest};
+use leadflow::edge::InboundRequest;
 use leadflow::fields::{apply_field, apply_url_params};
 use leadflow::model::{DeliveryKey, Submission, TouchKind};
-use leadflow::signature::{self, SignatureError};
 use serde_json::Value;
 
 use super::{body_hash, fill, json_error, quarantine, set_custom, value_text, ProviderOutcome};
-use crate::provider::ready;
-use crate::{Provider, Variable};
+use crate::{verify_query_key, Parse, Platform, Variable};
 
 pub const PROVIDER: &str = "unbounce";
 
@@ -25,34 +23,8 @@ pub const KEY: Variable = Variable::required_secret(
 );
 
 /// Unbounce landing pages, `/webhooks/unbounce`.
-pub struct Unbounce;
-
-impl Provider for Unbounce {
-    fn name(&self) -> &'static str {
-        PROVIDER
-    }
-
-    fn variables(&self) -> &'static [&'static Variable] {
-        &[&KEY]
-    }
-
-    fn secret(&self) -> &'static Variable {
-        &KEY
-    }
-
-    fn verify(
-        &self,
-        secret: &str,
-        req: &InboundRequest,
-        _now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), SignatureError> {
-        signature::verify_shared_key(req.query.get("key").map(String::as_str), secret)
-    }
-
-    fn parse<'a>(&'a self, req: &'a InboundRequest) -> BoxFuture<'a, ProviderOutcome> {
-        ready(parse(req))
-    }
-}
+pub const PLATFORM: Platform =
+    Platform::new(PROVIDER, &KEY, &[&KEY], verify_query_key, Parse::Now(parse));
 
 /// Keys of `data.json` that are Unbounce's own metadata, not answers.
 const METADATA: [&str; 7] = [

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use leadflow::edge::{BoxFuture, InboundRequest};
+use leadflow::edge::InboundRequest;
 use leadflow::fields::{apply_field, apply_url_params};
 use leadflow::model::{DeliveryKey, Submission, TouchKind};
 use leadflow::signature::{self, SignatureError};
@@ -21,8 +21,7 @@ use serde_json::Value;
 use super::{
     fill, ignored, parse_json, quarantine, str_at, time_value, value_text, ProviderOutcome,
 };
-use crate::provider::ready;
-use crate::{Provider, Variable};
+use crate::{Parse, Platform, Variable};
 
 pub const PROVIDER: &str = "webflow";
 
@@ -36,39 +35,18 @@ pub const SECRET: Variable = Variable::required_secret(
 pub const TOLERANCE: Duration = Duration::from_secs(5 * 60);
 
 /// Webflow forms, `/webhooks/webflow`.
-pub struct Webflow;
+pub const PLATFORM: Platform =
+    Platform::new(PROVIDER, &SECRET, &[&SECRET], verify, Parse::Now(parse));
 
-impl Provider for Webflow {
-    fn name(&self) -> &'static str {
-        PROVIDER
-    }
-
-    fn variables(&self) -> &'static [&'static Variable] {
-        &[&SECRET]
-    }
-
-    fn secret(&self) -> &'static Variable {
-        &SECRET
-    }
-
-    fn verify(
-        &self,
-        secret: &str,
-        req: &InboundRequest,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), SignatureError> {
-        verify_webflow(
-            secret,
-            &req.body,
-            req.header("x-webflow-timestamp"),
-            req.header("x-webflow-signature"),
-            now,
-        )
-    }
-
-    fn parse<'a>(&'a self, req: &'a InboundRequest) -> BoxFuture<'a, ProviderOutcome> {
-        ready(parse(req))
-    }
+/// Checks a delivery with the configured secret.
+fn verify(secret: &str, req: &InboundRequest, now: DateTime<Utc>) -> Result<(), SignatureError> {
+    verify_webflow(
+        secret,
+        &req.body,
+        req.header("x-webflow-timestamp"),
+        req.header("x-webflow-signature"),
+        now,
+    )
 }
 
 /// Webflow's scheme: `x-webflow-signature = hex(HMAC-SHA256(secret, timestamp + ":" + body))`,
