@@ -1,7 +1,7 @@
 //! The form and ad platforms posting to form-webhook's `/webhooks/{provider}`: one module per
 //! platform, each declaring its [`Platform`] (a [`Provider`]: its name, its variables, its
 //! signature check, its handshake, its parser, its lead fetch) in one line, and one list of them,
-//! [`PROVIDERS`] (`registry.rs`). Adding a platform is a new module and a line in that list
+//! [`PROVIDERS`] (`platforms!` below). Adding a platform is a new module and a line in that list
 //! (docs/architecture.md, "Adding a provider").
 //!
 //! Every delivery goes through the same steps, in this order ([`Providers::handle`]):
@@ -21,23 +21,13 @@
 
 pub mod announced;
 pub mod batch;
-pub mod calendly;
 mod config;
 mod error;
-pub mod facebook;
-pub mod google_ads;
-pub mod hubspot;
-pub mod jotform;
-pub mod linkedin;
 mod parse;
 pub mod platform_api;
 mod provider;
 mod registry;
 mod replay;
-pub mod tally;
-pub mod typeform;
-pub mod unbounce;
-pub mod webflow;
 
 use chrono::{DateTime, Utc};
 use leadflow::edge::{AppError, InboundRequest, Response};
@@ -54,10 +44,27 @@ pub use config::{
 pub use error::ProviderError;
 pub(crate) use parse::*;
 pub use provider::{verify_query_key, Fetch, Handshake, Parse, Platform, Provider, Verify};
-pub use registry::{dimension, find, PROVIDERS};
+pub use registry::{dimension, find};
 pub use replay::{replay, ReplayError, ReplayResult};
 
 use self::platform_api::PlatformApi;
+
+/// Declares each platform's module (`src/<name>.rs`, which declares its `PLATFORM`) and lists
+/// it in [`PROVIDERS`], from one list of names.
+macro_rules! platforms {
+    ($($module:ident),+ $(,)?) => {
+        $(pub mod $module;)+
+
+        /// Every platform served under `/webhooks/{name}` (the web form, `form`, is
+        /// form-webhook's own), in the order `leadflow providers` lists them.
+        pub const PROVIDERS: &[&dyn Provider] = &[$(&$module::PLATFORM),+];
+    };
+}
+
+// The registry: adding a platform is its module and its name here (docs/architecture.md).
+platforms![
+    typeform, facebook, google_ads, hubspot, linkedin, tally, webflow, calendly, unbounce, jotform,
+];
 
 /// What to do with a platform delivery.
 // One short-lived value per request; the handler takes the response out by value.

@@ -1,6 +1,6 @@
 //! What a platform is: the [`Provider`] trait, and [`Platform`], the implementation every
 //! platform module declares in one line (its `PLATFORM`) from its own parts; the registry
-//! (`registry.rs`) lists them all.
+//! (`platforms!` in `lib.rs`) lists them all.
 
 use chrono::{DateTime, Utc};
 use leadflow::edge::{BoxFuture, InboundRequest, Response};

@@ -1,23 +1,8 @@
-//! The one list of platforms. A platform is served, configured, listed (`leadflow providers`)
-//! and checked by the tests because it is on this list; nothing else names them all.
+//! Lookups in the one list of platforms ([`PROVIDERS`], declared in `lib.rs` with their
+//! modules). A platform is served, configured, listed (`leadflow providers`) and checked by the
+//! tests because it is on that list; nothing else names them all.
 
-use crate::Provider;
-use crate::{calendly, facebook, google_ads, hubspot, jotform, linkedin};
-use crate::{tally, typeform, unbounce, webflow};
-
-/// Every platform served under `/webhooks/{name}` (the web form, `form`, is form-webhook's own).
-pub const PROVIDERS: &[&dyn Provider] = &[
-    &typeform::PLATFORM,
-    &facebook::PLATFORM,
-    &google_ads::PLATFORM,
-    &hubspot::PLATFORM,
-    &linkedin::PLATFORM,
-    &tally::PLATFORM,
-    &webflow::PLATFORM,
-    &calendly::PLATFORM,
-    &unbounce::PLATFORM,
-    &jotform::PLATFORM,
-];
+use crate::{Provider, PROVIDERS};
 
 /// The platform named `name` (the path segment), if it is on the list.
 pub fn find(name: &str) -> Option<&'static dyn Provider> {

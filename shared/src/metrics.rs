@@ -1,7 +1,7 @@
 //! Lead metrics, pure: daily rollups per source x channel x campaign computed from the leads
 //! created that day and the touchpoints of that day, and their aggregation for reporting.
 //!
-//! Definitions (README, "Metrics"):
+//! Definitions (docs/api.md, "Metrics definitions"):
 //! - new leads: people (leads) first seen that day; submissions: touchpoints that day.
 //! - mqls / sqls / customers: of that day's new leads, how many have reached the stage so far
 //!   (a cohort: the numbers grow as leads convert later, which is why recent days are

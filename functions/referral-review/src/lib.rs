@@ -44,7 +44,7 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// Reads the configuration from the environment (see README, "Referrals and reviews").
+    /// Reads the configuration from the environment (see docs/api.md, "Referrals and reviews").
     pub fn from_env(store: Store) -> Result<AppState, String> {
         AppState::from_lookup(store, |k| std::env::var(k).ok())
     }
