@@ -14,7 +14,7 @@ use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use leadflow::model::DeliveryKey;
+use leadflow::model::{DeliveryKey, Submission};
 use serde_json::Value;
 
 use crate::platform_api::ApiError;
@@ -53,8 +53,13 @@ impl AnnouncedLead {
     }
 
     /// The announcement as its platform made it (`None` for another platform's type).
-    pub(crate) fn detail<T: Any>(&self) -> Option<&T> {
-        self.detail.downcast_ref()
+    /// The announcing platform's own record of the lead. A lead is only ever fetched by the
+    /// platform that announced it; any other type is refused.
+    pub(crate) fn detail<T: Any>(&self) -> Result<&T, FetchError> {
+        self.detail.downcast_ref().ok_or(FetchError::Rejected {
+            status: 0,
+            code: None,
+        })
     }
 }
 
@@ -112,6 +117,9 @@ pub(crate) fn short_message(message: Option<&str>) -> String {
 
 /// The access token a platform API call needs; without one configured every lead is an
 /// authorization failure (quarantined, replayable once it is set).
+/// What a lead fetch answers.
+pub(crate) type Fetched = Result<Submission, FetchError>;
+
 pub(crate) fn required_token(token: Option<&str>) -> Result<&str, FetchError> {
     token.ok_or(FetchError::Auth {
         status: 0,

@@ -172,7 +172,7 @@ pub fn parse(req: &InboundRequest) -> ProviderOutcome {
 mod tests {
     use super::*;
     use crate::test_support::*;
-    use crate::{Providers, ProvidersConfig};
+    use crate::Providers;
 
     const KEY: &str = "test-calendly-signing-key";
     const T: i64 = 1_700_000_000;
@@ -180,9 +180,7 @@ mod tests {
     const CREATED: &str = r#"{"created_at":"2023-11-14T22:13:20.000000Z","created_by":"https://api.calendly.com/users/AAAAAAAAAAAAAAAA","event":"invitee.created","payload":{"cancel_url":"https://calendly.com/cancellations/AAAAAAAAAAAAAAAA","created_at":"2023-11-14T22:13:19.000000Z","email":"mary@example.com","first_name":"Mary","last_name":"Jackson","name":"Mary Jackson","new_invitee":null,"old_invitee":null,"questions_and_answers":[{"answer":"Langley Research","position":0,"question":"Company"},{"answer":"About 40 seats","position":1,"question":"How big is your team?"}],"reschedule_url":"https://calendly.com/reschedulings/AAAAAAAAAAAAAAAA","rescheduled":false,"scheduled_event":{"created_at":"2023-11-14T22:13:19.000000Z","end_time":"2023-11-20T16:30:00.000000Z","event_type":"https://api.calendly.com/event_types/GBGBDCAADAEDCRZ2","name":"Intro call","start_time":"2023-11-20T16:00:00.000000Z","status":"active","uri":"https://api.calendly.com/scheduled_events/GBGBDCAADAEDCRZ2"},"status":"active","text_reminder_number":"+1 757 555 0175","timezone":"America/New_York","tracking":{"utm_campaign":"webinar-followup","utm_source":"newsletter","utm_medium":"email","utm_content":null,"utm_term":null,"salesforce_uuid":null},"uri":"https://api.calendly.com/scheduled_events/GBGBDCAADAEDCRZ2/invitees/AAAAAAAAAAAAAAAA"}}"#;
 
     fn providers() -> Providers {
-        Providers::new(ProvidersConfig::from_lookup(|k| {
-            (k == "CALENDLY_SIGNING_KEY").then(|| KEY.to_string())
-        }))
+        configured(&[("CALENDLY_SIGNING_KEY", KEY)])
     }
 
     fn signed(body: &str, t: i64) -> InboundRequest {

@@ -24,7 +24,10 @@ use leadflow::signature::{self, SignatureError};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::announced::{code_text, refusal, required_token, short_message};
+use crate::announced::{code_text, refusal, required_token, short_message, Fetched};
+
+/// When a delivery was received.
+type Time = chrono::DateTime<chrono::Utc>;
 use crate::announced::{AnnouncedLead, FetchError};
 use crate::platform_api::ApiError;
 use crate::{
@@ -248,15 +251,8 @@ fn announce(a: Announced) -> AnnouncedLead {
 
 /// Reads one announced lead from the Graph API. Without a configured page token the lead
 /// cannot be read: that is an authorization failure (quarantined, replayable once it is set).
-async fn fetch(
-    providers: &Providers,
-    announced: &AnnouncedLead,
-    received_at: chrono::DateTime<chrono::Utc>,
-) -> Result<Submission, FetchError> {
-    let lead: &Announced = announced.detail().ok_or(FetchError::Rejected {
-        status: 0,
-        code: None,
-    })?;
+async fn fetch(providers: &Providers, announced: &AnnouncedLead, received_at: Time) -> Fetched {
+    let lead: &Announced = announced.detail()?;
     let config = providers.config();
     let token = required_token(config.secret(&ACCESS_TOKEN))?;
     // appsecret_proof: required when the app enables "Require App Secret", harmless otherwise.

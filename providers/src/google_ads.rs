@@ -128,14 +128,12 @@ pub fn parse(req: &InboundRequest) -> ProviderOutcome {
 mod tests {
     use super::*;
     use crate::test_support::*;
-    use crate::{Providers, ProvidersConfig};
+    use crate::Providers;
 
     const KEY: &str = "test-google-ads-key";
 
     fn providers() -> Providers {
-        Providers::new(ProvidersConfig::from_lookup(|k| {
-            (k == "GOOGLE_ADS_KEY").then(|| KEY.to_string())
-        }))
+        configured(&[("GOOGLE_ADS_KEY", KEY)])
     }
 
     fn body(key: &str) -> String {

@@ -348,16 +348,14 @@ fn workflow(req: &InboundRequest, obj: &Map<String, Value>) -> ProviderOutcome {
 mod tests {
     use super::*;
     use crate::test_support::*;
-    use crate::{Providers, ProvidersConfig};
+    use crate::Providers;
 
     const SECRET: &str = "test-hubspot-client-secret";
     const URL: &str = "https://hooks.example.com/webhooks/test";
     const NOW_MS: i64 = 1_700_000_000_000;
 
     fn providers() -> Providers {
-        Providers::new(ProvidersConfig::from_lookup(|k| {
-            (k == "HUBSPOT_CLIENT_SECRET").then(|| SECRET.to_string())
-        }))
+        configured(&[("HUBSPOT_CLIENT_SECRET", SECRET)])
     }
 
     fn v3(body: &str, ts_ms: i64) -> InboundRequest {

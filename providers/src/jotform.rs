@@ -172,15 +172,13 @@ pub async fn parse(req: &InboundRequest) -> ProviderOutcome {
 mod tests {
     use super::*;
     use crate::test_support::*;
-    use crate::{Providers, ProvidersConfig};
+    use crate::Providers;
 
     const KEY: &str = "test-jotform-key";
     const BOUNDARY: &str = "------------------------jotformBoundary1a2b";
 
     fn providers() -> Providers {
-        Providers::new(ProvidersConfig::from_lookup(|k| {
-            (k == "JOTFORM_KEY").then(|| KEY.to_string())
-        }))
+        configured(&[("JOTFORM_KEY", KEY)])
     }
 
     const RAW: &str = r#"{"slug":"submit/231234567890123","jsExecutionTracker":"build-date-1700000000000","submitSource":"form","submitDate":"1700000000000","buildDate":"1700000000000","uploadServerUrl":"https://upload.jotform.com/upload","eventObserver":"1","q3_email":"annie@example.com","q4_name":{"first":"Annie","last":"Easley"},"q5_phoneNumber":{"full":"(216) 555-0143"},"q6_company":"NASA Lewis","q7_address":{"addr_line1":"21000 Brookpark Rd","city":"Cleveland","state":"OH","postal":"44135","country":"United States"},"q8_interests":["Rockets","Batteries"],"q9_utm_source":"facebook","q10_utm_medium":"paid_social","q11_typeA":"Fuel cells","q12_email12":"second@example.com","event_id":"1700000000000_231234567890123_abc","timeToSubmit":"31","path":"/submit/231234567890123","validatedNewRequiredFieldIDs":"{\"new\":1}"}"#;

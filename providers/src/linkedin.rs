@@ -45,7 +45,10 @@ use leadflow::model::{Channel, Consent, DeliveryKey, Submission, TouchKind};
 use leadflow::signature::{self, SignatureError};
 use serde_json::{json, Value};
 
-use crate::announced::{code_text, refusal, required_token, short_message};
+use crate::announced::{code_text, refusal, required_token, short_message, Fetched};
+
+/// When a delivery was received.
+type Time = chrono::DateTime<chrono::Utc>;
 use crate::announced::{AnnouncedLead, FetchError, WithdrawnLead};
 use crate::platform_api::ApiError;
 use crate::{
@@ -285,15 +288,8 @@ pub fn parse(req: &InboundRequest) -> ProviderOutcome {
 
 /// Reads one announced lead from the Lead Sync API. Without a configured token the lead cannot
 /// be read: an authorization failure (quarantined, replayable once it is set).
-async fn fetch(
-    providers: &Providers,
-    announced: &AnnouncedLead,
-    received_at: chrono::DateTime<chrono::Utc>,
-) -> Result<Submission, FetchError> {
-    let lead: &Announced = announced.detail().ok_or(FetchError::Rejected {
-        status: 0,
-        code: None,
-    })?;
+async fn fetch(providers: &Providers, announced: &AnnouncedLead, received_at: Time) -> Fetched {
+    let lead: &Announced = announced.detail()?;
     let config = providers.config();
     let token = required_token(config.secret(&ACCESS_TOKEN))?;
     let bearer = format!("Bearer {token}");

@@ -134,16 +134,14 @@ fn field_text(field: &Value) -> Option<String> {
 mod tests {
     use super::*;
     use crate::test_support::*;
-    use crate::{Providers, ProvidersConfig};
+    use crate::Providers;
 
     const SECRET: &str = "test-tally-secret";
 
     const BODY: &str = r#"{"eventId":"a4cb511e-d513-4fa5-baee-b815d718dfd1","eventType":"FORM_RESPONSE","createdAt":"2023-06-28T15:00:21.889Z","data":{"responseId":"2wgx4n","submissionId":"2wgx4n","respondentId":"dwQKYm","formId":"VwbNEw","formName":"Webhook payload","createdAt":"2023-06-28T15:00:21.000Z","fields":[{"key":"question_mVGEg3","label":"First name","type":"INPUT_TEXT","value":"Alan"},{"key":"question_nPpW6z","label":"Work address","type":"INPUT_EMAIL","value":"alan@example.com"},{"key":"question_3EKz4n","label":"Phone","type":"INPUT_PHONE_NUMBER","value":"+44 20 7946 0018"},{"key":"question_w4Q4Xe","label":"Budget","type":"MULTIPLE_CHOICE","value":["5c1b7a59-1b3d-4b0a-9d5f-3c2f6a0b1c11"],"options":[{"id":"5c1b7a59-1b3d-4b0a-9d5f-3c2f6a0b1c11","text":"10k-50k"},{"id":"0f6a4d1e-0d6c-4f0b-8c1f-7a9d2e3b4c55","text":"50k+"}]},{"key":"question_3jZaa6","label":"Newsletter","type":"CHECKBOX","value":true},{"key":"question_wMZxQ9","label":"Seats","type":"INPUT_NUMBER","value":12},{"key":"question_n0xPRa","label":"utm_source","type":"HIDDEN_FIELDS","value":"producthunt"},{"key":"question_file","label":"Deck","type":"FILE_UPLOAD","value":[{"id":"1","name":"deck.pdf","url":"https://storage.tally.so/x"}]},{"key":"question_empty","label":"Comments","type":"TEXTAREA","value":null}]}}"#;
 
     fn providers() -> Providers {
-        Providers::new(ProvidersConfig::from_lookup(|k| {
-            (k == "TALLY_SECRET").then(|| SECRET.to_string())
-        }))
+        configured(&[("TALLY_SECRET", SECRET)])
     }
 
     fn signed(body: &str) -> InboundRequest {

@@ -11,6 +11,15 @@ pub use leadflow::signature::hmac_sha256;
 
 use crate::ProviderOutcome;
 
+/// The adapters with only these variables set.
+pub fn configured(vars: &[(&str, &str)]) -> crate::Providers {
+    crate::Providers::new(crate::ProvidersConfig::from_lookup(|k| {
+        vars.iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| v.to_string())
+    }))
+}
+
 pub fn at(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(secs, 0).single().expect("valid time")
 }

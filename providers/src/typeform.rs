@@ -205,7 +205,7 @@ fn apply_named(sub: &mut Submission, field_ref: Option<&str>, title: Option<&str
 mod tests {
     use super::*;
     use crate::test_support::*;
-    use crate::{Providers, ProvidersConfig};
+    use crate::Providers;
 
     const SECRET: &str = "test-typeform-secret";
 
@@ -252,9 +252,7 @@ mod tests {
 }"#;
 
     fn providers() -> Providers {
-        Providers::new(ProvidersConfig::from_lookup(|k| {
-            (k == "TYPEFORM_SECRET").then(|| SECRET.to_string())
-        }))
+        configured(&[("TYPEFORM_SECRET", SECRET)])
     }
 
     fn signed(body: &str) -> leadflow::edge::InboundRequest {

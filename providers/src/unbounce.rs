@@ -118,14 +118,12 @@ pub fn parse(req: &InboundRequest) -> ProviderOutcome {
 mod tests {
     use super::*;
     use crate::test_support::*;
-    use crate::{Providers, ProvidersConfig};
+    use crate::Providers;
 
     const KEY: &str = "test-unbounce-key";
 
     fn providers() -> Providers {
-        Providers::new(ProvidersConfig::from_lookup(|k| {
-            (k == "UNBOUNCE_KEY").then(|| KEY.to_string())
-        }))
+        configured(&[("UNBOUNCE_KEY", KEY)])
     }
 
     fn body() -> String {

@@ -116,7 +116,7 @@ pub fn parse(req: &InboundRequest) -> ProviderOutcome {
 mod tests {
     use super::*;
     use crate::test_support::*;
-    use crate::{Providers, ProvidersConfig};
+    use crate::Providers;
 
     const SECRET: &str = "test-webflow-secret";
     const TS_MS: i64 = 1_700_000_000_000;
@@ -125,9 +125,7 @@ mod tests {
     const V1: &str = r#"{"name":"Newsletter","site":"62749158efef318abc8d5a0f","data":{"Email":"dorothy@example.com","Name":"Dorothy Vaughan"},"d":"2023-11-14T22:13:20.000Z","_id":"6290f8fa2d58d00e2d22c1fa"}"#;
 
     fn providers() -> Providers {
-        Providers::new(ProvidersConfig::from_lookup(|k| {
-            (k == "WEBFLOW_SECRET").then(|| SECRET.to_string())
-        }))
+        configured(&[("WEBFLOW_SECRET", SECRET)])
     }
 
     fn signed(body: &str, ts_ms: i64) -> InboundRequest {
