@@ -163,12 +163,9 @@ pub fn verify_hubspot_v2(
     body: &[u8],
     signature: Option<&str>,
 ) -> Result<(), SignatureError> {
-    let signature = signature::required(signature, "X-HubSpot-Signature")?;
-    if secret.is_empty() {
-        return Err(SignatureError::Mismatch);
-    }
-    signature::verify_sha256_hex(
-        &[secret.as_bytes(), method.as_bytes(), uri.as_bytes(), body],
+    secret_digest(
+        secret,
+        &[method.as_bytes(), uri.as_bytes(), body],
         signature,
     )
 }
@@ -181,11 +178,24 @@ pub fn verify_hubspot_v1(
     body: &[u8],
     signature: Option<&str>,
 ) -> Result<(), SignatureError> {
+    secret_digest(secret, &[body], signature)
+}
+
+/// v1 and v2: `X-HubSpot-Signature = hex(SHA256(client secret + parts))`. An empty secret
+/// never matches (the digest would be of public bytes only).
+fn secret_digest(
+    secret: &str,
+    parts: &[&[u8]],
+    signature: Option<&str>,
+) -> Result<(), SignatureError> {
     let signature = signature::required(signature, "X-HubSpot-Signature")?;
     if secret.is_empty() {
         return Err(SignatureError::Mismatch);
     }
-    signature::verify_sha256_hex(&[secret.as_bytes(), body], signature)
+    let signed: Vec<&[u8]> = std::iter::once(secret.as_bytes())
+        .chain(parts.iter().copied())
+        .collect();
+    signature::verify_sha256_hex(&signed, signature)
 }
 
 pub fn parse(req: &InboundRequest) -> ProviderOutcome {

@@ -70,20 +70,14 @@ impl AppState {
 impl Service for AppState {
     const NAME: &'static str = "form-webhook";
     const ROUTES: &'static [Route<AppState>] = &[
-        Route {
-            method: "POST",
-            path: "/webhooks/form",
-            auth: Auth::Public,
-            handler: |s, req, m| Box::pin(form::handle(s, req, m)),
-        },
+        Route::post("/webhooks/form", Auth::Public, |s, req, m| {
+            Box::pin(form::handle(s, req, m))
+        }),
         // Every method: a platform's handshake is a GET, its deliveries POSTs, and an
         // unconfigured platform is 404 whatever the method (`providers`).
-        Route {
-            method: "*",
-            path: "/webhooks/{provider}",
-            auth: Auth::Public,
-            handler: |s, req, m| Box::pin(platform(s, req, m)),
-        },
+        Route::any("/webhooks/{provider}", Auth::Public, |s, req, m| {
+            Box::pin(platform(s, req, m))
+        }),
     ];
 
     fn store(&self) -> &Store {

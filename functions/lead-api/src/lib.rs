@@ -43,49 +43,28 @@ impl ApiState {
 impl Service for ApiState {
     const NAME: &'static str = "lead-api";
     const ROUTES: &'static [Route<ApiState>] = &[
-        Route {
-            method: "GET",
-            path: "/leads",
-            auth: Auth::ApiKey,
-            handler: |s, req, _| Box::pin(leads::find(s, req)),
-        },
-        Route {
-            method: "GET",
-            path: "/leads/{id}",
-            auth: Auth::ApiKey,
-            handler: |s, req, _| Box::pin(leads::get(s, req.param("id"))),
-        },
-        Route {
-            method: "DELETE",
-            path: "/leads/{id}",
-            auth: Auth::ApiKey,
-            handler: |s, req, _| Box::pin(leads::erase(s, req.param("id"))),
-        },
-        Route {
-            method: "POST",
-            path: "/leads/{id}/events",
-            auth: Auth::ApiKey,
-            handler: |s, req, _| Box::pin(leads::event(s, req.param("id"), req)),
-        },
-        Route {
-            method: "POST",
-            path: "/spend",
-            auth: Auth::ApiKey,
-            handler: |s, req, _| Box::pin(reports::post_spend(s, req)),
-        },
-        Route {
-            method: "GET",
-            path: "/metrics",
-            auth: Auth::ApiKey,
-            handler: |s, req, _| Box::pin(reports::get_metrics(s, req)),
-        },
+        Route::get("/leads", Auth::ApiKey, |s, req, _| {
+            Box::pin(leads::find(s, req))
+        }),
+        Route::get("/leads/{id}", Auth::ApiKey, |s, req, _| {
+            Box::pin(leads::get(s, req.param("id")))
+        }),
+        Route::delete("/leads/{id}", Auth::ApiKey, |s, req, _| {
+            Box::pin(leads::erase(s, req.param("id")))
+        }),
+        Route::post("/leads/{id}/events", Auth::ApiKey, |s, req, _| {
+            Box::pin(leads::event(s, req.param("id"), req))
+        }),
+        Route::post("/spend", Auth::ApiKey, |s, req, _| {
+            Box::pin(reports::post_spend(s, req))
+        }),
+        Route::get("/metrics", Auth::ApiKey, |s, req, _| {
+            Box::pin(reports::get_metrics(s, req))
+        }),
         // The dashboard is opened in a browser, which cannot send headers: it also takes ?key=.
-        Route {
-            method: "GET",
-            path: "/dashboard",
-            auth: Auth::ApiKeyOrQuery,
-            handler: |s, req, _| Box::pin(dashboard::get(s, req)),
-        },
+        Route::get("/dashboard", Auth::ApiKeyOrQuery, |s, req, _| {
+            Box::pin(dashboard::get(s, req))
+        }),
     ];
 
     fn store(&self) -> &Store {

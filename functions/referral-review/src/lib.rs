@@ -68,31 +68,19 @@ impl AppState {
 impl Service for AppState {
     const NAME: &'static str = "referral-review";
     const ROUTES: &'static [Route<AppState>] = &[
-        Route {
-            method: "POST",
-            path: "/referrals",
-            auth: Auth::ApiKey,
-            handler: |s, req, m| Box::pin(referrals::post(s, req, m)),
-        },
-        Route {
-            method: "GET",
-            path: "/referrals/code",
-            auth: Auth::ApiKey,
-            handler: |s, req, m| Box::pin(referrals::get_code(s, req, m)),
-        },
-        Route {
-            method: "POST",
-            path: "/reviews",
-            auth: Auth::ApiKey,
-            handler: |s, req, m| Box::pin(reviews::post(s, req, m)),
-        },
+        Route::post("/referrals", Auth::ApiKey, |s, req, m| {
+            Box::pin(referrals::post(s, req, m))
+        }),
+        Route::get("/referrals/code", Auth::ApiKey, |s, req, m| {
+            Box::pin(referrals::get_code(s, req, m))
+        }),
+        Route::post("/reviews", Auth::ApiKey, |s, req, m| {
+            Box::pin(reviews::post(s, req, m))
+        }),
         // Trustpilot authenticates with its own key (`trustpilot::check_auth`).
-        Route {
-            method: "POST",
-            path: "/reviews/trustpilot",
-            auth: Auth::Public,
-            handler: |s, req, m| Box::pin(trustpilot::post(s, req, m)),
-        },
+        Route::post("/reviews/trustpilot", Auth::Public, |s, req, m| {
+            Box::pin(trustpilot::post(s, req, m))
+        }),
     ];
 
     fn store(&self) -> &Store {

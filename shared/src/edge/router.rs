@@ -45,6 +45,39 @@ pub struct Route<S: 'static> {
     pub handler: Handler<S>,
 }
 
+impl<S> Route<S> {
+    pub const fn new(
+        method: &'static str,
+        path: &'static str,
+        auth: Auth,
+        handler: Handler<S>,
+    ) -> Route<S> {
+        Route {
+            method,
+            path,
+            auth,
+            handler,
+        }
+    }
+
+    pub const fn get(path: &'static str, auth: Auth, handler: Handler<S>) -> Route<S> {
+        Route::new("GET", path, auth, handler)
+    }
+
+    pub const fn post(path: &'static str, auth: Auth, handler: Handler<S>) -> Route<S> {
+        Route::new("POST", path, auth, handler)
+    }
+
+    pub const fn delete(path: &'static str, auth: Auth, handler: Handler<S>) -> Route<S> {
+        Route::new("DELETE", path, auth, handler)
+    }
+
+    /// Every method: the handler answers 405 itself where it must.
+    pub const fn any(path: &'static str, auth: Auth, handler: Handler<S>) -> Route<S> {
+        Route::new("*", path, auth, handler)
+    }
+}
+
 /// What a path and method found in a table.
 pub(crate) enum Found<'r, S: 'static> {
     Route(&'r Route<S>, Vec<(String, String)>),
