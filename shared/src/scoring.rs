@@ -123,137 +123,19 @@ pub struct KindRule {
 #[error("invalid scoring configuration: {0}")]
 pub struct ConfigError(pub String);
 
+/// The built-in configuration as operators edit it (JSON, the format of `set_config`),
+/// compiled in: fit up to 50, engagement up to 50, 30-day half-life.
+pub const DEFAULT_JSON: &str = include_str!("scoring_default.json");
+
 impl Default for ScoringConfig {
-    /// The built-in configuration: fit up to 50, engagement up to 50, 30-day half-life.
+    /// [`DEFAULT_JSON`], parsed and validated once per process. It cannot fail at run time: the
+    /// file is fixed at compile time and `the_built_in_configuration_is_valid_json` checks it.
     fn default() -> Self {
-        let words = |v: &[&str]| v.iter().map(|w| w.to_string()).collect::<Vec<_>>();
-        let kind = |points: f64, daily_cap: f64| KindRule { points, daily_cap };
-        ScoringConfig {
-            version: 1,
-            half_life_days: 30.0,
-            thresholds: Thresholds {
-                warm: 35,
-                hot: 65,
-                mql: 50,
-            },
-            fit: FitRules {
-                max: 50.0,
-                job_title: vec![
-                    WordRule {
-                        name: "title_executive".into(),
-                        any_of: words(&[
-                            "ceo",
-                            "cto",
-                            "cfo",
-                            "coo",
-                            "cmo",
-                            "cio",
-                            "chief",
-                            "founder",
-                            "co-founder",
-                            "owner",
-                            "president",
-                            "partner",
-                        ]),
-                        points: 15.0,
-                    },
-                    WordRule {
-                        name: "title_vp_director".into(),
-                        any_of: words(&["vp", "vice president", "head of", "director"]),
-                        points: 12.0,
-                    },
-                    WordRule {
-                        name: "title_manager".into(),
-                        any_of: words(&["manager", "lead", "principal", "senior"]),
-                        points: 6.0,
-                    },
-                    WordRule {
-                        name: "title_junior".into(),
-                        any_of: words(&["student", "intern", "trainee"]),
-                        points: -5.0,
-                    },
-                ],
-                company_present: 6.0,
-                business_email: 10.0,
-                free_email: -3.0,
-                free_email_domains: words(&[
-                    "gmail.com",
-                    "googlemail.com",
-                    "yahoo.com",
-                    "hotmail.com",
-                    "outlook.com",
-                    "live.com",
-                    "aol.com",
-                    "icloud.com",
-                    "me.com",
-                    "proton.me",
-                    "protonmail.com",
-                    "gmx.com",
-                    "gmx.de",
-                    "web.de",
-                    "mail.ru",
-                    "yandex.ru",
-                    "qq.com",
-                ]),
-                country: vec![CountryRule {
-                    name: "country_core_market".into(),
-                    codes: words(&[
-                        "US", "CA", "GB", "IE", "DE", "FR", "NL", "SE", "DK", "NO", "FI", "CH",
-                        "AT", "AU", "NZ",
-                    ]),
-                    points: 5.0,
-                }],
-                phone_present: 4.0,
-                custom: vec![
-                    AnswerRule {
-                        name: "budget".into(),
-                        question: "budget".into(),
-                        answers: [
-                            ("100k+", 10.0),
-                            ("50k-100k", 8.0),
-                            ("50k", 8.0),
-                            ("10k-50k", 5.0),
-                            ("<10k", 1.0),
-                            ("none", -5.0),
-                        ]
-                        .into_iter()
-                        .map(|(k, v)| (k.to_string(), v))
-                        .collect(),
-                    },
-                    AnswerRule {
-                        name: "timeline".into(),
-                        question: "timeline".into(),
-                        answers: [
-                            ("now", 8.0),
-                            ("this month", 8.0),
-                            ("this quarter", 5.0),
-                            ("this year", 2.0),
-                            ("just looking", -3.0),
-                        ]
-                        .into_iter()
-                        .map(|(k, v)| (k.to_string(), v))
-                        .collect(),
-                    },
-                ],
-            },
-            engagement: EngagementRules {
-                max: 50.0,
-                kinds: [
-                    (TouchKind::FormSubmission, kind(15.0, 25.0)),
-                    (TouchKind::PartialSubmission, kind(3.0, 6.0)),
-                    (TouchKind::AdLead, kind(12.0, 20.0)),
-                    (TouchKind::Event, kind(15.0, 20.0)),
-                    (TouchKind::MeetingBooked, kind(25.0, 25.0)),
-                    (TouchKind::MeetingCanceled, kind(-10.0, 10.0)),
-                    (TouchKind::ReferralGiven, kind(10.0, 20.0)),
-                    (TouchKind::ReferralReceived, kind(12.0, 12.0)),
-                    (TouchKind::Review, kind(10.0, 10.0)),
-                    (TouchKind::Visit, kind(2.0, 6.0)),
-                ]
-                .into_iter()
-                .collect(),
-            },
-        }
+        static DEFAULT: std::sync::LazyLock<ScoringConfig> = std::sync::LazyLock::new(|| {
+            ScoringConfig::from_json(DEFAULT_JSON)
+                .expect("scoring_default.json is a valid configuration (tested)")
+        });
+        DEFAULT.clone()
     }
 }
 
@@ -756,6 +638,16 @@ pub fn reasons_line(reasons: &[Reason]) -> String {
 mod tests {
     use super::*;
     use chrono::Duration;
+
+    #[test]
+    fn the_built_in_configuration_is_valid_json() {
+        let cfg = ScoringConfig::from_json(DEFAULT_JSON).expect("valid");
+        // The file is exactly what the configuration writes back: no field is ignored.
+        assert_eq!(cfg.to_json() + "\n", DEFAULT_JSON);
+        assert_eq!((cfg.version, cfg.half_life_days), (1, 30.0));
+        assert_eq!((cfg.fit.max, cfg.engagement.max), (50.0, 50.0));
+        assert_eq!(cfg.engagement.kinds.len(), 10);
+    }
 
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-20T12:00:00Z")
