@@ -92,30 +92,18 @@ pub fn verify(
 /// HubSpot decodes these percent-escapes in the URI before signing it (v3 only); every other
 /// byte, including other escapes, is signed as received.
 fn hubspot_v3_uri(uri: &str) -> String {
-    const DECODE: [(&[u8; 3], u8); 12] = [
-        (b"%3A", b':'),
-        (b"%2F", b'/'),
-        (b"%3F", b'?'),
-        (b"%40", b'@'),
-        (b"%21", b'!'),
-        (b"%24", b'$'),
-        (b"%27", b'\''),
-        (b"%28", b'('),
-        (b"%29", b')'),
-        (b"%2A", b'*'),
-        (b"%2C", b','),
-        (b"%3B", b';'),
-    ];
+    // The characters whose `%XX` escapes (either hex case) HubSpot decodes.
+    const DECODE: &[u8] = b":/?@!$'()*,;";
     let bytes = uri.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let decoded = bytes.get(i..i + 3).and_then(|triple| {
-            DECODE
-                .iter()
-                .find(|(enc, _)| triple.eq_ignore_ascii_case(&enc[..]))
-                .map(|(_, dec)| *dec)
-        });
+        let decoded = bytes
+            .get(i..i + 3)
+            .filter(|triple| triple[0] == b'%')
+            .and_then(|triple| std::str::from_utf8(&triple[1..]).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+            .filter(|c| DECODE.contains(c));
         match decoded {
             Some(c) => {
                 out.push(c);
