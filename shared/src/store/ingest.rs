@@ -126,12 +126,7 @@ impl Store {
                 }
                 Plan::Merge(m) => self.merge_items(sub, m, &touch_id, received_at),
             };
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items))
-                .send()
-                .await;
+            let result = self.transact(items).await;
             let err = match result {
                 Ok(_) => {
                     let (status, lead_id) = match &plan {

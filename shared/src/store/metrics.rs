@@ -28,13 +28,7 @@ impl Store {
         item.insert("amount_micros".into(), n(e.amount_micros));
         item.insert("currency".into(), s(e.currency.clone()));
         item.insert("updated_at".into(), s(ts(now)));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("PutItem", e))?;
+        self.put(item).await?;
         Ok(())
     }
 

@@ -201,6 +201,48 @@ impl Store {
         self.round_trips.get()
     }
 
+    /// Writes one item whole, unconditionally (1 PutItem).
+    pub(crate) async fn put(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("PutItem", e))?;
+        Ok(())
+    }
+
+    /// A transaction's Put of a new item: cancelled (`ConditionalCheckFailed`) when an item
+    /// with its key exists.
+    pub(crate) fn put_new(&self, item: Item) -> aws_sdk_dynamodb::types::Put {
+        aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .expect("put has table and item")
+    }
+
+    /// Sends one transaction (1 TransactWriteItems); the caller reads a cancellation
+    /// (`txn::cancellation_reasons`), which means something different to each write path.
+    pub(crate) async fn transact(
+        &self,
+        items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+    ) -> Result<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput,
+        SdkError<
+            aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+            aws_sdk_dynamodb::config::http::HttpResponse,
+        >,
+    > {
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+    }
+
     /// One cheap request during init so the TLS handshake and credential resolution happen
     /// before the first webhook, not during it. Failure is logged, not fatal: the first request
     /// will then report the real problem with a 5xx.

@@ -95,13 +95,7 @@ impl Store {
             if !marker_is_ours {
                 items.push(self.marker_put(&key, &lead.lead_id, at));
             }
-            let err = match self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items))
-                .send()
-                .await
-            {
+            let err = match self.transact(items).await {
                 Ok(_) => return Ok(PhoneAdoption::Adopted),
                 Err(e) => e,
             };

@@ -62,13 +62,7 @@ impl Store {
             keys::EXPIRES_AT.into(),
             n((received_at + Duration::days(QUARANTINE_TTL_DAYS)).timestamp()),
         );
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("PutItem", e))?;
+        self.put(item).await?;
         Ok(id)
     }
 

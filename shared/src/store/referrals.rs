@@ -154,12 +154,7 @@ impl Store {
             code_item.insert("type".into(), s("referral_code"));
             code_item.insert("lead_id".into(), s(lead_id));
             code_item.insert("created_at".into(), s(ts(now)));
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(code_item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .expect("put has table and item");
+            let put = self.put_new(code_item);
             let update = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(lead_key(lead_id)))
@@ -174,11 +169,10 @@ impl Store {
                 .build()
                 .expect("update has table, key and expression");
             let result = self
-                .client
-                .transact_write_items()
-                .transact_items(TransactWriteItem::builder().put(put).build())
-                .transact_items(TransactWriteItem::builder().update(update).build())
-                .send()
+                .transact(vec![
+                    TransactWriteItem::builder().put(put).build(),
+                    TransactWriteItem::builder().update(update).build(),
+                ])
                 .await;
             let reasons = match result {
                 Ok(_) => return Ok(Some(code)),
@@ -247,12 +241,7 @@ impl Store {
     ) -> Result<ReferralCredit, StoreError> {
         for attempt in 1..=MAX_ATTEMPTS {
             let items = self.credit_items(referral, now);
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items))
-                .send()
-                .await;
+            let result = self.transact(items).await;
             let reasons = match result {
                 Ok(_) => return Ok(ReferralCredit::Recorded(referral.clone())),
                 Err(e) => cancellation_reasons(e, "TransactWriteItems")?,
@@ -370,12 +359,7 @@ impl Store {
             marker.insert("type".into(), s("referral_conversion"));
             marker.insert("referee_lead_id".into(), s(referee_lead_id));
             marker.insert("created_at".into(), s(ts(now)));
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(marker))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .expect("put has table and item");
+            let put = self.put_new(marker);
             let update = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(lead_key(&referrer)))
@@ -388,11 +372,10 @@ impl Store {
                 .build()
                 .expect("update has table, key and expression");
             let result = self
-                .client
-                .transact_write_items()
-                .transact_items(TransactWriteItem::builder().put(put).build())
-                .transact_items(TransactWriteItem::builder().update(update).build())
-                .send()
+                .transact(vec![
+                    TransactWriteItem::builder().put(put).build(),
+                    TransactWriteItem::builder().update(update).build(),
+                ])
                 .await;
             let reasons = match result {
                 Ok(_) => return Ok(true),

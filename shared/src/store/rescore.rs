@@ -492,11 +492,10 @@ impl Store {
                 reason: e.to_string(),
             })?;
         let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .send()
+            .transact(vec![
+                TransactWriteItem::builder().update(update).build(),
+                TransactWriteItem::builder().put(put).build(),
+            ])
             .await;
         match result {
             Ok(_) => Ok(ScoreWrite::Written),
@@ -607,13 +606,7 @@ impl Store {
                     .collect(),
             ),
         );
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("PutItem", e))?;
+        self.put(item).await?;
         Ok(())
     }
 

@@ -189,12 +189,7 @@ impl Store {
                     ],
                 ),
             };
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items))
-                .send()
-                .await;
+            let result = self.transact(items).await;
             let reasons = match result {
                 Ok(_) => {
                     let rating = match change {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use chrono::{DateTime, Utc};
 
@@ -58,12 +58,7 @@ impl Store {
             if let Some(r) = &event.reason {
                 event_item.insert("reason".into(), s(r.clone()));
             }
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(event_item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .expect("put has table and item");
+            let put = self.put_new(event_item);
 
             let mut sets = vec!["updated_at = :now".to_string()];
             let mut values: HashMap<String, AttributeValue> = HashMap::new();
@@ -137,12 +132,7 @@ impl Store {
                 consent.insert("text".into(), s("withdrawn via lead-api"));
                 consent.insert("touch_id".into(), s(event.event_id.clone()));
                 consent.insert("recorded_at".into(), s(ts(now)));
-                let put = Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(consent))
-                    .condition_expression("attribute_not_exists(pk)")
-                    .build()
-                    .expect("put has table and item");
+                let put = self.put_new(consent);
                 txn = txn.transact_items(TransactWriteItem::builder().put(put).build());
             }
             let result = txn.send().await;
