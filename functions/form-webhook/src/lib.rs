@@ -47,12 +47,7 @@ impl AppState {
         }
     }
 
-    /// Reads the configuration from the environment (see README, "Configuration").
-    pub fn from_env(store: Store) -> Result<AppState, String> {
-        AppState::from_lookup(store, |k| std::env::var(k).ok())
-    }
-
-    /// The same from any variable source (tests pass a map).
+    /// Reads the configuration from `get` (`main.rs`: the environment; tests: a map) (see README, "Configuration").
     pub fn from_lookup(
         store: Store,
         get: impl Fn(&str) -> Option<String>,

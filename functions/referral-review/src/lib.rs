@@ -44,12 +44,7 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// Reads the configuration from the environment (see docs/api.md, "Referrals and reviews").
-    pub fn from_env(store: Store) -> Result<AppState, String> {
-        AppState::from_lookup(store, |k| std::env::var(k).ok())
-    }
-
-    /// The same from any variable source (tests pass a map).
+    /// Reads the configuration from `get` (`main.rs`: the environment; tests: a map) (see docs/api.md, "Referrals and reviews").
     pub fn from_lookup(
         store: Store,
         get: impl Fn(&str) -> Option<String>,
