@@ -617,23 +617,14 @@ impl Model {
                 reasons.push((rule.to_string(), pts));
             }
         };
-        if let Some(title) = p.job_title.map(str::trim).filter(|t| !t.is_empty()) {
-            let title = title.to_lowercase();
-            if let Some(i) = self
-                .prepared
-                .titles
-                .iter()
-                .position(|words| words.iter().any(|w| contains_word(&title, w)))
-            {
-                add(&f.job_title[i].name, f.job_title[i].points);
-            }
+        if let Some(i) = p.job_title.and_then(|t| self.title_rule_index(t)) {
+            add(&f.job_title[i].name, f.job_title[i].points);
         }
         if p.company.map(|c| !c.trim().is_empty()).unwrap_or(false) {
             add("company_present", f.company_present);
         }
         if let Some(domain) = p.email_domain {
-            let domain = domain.trim().to_ascii_lowercase();
-            if self.prepared.free.contains(&domain) {
+            if self.is_free_email_domain(domain) {
                 add("free_email", f.free_email);
             } else {
                 add("business_email", f.business_email);
@@ -661,6 +652,33 @@ impl Model {
             }
         }
         total.clamp(0.0, f.max)
+    }
+
+    /// The name of the first job-title rule matching `title` (the seniority ladder of this
+    /// configuration), if any. The predictive model reads seniority through it too, so both
+    /// scores share one list of words.
+    pub fn title_rule(&self, title: &str) -> Option<&str> {
+        self.title_rule_index(title)
+            .map(|i| self.cfg.fit.job_title[i].name.as_str())
+    }
+
+    fn title_rule_index(&self, title: &str) -> Option<usize> {
+        let title = title.trim();
+        if title.is_empty() {
+            return None;
+        }
+        let title = title.to_lowercase();
+        self.prepared
+            .titles
+            .iter()
+            .position(|words| words.iter().any(|w| contains_word(&title, w)))
+    }
+
+    /// Whether `domain` (any case, surrounding spaces ignored) is a free mailbox provider of
+    /// this configuration.
+    pub fn is_free_email_domain(&self, domain: &str) -> bool {
+        let domain = domain.trim().to_ascii_lowercase();
+        self.prepared.free.contains(&domain)
     }
 
     fn engagement(
