@@ -210,9 +210,14 @@ impl Snapshot {
             }
         });
         let half_life_ms = settings.engagement_half_life_days * 86_400_000.0;
+        // Ages are measured to the end of the window, whatever the cut-off: measured to a
+        // cut-off the outcome moved earlier, a quickly won lead's touches would look fresher
+        // than a slowly lost one's (the outcome's timing leaking into the features), and a
+        // young lead's prediction would drift every hour without anything happening.
+        let window_end = facts.created_at + days(settings.window_days);
         let mut touches = [0.0; TouchKind::ALL.len()];
         for t in facts.touches.iter().filter(|t| t.at <= cut) {
-            let age_ms = (cut - t.at).num_milliseconds().max(0) as f64;
+            let age_ms = (window_end - t.at).num_milliseconds().max(0) as f64;
             let i = TouchKind::ALL
                 .iter()
                 .position(|k| *k == t.kind)
@@ -483,6 +488,17 @@ mod tests {
         assert_eq!(
             Snapshot::of(&won, now, &s, m),
             Snapshot::of(&won_later_touches, now, &s, m)
+        );
+        // The outcome's timing alone changes nothing: the same touches, won on day 2 or lost
+        // on day 6, weigh the same (ages are measured to the window's end).
+        let lost_later = LeadFacts {
+            won_at: None,
+            lost_at: Some(at_days(6.0)),
+            ..won
+        };
+        assert_eq!(
+            Snapshot::of(&won, now, &s, m).touches,
+            Snapshot::of(&lost_later, now, &s, m).touches
         );
         // A contact within the window and before the outcome is seen, in its bucket.
         let quick = LeadFacts {

@@ -18,7 +18,8 @@
 //!    `min_count` leads each, the long tail bucketed as `(other)`), seniority (the job-title rule
 //!    of the scoring configuration that matches), business vs free email, company given, phone
 //!    given, country (top-N as well), engagement per touch kind (`ln(1 + Σ 0.5^(age/half-life))`
-//!    over the touches up to the cut-off, ages measured to the cut-off), and time to first sales
+//!    over the touches up to the cut-off, ages measured to the window's end so that neither
+//!    the outcome's timing nor the hour of the rescore moves them), and time to first sales
 //!    contact in buckets (within 1 hour, 1 day, the window; none within the window).
 //! 3. **Split by time.** The labelled leads are ordered by creation; the newest
 //!    `holdout_fraction` (20%) are held out and the older rest trains. Never a random split: a
@@ -49,7 +50,7 @@ pub use evaluate::{Bin, Evaluation};
 pub use features::{EmailKind, FirstContact, Label, LeadFacts, Snapshot, Vocabulary};
 pub use train::{
     train, Contribution, Counts, FitReport, NotTrained, Observation, Prediction, PredictiveModel,
-    Predictor, TrainingSet, TrainingWindow, MODEL_FORMAT,
+    Predictor, TrainingSet, TrainingWindow, MODEL_FORMAT, PREDICTION_TOLERANCE,
 };
 
 use serde::{Deserialize, Serialize};

@@ -370,3 +370,16 @@ fn settings_are_validated_with_the_field_named() {
     assert_eq!(parsed.window_days, 7.0);
     assert!(serde_json::from_str::<PredictSettings>(r#"{"min_wins": 20}"#).is_err());
 }
+
+#[test]
+fn a_prediction_replaces_the_stored_one_only_when_it_matters() {
+    let p = |v: f64, model_version: u64| Prediction {
+        predicted_conversion: v,
+        top_features: Vec::new(),
+        model_version,
+    };
+    assert!(p(0.3, 1).replaces(None));
+    assert!(!p(0.3001, 1).replaces(Some(&p(0.3, 1))));
+    assert!(p(0.303, 1).replaces(Some(&p(0.3, 1))));
+    assert!(p(0.3, 2).replaces(Some(&p(0.3, 1))));
+}

@@ -427,6 +427,26 @@ pub struct Prediction {
     pub model_version: u64,
 }
 
+/// Below this change of `predicted_conversion` (with the same model) a stored prediction is
+/// kept: a young lead's engagement decays a little every hour, and rewriting every such lead
+/// at every rescore for a change nobody can act on would cost a write each.
+pub const PREDICTION_TOLERANCE: f64 = 0.002;
+
+impl Prediction {
+    /// Whether this prediction should replace `stored`: another model, or a change of at least
+    /// [`PREDICTION_TOLERANCE`].
+    pub fn replaces(&self, stored: Option<&Prediction>) -> bool {
+        match stored {
+            None => true,
+            Some(old) => {
+                old.model_version != self.model_version
+                    || (old.predicted_conversion - self.predicted_conversion).abs()
+                        >= PREDICTION_TOLERANCE
+            }
+        }
+    }
+}
+
 /// A stored model ready to score many leads.
 pub struct Predictor {
     model: PredictiveModel,
