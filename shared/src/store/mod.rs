@@ -9,6 +9,7 @@ mod ingest;
 pub mod keys;
 mod metrics;
 mod phones;
+mod predict;
 mod quarantine;
 mod read;
 mod referrals;
