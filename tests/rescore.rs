@@ -662,6 +662,14 @@ async fn sample_events_are_accepted() {
     }
     let r = invoke(&st, sample("rescore-get-config.json")).await;
     assert_eq!(r["source"], "builtin");
+    // An empty table trains nothing and both answers say why.
+    let r = invoke(&st, sample("rescore-train.json")).await;
+    assert_eq!(r["trained"], false, "{r}");
+    let r = invoke(&st, sample("rescore-get-model.json")).await;
+    assert!(
+        r["reason"].as_str().unwrap().contains("too few outcomes"),
+        "{r}"
+    );
     // The lead sample names a lead this empty table does not have: a clear error, no panic.
     let err = handler(&st, lambda_event(sample("rescore-lead.json")))
         .await
