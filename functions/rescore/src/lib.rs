@@ -178,15 +178,13 @@ pub async fn handler(
     if let Some(answer) = predictive::dispatch(state, &input, &model, stop_at, now).await? {
         return Ok(answer);
     }
+    if input.get("get_config").is_some() {
+        return Ok(json!({"config": model.config(), "source": config_source(&state.store).await?}));
+    }
     let model = Scorer {
         predictor: predictive::load(&state.store).await?,
         rules: model,
     };
-    if input.get("get_config").is_some() {
-        return Ok(
-            json!({"config": model.rules.config(), "source": config_source(&state.store).await?}),
-        );
-    }
     let counters = Counters::default();
     let round_trips = state.store.round_trips();
     let complete = if let Some(lead_id) = input.get("lead_id") {
