@@ -453,7 +453,7 @@ async fn a_concurrent_ingest_is_never_lost() {
     let mut forced = stale.clone();
     forced.score = Some(a.score + 1); // make the stale input look changed
     assert_eq!(
-        store.write_score(&forced, &a, now).await.unwrap(),
+        store.write_score(&forced, &a, None, now).await.unwrap(),
         ScoreWrite::Conflict
     );
     let lead = store.get_lead(&lead_id).await.unwrap().unwrap();
@@ -662,6 +662,14 @@ async fn sample_events_are_accepted() {
     }
     let r = invoke(&st, sample("rescore-get-config.json")).await;
     assert_eq!(r["source"], "builtin");
+    // An empty table trains nothing and both answers say why.
+    let r = invoke(&st, sample("rescore-train.json")).await;
+    assert_eq!(r["trained"], false, "{r}");
+    let r = invoke(&st, sample("rescore-get-model.json")).await;
+    assert!(
+        r["reason"].as_str().unwrap().contains("too few outcomes"),
+        "{r}"
+    );
     // The lead sample names a lead this empty table does not have: a clear error, no panic.
     let err = handler(&st, json_event(sample("rescore-lead.json")))
         .await
@@ -719,4 +727,224 @@ async fn a_failed_publish_is_counted_and_the_scores_still_land() {
     assert_eq!(lead.temperature, Some(Temperature::Hot));
     // The durable history has the change even though the event was not delivered.
     assert_eq!(store.score_changes(&id).await.unwrap().len(), 1);
+}
+
+/// A lead of the predictive-score account: a VP from LinkedIn paid social with a business
+/// address, or a free-mail lead without a title from display.
+async fn seed_predict_lead(store: &Store, i: usize, vp: bool, at: DateTime<Utc>) -> String {
+    let mut s = Submission::new(
+        "form",
+        DeliveryKey::Platform(format!("predict-{i}")),
+        TouchKind::FormSubmission,
+        at,
+    );
+    let (email, title, source, medium) = if vp {
+        (
+            format!("vp{i}@acme-{i}.com"),
+            Some("VP Marketing"),
+            "linkedin",
+            "paid_social",
+        )
+    } else {
+        (format!("someone{i}@gmail.com"), None, "adnet", "display")
+    };
+    s.contact = ContactInput {
+        email: Some(email),
+        job_title: title.map(str::to_string),
+        country: Some("US".into()),
+        ..Default::default()
+    };
+    s.attribution.utm_source = Some(source.into());
+    s.attribution.utm_medium = Some(medium.into());
+    s.attribution.utm_campaign = Some(format!("c{}", i % 3));
+    let n = normalize(s, &NormalizeConfig::default()).unwrap();
+    store.ingest(&n, at).await.unwrap().lead_id
+}
+
+async fn sales_event(store: &Store, lead_id: &str, kind: &str, at: DateTime<Utc>) {
+    let event = leadflow::sales::SalesEvent {
+        event_id: format!("{lead_id}-{kind}"),
+        kind: leadflow::sales::SalesEventKind::parse(kind).unwrap(),
+        at,
+        value: None,
+        reason: None,
+        channels: Vec::new(),
+    };
+    store.record_sales_event(lead_id, &event, at).await.unwrap();
+}
+
+async fn get_lead_api(store: &Store, lead_id: &str) -> Value {
+    let state = lead_api::ApiState::from_lookup(store.clone(), |k| {
+        (k == "LEAD_API_KEYS").then(|| "predict-key".to_string())
+    })
+    .unwrap();
+    let mut event = integration_tests::EventBuilder::new("GET", &format!("/leads/{lead_id}"))
+        .header("x-api-key", "predict-key")
+        .build();
+    event.path_parameters.clear();
+    let answer: integration_tests::Answer =
+        lead_api::handler(&state, integration_tests::lambda_event(event))
+            .await
+            .unwrap()
+            .into();
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    answer.json
+}
+
+/// The predictive score end to end on DynamoDB Local: leads and their outcomes written through
+/// the real ingest and sales-event paths; below the minimum nothing is trained and both answers
+/// say why; trained on demand, stored as version 1, applied by the next rescore (beside the
+/// rules score, raising the temperature as configured, in the published event) and read back
+/// through lead-api; a second rescore writes nothing.
+#[tokio::test]
+async fn the_predictive_score_trains_on_demand_and_scores_every_lead() {
+    let store = fresh_store().await;
+    let events = Events::new().await;
+    let now = Utc::now();
+    // 90 leads created 30 to 210 days ago: VPs from paid social mostly won, free-mail leads
+    // from display mostly lost (one in three the other way: 45 won, 45 negative); every fifth
+    // loss never reported (older than 90 days: a negative all the same).
+    let mut vp_won = 0;
+    for i in 0..90usize {
+        let vp = i % 2 == 0;
+        let created = now - Duration::days(30 + 2 * i as i64);
+        let id = seed_predict_lead(&store, i, vp, created).await;
+        let won = vp != (i % 6 == 1 || i % 6 == 4);
+        if won {
+            vp_won += usize::from(vp);
+            sales_event(&store, &id, "won", created + Duration::days(3)).await;
+        } else if i % 5 != 0 || created > now - Duration::days(90) {
+            sales_event(&store, &id, "lost", created + Duration::days(10)).await;
+        }
+    }
+    assert_eq!(vp_won, 30);
+    let st = state(
+        store.clone(),
+        Some(events.publisher()),
+        &[("SEGMENTS", "3"), ("PAGE_SIZE", "25")],
+    );
+
+    let none = invoke(&st, json!({"get_model": true})).await;
+    assert_eq!(none["model"], Value::Null);
+    assert!(
+        none["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no model trained yet"),
+        "{none}"
+    );
+
+    // The default minimum (50 won and 50 negative) is not reached: nothing is trained.
+    let refused = invoke(&st, json!({"train": true})).await;
+    assert_eq!(refused["trained"], false, "{refused}");
+    let reason = refused["not_trained"]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("too few outcomes to learn from"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("at least 50 won and 50 negative"),
+        "{reason}"
+    );
+    assert_eq!(refused["not_trained"]["counts"]["leads"], 90);
+    assert_eq!(refused["not_trained"]["counts"]["won"], 45);
+    let why = invoke(&st, json!({"get_model": true})).await;
+    assert_eq!(why["model"], Value::Null);
+    assert_eq!(why["reason"], reason);
+    // A rescore without a model stores no prediction.
+    invoke(&st, scheduled()).await;
+    let probe = store.scan_leads().await.unwrap()[0].lead_id.clone();
+    assert_eq!(
+        get_lead_api(&store, &probe).await["predicted_conversion"],
+        Value::Null
+    );
+
+    // A bad override is refused with the field named.
+    let bad = handler(&st, json_event(json!({"train": {"min_wins": 5}}))).await;
+    assert!(bad.unwrap_err().to_string().contains("min_wins"));
+
+    let trained = invoke(&st, json!({"train": {"min_won": 20, "min_lost": 20}})).await;
+    assert_eq!(trained["trained"], true, "{trained}");
+    assert_eq!(trained["model_version"], 1);
+    assert_eq!(trained["counts"]["leads"], 90);
+    assert_eq!(
+        n(&trained["counts"], "won")
+            + n(&trained["counts"], "lost")
+            + n(&trained["counts"], "aged_out"),
+        90
+    );
+    let auc = trained["evaluation"]["auc"].as_f64().unwrap();
+    assert!(auc > 0.6, "{trained}");
+    assert!(trained["evaluation"]["brier"].as_f64().is_some());
+    assert!(trained["evaluation"]["reliability"].as_array().is_some());
+    assert!(
+        trained.get("weights").is_none(),
+        "the answer is the evaluation, not the weights"
+    );
+    let described = invoke(&st, json!({"get_model": true})).await;
+    assert_eq!(described["model"]["model_version"], 1);
+    assert_eq!(described["model"]["evaluation"], trained["evaluation"]);
+    assert_eq!(described["last_attempt"]["trained"], true);
+
+    // Hot when the rules say 65 or the prediction says 0.5.
+    let mut cfg = serde_json::to_value(ScoringConfig::default()).unwrap();
+    cfg["version"] = 2.into();
+    cfg["prediction"] = json!({"hot_at": 0.5});
+    invoke(&st, json!({"set_config": cfg})).await;
+    events.drain().await;
+
+    // New leads: a VP from paid social and a free-mail lead from display, both just arrived.
+    let vp = seed_predict_lead(&store, 1000, true, now).await;
+    let display = seed_predict_lead(&store, 1001, false, now).await;
+    let run = invoke(&st, scheduled()).await;
+    assert_eq!(run["model_version"], 1, "{run}");
+    assert_eq!(n(&run, "errors"), 0, "{run}");
+    // Every lead gains its prediction (the old ones were scored before the model existed).
+    assert_eq!(n(&run, "written"), 92, "{run}");
+
+    let vp_json = get_lead_api(&store, &vp).await;
+    let display_json = get_lead_api(&store, &display).await;
+    let (p_vp, p_display) = (
+        vp_json["predicted_conversion"].as_f64().unwrap(),
+        display_json["predicted_conversion"].as_f64().unwrap(),
+    );
+    // The account's rates: two in three VPs from paid social won, one in three of the others.
+    assert!(p_vp > 0.6 && p_display < 0.4, "{p_vp} vs {p_display}");
+    // Beside the rules score, not in its place: the VP's rules score alone is below hot (65),
+    // the prediction makes it hot.
+    assert!(vp_json["score"].as_u64().unwrap() < 65, "{vp_json}");
+    assert_eq!(vp_json["temperature"], "hot");
+    assert_eq!(display_json["temperature"], "cold");
+    let pred = &vp_json["prediction"];
+    assert_eq!(pred["model_version"], 1);
+    let top = pred["top_features"].as_array().unwrap();
+    assert!(!top.is_empty() && top.len() <= 5, "{pred}");
+    for f in top {
+        let name = f["feature"].as_str().unwrap();
+        assert!(f["contribution"].is_number());
+        for personal in ["acme", "VP Marketing", "vp1000"] {
+            assert!(!name.contains(personal), "{name}");
+        }
+    }
+
+    // The temperature change was published with the prediction in its detail.
+    let published = events.drain().await;
+    let vp_event = published
+        .iter()
+        .find(|e| e["detail"]["lead_id"] == vp.as_str())
+        .unwrap_or_else(|| panic!("no event for the VP: {published:?}"));
+    assert_eq!(vp_event["detail-type"], "lead.temperature_changed");
+    assert_eq!(vp_event["detail"]["new"], "hot");
+    assert_eq!(vp_event["detail"]["predicted_conversion"], p_vp);
+    assert!(vp_event["detail"]["top_features"].is_array());
+
+    // Nothing changed: nothing written.
+    let again = invoke(&st, scheduled()).await;
+    assert_eq!(n(&again, "written"), 0, "{again}");
+
+    // Retraining stores the next version; the last one stays readable in its history item.
+    let next = invoke(&st, json!({"train": {"min_won": 20, "min_lost": 20}})).await;
+    assert_eq!(next["model_version"], 2, "{next}");
+    let described = invoke(&st, json!({"get_model": true})).await;
+    assert_eq!(described["model"]["model_version"], 2);
 }

@@ -16,6 +16,7 @@ pub mod model;
 pub mod multipart;
 pub mod names;
 pub mod normalize;
+pub mod predict;
 pub mod sales;
 pub mod scoring;
 pub mod signature;

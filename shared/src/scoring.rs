@@ -25,6 +25,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Stage, Temperature, TouchKind};
+use crate::predict::PredictSettings;
 
 /// How many contributing rules are stored with a score (largest absolute contribution first).
 pub const TOP_REASONS: usize = 5;
@@ -44,6 +45,23 @@ pub struct ScoringConfig {
     pub thresholds: Thresholds,
     pub fit: FitRules,
     pub engagement: EngagementRules,
+    /// The predictive score (`crate::predict`): how it is trained and whether it may raise the
+    /// temperature. Optional in a stored document; off (never changes a temperature) by default.
+    #[serde(default)]
+    pub prediction: PredictionRules,
+}
+
+/// How the predictive score is trained, and the predicted conversion at which a lead is warm or
+/// hot whatever its rules score (e.g. hot at a score of 65 *or* a predicted conversion of 0.3).
+/// It only ever raises a temperature, and never the stage: MQL stays a rules decision.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PredictionRules {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hot_at: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm_at: Option<f64>,
+    pub training: PredictSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -316,6 +334,22 @@ impl ScoringConfig {
                 MAX_WORDS * 4
             ));
         }
+        let pr = &self.prediction;
+        for (name, v) in [("hot_at", pr.hot_at), ("warm_at", pr.warm_at)] {
+            if let Some(v) = v.filter(|v| !(v.is_finite() && (0.0..=1.0).contains(v))) {
+                errs.push(format!(
+                    "prediction.{name} must be between 0 and 1, got {v}"
+                ));
+            }
+        }
+        if let (Some(w), Some(h)) = (pr.warm_at, pr.hot_at) {
+            if w > h {
+                errs.push(format!(
+                    "prediction.warm_at ({w}) must not be above prediction.hot_at ({h})"
+                ));
+            }
+        }
+        errs.extend(pr.training.problems("prediction.training"));
         if errs.is_empty() {
             Ok(())
         } else {
@@ -499,23 +533,14 @@ impl Model {
                 reasons.push((rule.to_string(), pts));
             }
         };
-        if let Some(title) = p.job_title.map(str::trim).filter(|t| !t.is_empty()) {
-            let title = title.to_lowercase();
-            if let Some(i) = self
-                .prepared
-                .titles
-                .iter()
-                .position(|words| words.iter().any(|w| contains_word(&title, w)))
-            {
-                add(&f.job_title[i].name, f.job_title[i].points);
-            }
+        if let Some(i) = p.job_title.and_then(|t| self.title_rule_index(t)) {
+            add(&f.job_title[i].name, f.job_title[i].points);
         }
         if p.company.map(|c| !c.trim().is_empty()).unwrap_or(false) {
             add("company_present", f.company_present);
         }
         if let Some(domain) = p.email_domain {
-            let domain = domain.trim().to_ascii_lowercase();
-            if self.prepared.free.contains(&domain) {
+            if self.is_free_email_domain(domain) {
                 add("free_email", f.free_email);
             } else {
                 add("business_email", f.business_email);
@@ -543,6 +568,45 @@ impl Model {
             }
         }
         total.clamp(0.0, f.max)
+    }
+
+    /// Raises the temperature to what the predicted conversion reaches under
+    /// `prediction.hot_at` / `warm_at` (when configured); never lowers it, never moves the stage.
+    pub fn apply_prediction(&self, a: &mut Assessment, predicted_conversion: f64) {
+        let pr = &self.cfg.prediction;
+        let reached = |at: Option<f64>| at.is_some_and(|at| predicted_conversion >= at);
+        if reached(pr.hot_at) {
+            a.temperature = Temperature::Hot;
+        } else if reached(pr.warm_at) && a.temperature == Temperature::Cold {
+            a.temperature = Temperature::Warm;
+        }
+    }
+
+    /// The name of the first job-title rule matching `title` (the seniority ladder of this
+    /// configuration), if any. The predictive model reads seniority through it too, so both
+    /// scores share one list of words.
+    pub fn title_rule(&self, title: &str) -> Option<&str> {
+        self.title_rule_index(title)
+            .map(|i| self.cfg.fit.job_title[i].name.as_str())
+    }
+
+    fn title_rule_index(&self, title: &str) -> Option<usize> {
+        let title = title.trim();
+        if title.is_empty() {
+            return None;
+        }
+        let title = title.to_lowercase();
+        self.prepared
+            .titles
+            .iter()
+            .position(|words| words.iter().any(|w| contains_word(&title, w)))
+    }
+
+    /// Whether `domain` (any case, surrounding spaces ignored) is a free mailbox provider of
+    /// this configuration.
+    pub fn is_free_email_domain(&self, domain: &str) -> bool {
+        let domain = domain.trim().to_ascii_lowercase();
+        self.prepared.free.contains(&domain)
     }
 
     fn engagement(
@@ -668,6 +732,66 @@ mod tests {
             has_phone: false,
             custom,
         }
+    }
+
+    #[test]
+    fn the_predicted_conversion_raises_the_temperature_only_when_configured() {
+        let e = empty();
+        let cold = |m: &Model| m.assess(&blank(&e), &[], Stage::Lead, now());
+        // Default: off, whatever the prediction.
+        let mut a = cold(Model::builtin());
+        assert_eq!(a.temperature, Temperature::Cold);
+        Model::builtin().apply_prediction(&mut a, 0.99);
+        assert_eq!(a.temperature, Temperature::Cold);
+
+        let cfg: ScoringConfig = serde_json::from_value({
+            let mut v = serde_json::to_value(ScoringConfig::default()).unwrap();
+            v["prediction"] = serde_json::json!({"hot_at": 0.3, "warm_at": 0.15});
+            v
+        })
+        .unwrap();
+        let m = Model::new(cfg).unwrap();
+        for (p, want) in [
+            (0.1, Temperature::Cold),
+            (0.15, Temperature::Warm),
+            (0.3, Temperature::Hot),
+        ] {
+            let mut a = cold(&m);
+            m.apply_prediction(&mut a, p);
+            assert_eq!(a.temperature, want, "{p}");
+            assert_eq!(a.stage, Stage::Lead, "the stage is the rules' decision");
+        }
+        // Never lowers: a hot rules score stays hot under a low prediction.
+        let mut hot = cold(&m);
+        hot.temperature = Temperature::Hot;
+        m.apply_prediction(&mut hot, 0.01);
+        assert_eq!(hot.temperature, Temperature::Hot);
+
+        let bad = ScoringConfig {
+            prediction: PredictionRules {
+                hot_at: Some(1.5),
+                warm_at: Some(0.2),
+                training: PredictSettings {
+                    min_won: 0,
+                    ..PredictSettings::default()
+                },
+            },
+            ..ScoringConfig::default()
+        };
+        let err = bad.validate().unwrap_err().0;
+        assert!(
+            err.contains("prediction.hot_at must be between 0 and 1, got 1.5"),
+            "{err}"
+        );
+        assert!(
+            err.contains("prediction.training.min_won must be between 1"),
+            "{err}"
+        );
+        // A stored document without the section (every one before it existed) still reads.
+        let mut old = serde_json::to_value(ScoringConfig::default()).unwrap();
+        old.as_object_mut().unwrap().remove("prediction");
+        let read = ScoringConfig::from_json(&old.to_string()).unwrap();
+        assert_eq!(read.prediction, PredictionRules::default());
     }
 
     /// Only one kind scored, no caps in the way, large maxima: isolates decay.

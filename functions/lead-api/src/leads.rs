@@ -16,7 +16,7 @@ fn not_found() -> AppError {
 }
 
 /// The lead as the API's contract names it (`lead_id`, `email`, `phone`, `score`,
-/// `temperature`, `stage`, `referral_count`, `touchpoints[]`, `reviews[]`, `consent_history[]`).
+/// `predicted_conversion`, `prediction`, `temperature`, `stage`, `referral_count`, `touchpoints[]`, `reviews[]`, `consent_history[]`).
 pub fn lead_json(r: &LeadRecord) -> Value {
     let (lead, touchpoints) = (&r.lead, &r.touchpoints);
     let c = &lead.contact;
@@ -33,7 +33,7 @@ pub fn lead_json(r: &LeadRecord) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut out = json!({
         "lead_id": lead.lead_id,
         "email": c.email,
         "phone": c.phone.clone().or_else(|| c.phone_raw.clone()),
@@ -82,7 +82,12 @@ pub fn lead_json(r: &LeadRecord) -> Value {
             "recorded_at": ts(c.recorded_at),
         })).collect::<Vec<_>>(),
         "reviews": reviews,
-    })
+    });
+    // The predictive score beside the rules score (null until a model is trained and applied):
+    // P(won) learned from this account's outcomes, with the features behind it.
+    out["predicted_conversion"] = json!(r.prediction.as_ref().map(|p| p.predicted_conversion));
+    out["prediction"] = json!(r.prediction);
+    out
 }
 
 async fn record(state: &ApiState, id: &str) -> Result<LeadRecord, AppError> {

@@ -8,7 +8,11 @@
 //! - `{"lead_id": "..."}`: that lead only;
 //! - `{"segment": n, "total_segments": m}`: one segment, with its own checkpoint;
 //! - `{"set_config": {...}}`: validates and stores a scoring configuration (replacing the
-//!   built-in one); `{"get_config": true}` answers the configuration in force.
+//!   built-in one); `{"get_config": true}` answers the configuration in force;
+//! - `{"train": true}` (weekly schedule) and `{"get_model": true}`: the predictive score
+//!   (`predictive`). Every rescore applies the model in force: `predicted_conversion` and its
+//!   top features are stored beside the rules score (never in its place), may raise the
+//!   temperature when the configuration says so, and ride in the published events.
 //!
 //! Only leads whose score, temperature or stage changed are written, conditioned on the lead's
 //! version (a concurrent ingest is never clobbered: the lead is re-read and rescored). Temperature
@@ -26,6 +30,7 @@ use futures_util::stream::{self, StreamExt};
 use lambda_runtime::LambdaEvent;
 use leadflow::lambda_time;
 use leadflow::model::Temperature;
+use leadflow::predict::{Prediction, Predictor};
 use leadflow::scoring::{reasons_line, Assessment, Model, ScoringConfig};
 use leadflow::store::{
     RescoreProgress, RunScope, ScoreWrite, ScoringInput, SegmentProgress, Store, StoreError,
@@ -33,6 +38,8 @@ use leadflow::store::{
 use leadflow::telemetry::Metrics;
 use serde::Deserialize;
 use serde_json::{json, Value};
+
+mod predictive;
 
 /// The `source` of every published event.
 pub const EVENT_SOURCE: &str = "leadflow.rescore";
@@ -156,6 +163,10 @@ pub enum RescoreEvent {
     SetConfig(Value),
     /// `{"get_config": true}`: the configuration in force.
     GetConfig,
+    /// `{"train": true}` or `{"train": {settings}}`: train the predictive model now.
+    Train(Value),
+    /// `{"get_model": true}`: the predictive model's evaluation, or why none is trained.
+    GetModel,
     /// `{"lead_id": "..."}`: that lead only.
     Lead(String),
     /// `{"segment": n, "total_segments": m}`: one segment, with its own checkpoint.
@@ -170,6 +181,8 @@ pub enum RescoreEvent {
 struct RawEvent {
     set_config: Option<Value>,
     get_config: Option<serde::de::IgnoredAny>,
+    train: Option<Value>,
+    get_model: Option<serde::de::IgnoredAny>,
     lead_id: Option<Value>,
     segment: Option<Value>,
     total_segments: Option<Value>,
@@ -185,6 +198,12 @@ impl TryFrom<RawEvent> for RescoreEvent {
     fn try_from(raw: RawEvent) -> Result<RescoreEvent, String> {
         if let Some(cfg) = raw.set_config {
             return Ok(RescoreEvent::SetConfig(cfg));
+        }
+        if let Some(settings) = raw.train {
+            return Ok(RescoreEvent::Train(settings));
+        }
+        if raw.get_model.is_some() {
+            return Ok(RescoreEvent::GetModel);
         }
         if raw.get_config.is_some() {
             return Ok(RescoreEvent::GetConfig);
@@ -231,15 +250,23 @@ pub async fn handler(
         return set_config(state, cfg, now).await;
     }
     let model = load_model(&state.store).await?;
+    if let Some(answer) = predictive::dispatch(state, &input, &model, stop_at, now).await? {
+        return Ok(answer);
+    }
+    if let RescoreEvent::GetConfig = &input {
+        return Ok(json!({"config": model.config(), "source": config_source(&state.store).await?}));
+    }
+    let model = Scorer {
+        predictor: predictive::load(&state.store).await?,
+        rules: model,
+    };
     let counters = Counters::default();
     let round_trips = state.store.round_trips();
     let target = match input {
-        RescoreEvent::SetConfig(_) => unreachable!("answered above"),
-        RescoreEvent::GetConfig => {
-            return Ok(
-                json!({"config": model.config(), "source": config_source(&state.store).await?}),
-            )
-        }
+        RescoreEvent::SetConfig(_)
+        | RescoreEvent::GetConfig
+        | RescoreEvent::Train(_)
+        | RescoreEvent::GetModel => unreachable!("answered above"),
         RescoreEvent::Lead(lead_id) => {
             match state.store.scoring_input(&lead_id).await? {
                 None => return Err(format!("no lead {lead_id}").into()),
@@ -288,7 +315,8 @@ pub async fn handler(
         "complete": complete,
         "duration_ms": started.elapsed().as_millis() as u64,
         "dynamodb_round_trips": state.store.round_trips() - round_trips,
-        "config_version": model.config().version,
+        "config_version": model.rules.config().version,
+        "model_version": model.predictor.as_ref().map(|p| p.model().model_version),
     });
     let mut metrics = Metrics::new("leadflow").dimension("function", "rescore");
     for name in [
@@ -310,6 +338,36 @@ pub async fn handler(
     metrics.emit();
     tracing::info!(summary = %summary, "rescore finished");
     Ok(summary)
+}
+
+/// The rules and, when a model is trained, the predictive score: what every lead is scored by.
+pub struct Scorer {
+    pub rules: Model,
+    pub predictor: Option<Predictor>,
+}
+
+impl Scorer {
+    /// The rules' assessment and the prediction, the temperature raised by the prediction
+    /// where the configuration says so. Erased leads get no prediction (their facts are gone).
+    pub fn assess(
+        &self,
+        lead: &ScoringInput,
+        now: DateTime<Utc>,
+    ) -> (Assessment, Option<Prediction>) {
+        let mut a = self
+            .rules
+            .assess(&lead.profile(), &lead.touches, lead.stage, now);
+        let prediction = self
+            .predictor
+            .as_ref()
+            .zip(lead.facts())
+            .filter(|_| !lead.erased)
+            .map(|(p, facts)| p.predict(&facts, now, &self.rules));
+        if let Some(p) = &prediction {
+            self.rules.apply_prediction(&mut a, p.predicted_conversion);
+        }
+        (a, prediction)
+    }
 }
 
 /// The stored configuration when there is one, else the built-in one. A stored configuration
@@ -351,7 +409,7 @@ async fn set_config(
 /// Runs (or resumes) the full run or one targeted segment; true when every segment finished.
 async fn run(
     state: &RescoreState,
-    model: &Model,
+    model: &Scorer,
     scope: RunScope,
     budget: &Budget,
     now: DateTime<Utc>,
@@ -411,7 +469,7 @@ async fn run(
 #[allow(clippy::too_many_arguments)]
 async fn run_segment(
     state: &RescoreState,
-    model: &Model,
+    model: &Scorer,
     scope: RunScope,
     run_id: &str,
     (segment, total): (u32, u32),
@@ -472,7 +530,7 @@ pub struct ChangeEvent {
 /// fresh read). Returns the events to publish.
 async fn rescore_lead(
     state: &RescoreState,
-    model: &Model,
+    model: &Scorer,
     mut lead: ScoringInput,
     now: DateTime<Utc>,
     counters: &Counters,
@@ -483,18 +541,22 @@ async fn rescore_lead(
         if lead.erased {
             return Vec::new();
         }
-        let a = model.assess(&lead.profile(), &lead.touches, lead.stage, now);
-        if !lead.differs(&a) {
+        let (a, prediction) = model.assess(&lead, now);
+        if !lead.differs(&a, prediction.as_ref()) {
             return Vec::new();
         }
         if !counted {
             Counters::add(&counters.changed, 1);
             counted = true;
         }
-        match state.store.write_score(&lead, &a, now).await {
+        match state
+            .store
+            .write_score(&lead, &a, prediction.as_ref(), now)
+            .await
+        {
             Ok(ScoreWrite::Written) => {
                 Counters::add(&counters.written, 1);
-                return change_events(&lead, &a);
+                return change_events(&lead, &a, prediction.as_ref());
             }
             Ok(ScoreWrite::Conflict) => {
                 Counters::add(&counters.conflicts, 1);
@@ -525,10 +587,16 @@ async fn rescore_lead(
 }
 
 /// The events a written assessment announces. A never-scored lead that turns out cold is no
-/// news; every other temperature change is.
-pub fn change_events(old: &ScoringInput, a: &Assessment) -> Vec<ChangeEvent> {
+/// news; every other temperature change is. Both carry the prediction (null without a model).
+pub fn change_events(
+    old: &ScoringInput,
+    a: &Assessment,
+    prediction: Option<&Prediction>,
+) -> Vec<ChangeEvent> {
     let mut out = Vec::new();
     let reasons = serde_json::to_value(&a.reasons).unwrap_or(Value::Null);
+    let predicted = prediction.map(|p| p.predicted_conversion);
+    let top_features = prediction.map(|p| &p.top_features);
     let temp_changed = old.temperature != Some(a.temperature)
         && !(old.temperature.is_none() && a.temperature == Temperature::Cold);
     if temp_changed {
@@ -544,6 +612,8 @@ pub fn change_events(old: &ScoringInput, a: &Assessment) -> Vec<ChangeEvent> {
                 "reasons": reasons,
                 "is_test": old.is_test,
                 "config_version": a.config_version,
+                "predicted_conversion": predicted,
+                "top_features": top_features,
             }),
         });
     }
@@ -559,6 +629,8 @@ pub fn change_events(old: &ScoringInput, a: &Assessment) -> Vec<ChangeEvent> {
                 "reasons": reasons,
                 "is_test": old.is_test,
                 "config_version": a.config_version,
+                "predicted_conversion": predicted,
+                "top_features": top_features,
             }),
         });
     }

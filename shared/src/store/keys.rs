@@ -215,6 +215,18 @@ pub fn rescore_progress_sk(scope: super::RunScope) -> String {
 pub const SCORING_CONFIG_PK: &str = "CONFIG#SCORING";
 pub const SCORING_CONFIG_SK: &str = "#CONFIG";
 
+/// The predictive model (see `predict`): `CONFIG#PREDICT` / `#CURRENT` is the model applied at
+/// every rescore, `MODEL#<version>` keeps each trained version (expiring after a year), and
+/// `#ATTEMPT` the last training run's outcome (trained, or why not).
+pub const PREDICT_PK: &str = "CONFIG#PREDICT";
+pub const PREDICT_CURRENT_SK: &str = "#CURRENT";
+pub const PREDICT_ATTEMPT_SK: &str = "#ATTEMPT";
+
+/// Zero-padded so the versions sort as text.
+pub fn predict_model_sk(version: u64) -> String {
+    format!("MODEL#{version:010}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

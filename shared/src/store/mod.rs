@@ -12,6 +12,7 @@ mod ingest;
 pub(crate) mod keys;
 mod metrics;
 mod phones;
+mod predict;
 mod quarantine;
 mod read;
 mod referrals;

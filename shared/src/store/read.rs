@@ -7,6 +7,7 @@ use super::codec::{consent_record_from, get_n, get_s, lead_from, s, touchpoint_f
 use super::keys;
 use super::{Store, StoreError};
 use crate::model::{ConsentRecord, IdentityKey, Lead, Touchpoint};
+use crate::predict::Prediction;
 
 /// A lead with its touchpoints and its consent history, oldest first: one Query.
 #[derive(Debug, Clone)]
@@ -14,6 +15,8 @@ pub struct LeadRecord {
     pub lead: Lead,
     pub touchpoints: Vec<Touchpoint>,
     pub consents: Vec<ConsentRecord>,
+    /// The predictive score rescore stored beside the rules score, if a model was applied.
+    pub prediction: Option<Prediction>,
 }
 
 impl Store {
@@ -166,10 +169,10 @@ impl Store {
 
 /// Groups one partition's items into a lead record.
 pub fn record_from_items(items: &[Item]) -> Option<LeadRecord> {
-    let lead = items
+    let lead_item = items
         .iter()
-        .find(|i| get_s(i, keys::SK).as_deref() == Some(keys::LEAD_SK))
-        .and_then(lead_from)?;
+        .find(|i| get_s(i, keys::SK).as_deref() == Some(keys::LEAD_SK))?;
+    let lead = lead_from(lead_item)?;
     let mut touchpoints: Vec<Touchpoint> = items
         .iter()
         .filter(|i| {
@@ -190,5 +193,6 @@ pub fn record_from_items(items: &[Item]) -> Option<LeadRecord> {
         lead,
         touchpoints,
         consents,
+        prediction: super::predict::prediction_from(lead_item),
     })
 }

@@ -22,11 +22,12 @@ use chrono::{DateTime, Utc};
 use super::codec::{get_bool, get_n, get_s, get_str_map, get_time, n, s, Item};
 use super::keys::{self, ts};
 use super::{Store, StoreError};
-use crate::model::{NormalizedSubmission, Stage, Temperature, TouchKind};
+use crate::model::{Channel, NormalizedSubmission, Stage, Temperature, TouchKind};
+use crate::predict::{LeadFacts, Prediction};
 use crate::scoring::{Assessment, Model, Profile, Reason, Touch};
 
 /// The attributes rescoring reads (lead items, touchpoints, referrals given).
-const PROJECTED: [&str; 20] = [
+const PROJECTED: [&str; 28] = [
     "pk",
     "sk",
     "lead_id",
@@ -47,6 +48,16 @@ const PROJECTED: [&str; 20] = [
     "kind",
     "occurred_at",
     "created_at",
+    // The predictive score's facts (channel, source, campaign, outcomes, first contact) and
+    // the prediction stored, to write only when it changed.
+    "channel",
+    "source",
+    "campaign",
+    "customer_at",
+    "lost_at",
+    "first_contacted_at",
+    "predicted_conversion",
+    "prediction",
 ];
 
 /// A lead as the model needs it, with its touches.
@@ -67,6 +78,17 @@ pub struct ScoringInput {
     pub is_test: bool,
     /// Touchpoints and referrals given.
     pub touches: Vec<Touch>,
+    /// What the predictive score reads besides the profile and the touches.
+    /// `None` only on a damaged lead item: such a lead gets no prediction.
+    pub created_at: Option<DateTime<Utc>>,
+    pub channel: Channel,
+    pub source: String,
+    pub campaign: String,
+    pub customer_at: Option<DateTime<Utc>>,
+    pub lost_at: Option<DateTime<Utc>>,
+    pub first_contacted_at: Option<DateTime<Utc>>,
+    /// The prediction stored on the lead, if any.
+    pub prediction: Option<Prediction>,
 }
 
 impl ScoringInput {
@@ -81,11 +103,31 @@ impl ScoringInput {
         }
     }
 
-    /// The assessment differs from what is stored (score, temperature or stage).
-    pub fn differs(&self, a: &Assessment) -> bool {
+    /// What the predictive score may read of this lead (`None` without a creation time).
+    pub fn facts(&self) -> Option<LeadFacts<'_>> {
+        Some(LeadFacts {
+            lead_id: &self.lead_id,
+            created_at: self.created_at?,
+            channel: self.channel,
+            source: &self.source,
+            campaign: &self.campaign,
+            profile: self.profile(),
+            touches: &self.touches,
+            first_contacted_at: self.first_contacted_at,
+            won_at: self.customer_at,
+            lost_at: self.lost_at,
+            is_test: self.is_test,
+            erased: self.erased,
+        })
+    }
+
+    /// The assessment differs from what is stored (score, temperature or stage), or the
+    /// prediction replaces the stored one (another model, or a change worth a write).
+    pub fn differs(&self, a: &Assessment, prediction: Option<&Prediction>) -> bool {
         self.score != Some(a.score)
             || self.temperature != Some(a.temperature)
             || self.stage != a.stage
+            || prediction.is_some_and(|p| p.replaces(self.prediction.as_ref()))
     }
 }
 
@@ -288,6 +330,16 @@ fn input_from_partition(items: &[Item]) -> Option<ScoringInput> {
         erased: get_bool(lead, "erased"),
         is_test: get_bool(lead, "is_test"),
         touches,
+        created_at: get_time(lead, "created_at"),
+        channel: get_s(lead, "channel")
+            .and_then(|c| Channel::parse(&c))
+            .unwrap_or(Channel::Other),
+        source: get_s(lead, "source").unwrap_or_default(),
+        campaign: get_s(lead, "campaign").unwrap_or_default(),
+        customer_at: get_time(lead, "customer_at"),
+        lost_at: get_time(lead, "lost_at"),
+        first_contacted_at: get_time(lead, "first_contacted_at"),
+        prediction: super::predict::prediction_from(lead),
     })
 }
 
@@ -387,18 +439,27 @@ impl Store {
         Ok(input_from_partition(&items))
     }
 
-    /// Writes a new assessment if the lead is still at `input.version` (bumping it). A
-    /// temperature or stage change also appends a score-change record, in the same transaction.
+    /// Writes a new assessment (and the prediction, when a model is in force) if the lead is
+    /// still at `input.version` (bumping it). A temperature or stage change also appends a
+    /// score-change record, in the same transaction.
     pub async fn write_score(
         &self,
         input: &ScoringInput,
         a: &Assessment,
+        prediction: Option<&Prediction>,
         now: DateTime<Utc>,
     ) -> Result<ScoreWrite, StoreError> {
         let mut sets = Vec::new();
         let mut names = HashMap::new();
         let mut values = HashMap::new();
-        for (i, (name, value)) in assessment_fields(a, now).into_iter().enumerate() {
+        let predicted = prediction
+            .map(|p| super::predict::prediction_fields(p, now))
+            .unwrap_or_default();
+        for (i, (name, value)) in assessment_fields(a, now)
+            .into_iter()
+            .chain(predicted)
+            .enumerate()
+        {
             names.insert(format!("#a{i}"), name.to_string());
             values.insert(format!(":a{i}"), value);
             sets.push(format!("#a{i} = :a{i}"));
