@@ -95,16 +95,15 @@ section{{margin:18px 0}}h2{{font-size:15px;margin:4px 0}}.kpi{{display:inline-bl
     }
     page.push_str("</div>");
     page.push_str(&volume_chart(days, rows));
-    page.push_str(&hbars(
+    page.push_str(&count_bars(
         "funnel",
         "Funnel: lead, MQL, SQL, customer",
         &[
-            ("leads".into(), t.new_leads as f64),
-            ("MQL".into(), t.mqls as f64),
-            ("SQL".into(), t.sqls as f64),
-            ("customers".into(), t.customers as f64),
+            ("leads", t.new_leads),
+            ("MQL", t.mqls),
+            ("SQL", t.sqls),
+            ("customers", t.customers),
         ],
-        |v| format!("{v:.0}"),
     ));
     let cpl: Vec<(String, f64)> = aggregate(rows, GroupBy::Source)
         .into_iter()
@@ -113,15 +112,10 @@ section{{margin:18px 0}}h2{{font-size:15px;margin:4px 0}}.kpi{{display:inline-bl
     page.push_str(&hbars("cpl", "Cost per lead by source", &cpl, |v| {
         format!("{v:.2}")
     }));
-    page.push_str(&hbars(
+    page.push_str(&count_bars(
         "temperature",
         "Temperature mix",
-        &[
-            ("hot".into(), t.hot as f64),
-            ("warm".into(), t.warm as f64),
-            ("cold".into(), t.cold as f64),
-        ],
-        |v| format!("{v:.0}"),
+        &[("hot", t.hot), ("warm", t.warm), ("cold", t.cold)],
     ));
     let ratings: Vec<(String, f64)> = aggregate(rows, GroupBy::Source)
         .into_iter()
@@ -214,6 +208,15 @@ fn volume_chart(days: &[String], rows: &[(GroupKey, RollupCounts)]) -> String {
 }
 
 /// Horizontal bars with labels and values.
+/// [`hbars`] for whole counts under fixed labels.
+fn count_bars(id: &str, title: &str, counts: &[(&str, u64)]) -> String {
+    let items: Vec<(String, f64)> = counts
+        .iter()
+        .map(|(label, n)| (label.to_string(), *n as f64))
+        .collect();
+    hbars(id, title, &items, |v| format!("{v:.0}"))
+}
+
 fn hbars(id: &str, title: &str, items: &[(String, f64)], fmt: impl Fn(f64) -> String) -> String {
     let max = items
         .iter()

@@ -167,42 +167,27 @@ pub async fn post(
                 continue;
             }
         };
-        let result = match &parsed {
+        let change = match &parsed {
             None => {
                 metrics.count("trustpilot_event_ignored", 1.0);
                 results.push(json!({"status": "ignored", "reason": "not a service review event"}));
                 continue;
             }
-            Some(Event::Upsert(review, created)) => {
-                let change = if *created {
-                    ReviewChange::Create(review)
-                } else {
-                    ReviewChange::Upsert(review)
-                };
-                apply(
-                    state,
-                    change,
-                    &Reviewer::default(),
-                    req.received_at,
-                    metrics,
-                )
-                .await?
-            }
-            Some(Event::Delete(id)) => {
-                let change = ReviewChange::Delete {
-                    platform: ReviewPlatform::Trustpilot,
-                    external_id: id,
-                };
-                apply(
-                    state,
-                    change,
-                    &Reviewer::default(),
-                    req.received_at,
-                    metrics,
-                )
-                .await?
-            }
+            Some(Event::Upsert(review, true)) => ReviewChange::Create(review),
+            Some(Event::Upsert(review, false)) => ReviewChange::Upsert(review),
+            Some(Event::Delete(id)) => ReviewChange::Delete {
+                platform: ReviewPlatform::Trustpilot,
+                external_id: id,
+            },
         };
+        let result = apply(
+            state,
+            change,
+            &Reviewer::default(),
+            req.received_at,
+            metrics,
+        )
+        .await?;
         results.push(result.to_json());
     }
     Ok(json_response(200, &json!({ "results": results })))

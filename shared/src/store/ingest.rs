@@ -29,8 +29,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use chrono::{DateTime, Utc};
 
@@ -569,12 +568,8 @@ impl Store {
         if let Some(c) = custom_condition {
             condition = format!("{condition} AND {c}");
         }
-        let mut key = HashMap::new();
-        key.insert(keys::PK.to_string(), s(keys::lead_pk(lead_id)));
-        key.insert(keys::SK.to_string(), s(keys::LEAD_SK));
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key))
+        let update = self
+            .lead_update(lead_id)
             .update_expression(expression)
             .condition_expression(condition)
             .set_expression_attribute_names(Some(names))

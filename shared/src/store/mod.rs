@@ -225,6 +225,24 @@ impl Store {
             .expect("put has table and item")
     }
 
+    /// An Update of the lead item of `lead_id` (table and key set); the caller adds the
+    /// expression, the condition and the values.
+    pub(crate) fn lead_update(
+        &self,
+        lead_id: &str,
+    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .key(
+                keys::PK,
+                aws_sdk_dynamodb::types::AttributeValue::S(keys::lead_pk(lead_id)),
+            )
+            .key(
+                keys::SK,
+                aws_sdk_dynamodb::types::AttributeValue::S(keys::LEAD_SK.to_string()),
+            )
+    }
+
     /// Sends one transaction (1 TransactWriteItems); the caller reads a cancellation
     /// (`txn::cancellation_reasons`), which means something different to each write path.
     pub(crate) async fn transact(
@@ -242,6 +260,18 @@ impl Store {
             .set_transact_items(Some(items))
             .send()
             .await
+    }
+
+    /// Sends one transaction: `None` when it committed, the cancellation reasons (one per item,
+    /// in order) when it was cancelled; what a failed condition means is the caller's.
+    pub(crate) async fn transact_or_cancelled(
+        &self,
+        items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+    ) -> Result<Option<Vec<aws_sdk_dynamodb::types::CancellationReason>>, StoreError> {
+        match self.transact(items).await {
+            Ok(_) => Ok(None),
+            Err(e) => txn::cancellation_reasons(e, "TransactWriteItems").map(Some),
+        }
     }
 
     /// One cheap request during init so the TLS handshake and credential resolution happen

@@ -6,13 +6,13 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use chrono::{DateTime, Utc};
 
 use super::codec::{get_s, n, s};
 use super::keys::{self, ts};
-use super::txn::{backoff, cancellation_reasons, failed};
+use super::txn::{backoff, failed};
 use super::{Store, StoreError};
 use crate::model::IdentityKey;
 use crate::normalize::Phone;
@@ -95,11 +95,9 @@ impl Store {
             if !marker_is_ours {
                 items.push(self.marker_put(&key, &lead.lead_id, at));
             }
-            let err = match self.transact(items).await {
-                Ok(_) => return Ok(PhoneAdoption::Adopted),
-                Err(e) => e,
+            let Some(reasons) = self.transact_or_cancelled(items).await? else {
+                return Ok(PhoneAdoption::Adopted);
             };
-            let reasons = cancellation_reasons(err, "TransactWriteItems")?;
             if reasons.first().is_some_and(failed) {
                 return Ok(PhoneAdoption::LeadChanged);
             }
@@ -144,10 +142,8 @@ impl Store {
             values.insert(":ext".into(), s(ext.clone()));
             sets.push("phone_ext = :ext");
         }
-        let update = Update::builder()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::lead_pk(&lead.lead_id)))
-            .key(keys::SK, s(keys::LEAD_SK))
+        let update = self
+            .lead_update(&lead.lead_id)
             .update_expression(format!(
                 "SET {} REMOVE phone_raw ADD identity_keys :ids, version :one",
                 sets.join(", ")

@@ -14,13 +14,12 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-    Update,
 };
 use chrono::{DateTime, Utc};
 
 use super::codec::{get_bool, get_s, get_time, lead_from, n, s, Item};
 use super::keys::{self, ts};
-use super::txn::{backoff, cancellation_reasons, failed};
+use super::txn::{backoff, failed};
 use super::{Store, StoreError};
 use crate::model::{DeliveryKey, IdentityKey, Lead, Referral};
 
@@ -155,9 +154,8 @@ impl Store {
             code_item.insert("lead_id".into(), s(lead_id));
             code_item.insert("created_at".into(), s(ts(now)));
             let put = self.put_new(code_item);
-            let update = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(lead_key(lead_id)))
+            let update = self
+                .lead_update(lead_id)
                 .update_expression("SET referral_code = :c")
                 .condition_expression(
                     "attribute_exists(pk) AND attribute_not_exists(referral_code)",
@@ -168,15 +166,12 @@ impl Store {
                 )
                 .build()
                 .expect("update has table, key and expression");
-            let result = self
-                .transact(vec![
-                    TransactWriteItem::builder().put(put).build(),
-                    TransactWriteItem::builder().update(update).build(),
-                ])
-                .await;
-            let reasons = match result {
-                Ok(_) => return Ok(Some(code)),
-                Err(e) => cancellation_reasons(e, "TransactWriteItems")?,
+            let items = vec![
+                TransactWriteItem::builder().put(put).build(),
+                TransactWriteItem::builder().update(update).build(),
+            ];
+            let Some(reasons) = self.transact_or_cancelled(items).await? else {
+                return Ok(Some(code));
             };
             // Another request gave the lead its code first: that one is the lead's code.
             if let Some(existing) = reasons
@@ -241,10 +236,8 @@ impl Store {
     ) -> Result<ReferralCredit, StoreError> {
         for attempt in 1..=MAX_ATTEMPTS {
             let items = self.credit_items(referral, now);
-            let result = self.transact(items).await;
-            let reasons = match result {
-                Ok(_) => return Ok(ReferralCredit::Recorded(referral.clone())),
-                Err(e) => cancellation_reasons(e, "TransactWriteItems")?,
+            let Some(reasons) = self.transact_or_cancelled(items).await? else {
+                return Ok(ReferralCredit::Recorded(referral.clone()));
             };
             if let Some(first) = reasons.first().filter(|r| failed(r)) {
                 match first.item().and_then(referral_from) {
@@ -302,9 +295,7 @@ impl Store {
             items.push(TransactWriteItem::builder().condition_check(check).build());
             return items;
         }
-        let referrer = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(lead_key(&r.referrer_lead_id)))
+        let referrer = self.lead_update(&r.referrer_lead_id)
             .update_expression(
                 "SET updated_at = :now ADD referral_count :one, referee_lead_ids :referee, version :one",
             )
@@ -317,9 +308,7 @@ impl Store {
             )
             .build()
             .expect("update has table, key and expression");
-        let referee = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(lead_key(&r.referee_lead_id)))
+        let referee = self.lead_update(&r.referee_lead_id)
             .update_expression(
                 "SET referrer_lead_id = if_not_exists(referrer_lead_id, :referrer), updated_at = :now ADD version :one",
             )
@@ -360,9 +349,8 @@ impl Store {
             marker.insert("referee_lead_id".into(), s(referee_lead_id));
             marker.insert("created_at".into(), s(ts(now)));
             let put = self.put_new(marker);
-            let update = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(lead_key(&referrer)))
+            let update = self
+                .lead_update(&referrer)
                 .update_expression(
                     "SET updated_at = :now ADD converted_referral_count :one, version :one",
                 )
@@ -371,15 +359,12 @@ impl Store {
                 .expression_attribute_values(":one", n(1))
                 .build()
                 .expect("update has table, key and expression");
-            let result = self
-                .transact(vec![
-                    TransactWriteItem::builder().put(put).build(),
-                    TransactWriteItem::builder().update(update).build(),
-                ])
-                .await;
-            let reasons = match result {
-                Ok(_) => return Ok(true),
-                Err(e) => cancellation_reasons(e, "TransactWriteItems")?,
+            let items = vec![
+                TransactWriteItem::builder().put(put).build(),
+                TransactWriteItem::builder().update(update).build(),
+            ];
+            let Some(reasons) = self.transact_or_cancelled(items).await? else {
+                return Ok(true);
             };
             if reasons.iter().any(failed) {
                 // Credited before, or the referrer is gone: nothing to do either way.

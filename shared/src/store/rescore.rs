@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
 use super::codec::{get_bool, get_n, get_s, get_str_map, get_time, n, s, Item};
@@ -510,9 +510,8 @@ impl Store {
                 },
             };
         }
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key))
+        let update = self
+            .lead_update(&input.lead_id)
             .update_expression(expression)
             .condition_expression(condition)
             .set_expression_attribute_names(Some(names))

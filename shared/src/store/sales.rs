@@ -103,10 +103,8 @@ impl Store {
                 values.insert(":consent".into(), AttributeValue::M(consent));
                 sets.push("consent = :consent".into());
             }
-            let update = Update::builder()
-                .table_name(&self.table)
-                .key(keys::PK, s(keys::lead_pk(lead_id)))
-                .key(keys::SK, s(keys::LEAD_SK))
+            let update = self
+                .lead_update(lead_id)
                 .update_expression(format!("SET {} ADD {}", sets.join(", "), add.join(", ")))
                 .condition_expression("version = :v")
                 .set_expression_attribute_values(Some(values))
@@ -218,10 +216,7 @@ impl Store {
             "score_reasons",
             "referral_code",
         ];
-        let erase = Update::builder()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::lead_pk(lead_id)))
-            .key(keys::SK, s(keys::LEAD_SK))
+        let erase = self.lead_update(lead_id)
             .update_expression(format!(
                 "REMOVE {} SET erased = :t, erased_at = :now, custom = :empty, updated_at = :now ADD version :one",
                 personal.join(", ")
