@@ -10,23 +10,42 @@ use serde_json::{json, Map, Value};
 static INIT: Once = Once::new();
 
 /// JSON logs without ANSI colours (they would land in CloudWatch as garbage), filtered by
-/// `RUST_LOG` or `AWS_LAMBDA_LOG_LEVEL`. Safe to call more than once (tests call it per test).
+/// `RUST_LOG` or `AWS_LAMBDA_LOG_LEVEL`: a level (`debug`) or per-target directives
+/// (`info,aws_smithy_runtime=debug`). `Targets` parses those without `EnvFilter`'s regex
+/// span-field matching, which a Lambda never needs and which costs binary size. An unreadable
+/// value falls back to `info`. Safe to call more than once (tests call it per test).
 pub fn init_tracing() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     INIT.call_once(|| {
         let level = std::env::var("RUST_LOG")
             .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL").map(|l| l.to_lowercase()))
             .unwrap_or_else(|_| "info".to_string());
-        let filter = tracing_subscriber::EnvFilter::try_new(&level)
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let filter = log_filter(&level);
         let _ = tracing_subscriber::fmt()
             .json()
-            .with_env_filter(filter)
             .with_ansi(false)
             .with_target(false)
             .with_current_span(true)
             .with_span_list(false)
+            .finish()
+            .with(filter)
             .try_init();
     });
+}
+
+/// The filter for a `RUST_LOG` / `AWS_LAMBDA_LOG_LEVEL` value. Lambda's `fatal` has no
+/// `tracing` level: it means errors only. A value that does not parse is `info`.
+fn log_filter(value: &str) -> tracing_subscriber::filter::Targets {
+    let value = if value.eq_ignore_ascii_case("fatal") {
+        "error"
+    } else {
+        value
+    };
+    value.parse().unwrap_or_else(|_| {
+        tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO)
+    })
 }
 
 /// `ada.lovelace@example.com` -> `a***@example.com`: enough to tell deliveries apart in logs.
@@ -124,6 +143,29 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_levels_and_directives_as_operators_write_them() {
+        use tracing::level_filters::LevelFilter;
+        use tracing::Level;
+        let f = log_filter("debug");
+        assert!(f.would_enable("leadflow", &Level::DEBUG));
+        assert!(!f.would_enable("leadflow", &Level::TRACE));
+        let f = log_filter("warn,aws_smithy_runtime=debug");
+        assert!(f.would_enable("aws_smithy_runtime::client", &Level::DEBUG));
+        assert!(!f.would_enable("leadflow", &Level::INFO));
+        assert_eq!(
+            log_filter("fatal").default_level(),
+            Some(LevelFilter::ERROR)
+        );
+        for junk in ["leadflow=loud", "debug,x=y=z"] {
+            assert_eq!(
+                log_filter(junk).default_level(),
+                Some(LevelFilter::INFO),
+                "{junk}"
+            );
+        }
+    }
 
     #[test]
     fn masks_hide_personal_data() {
