@@ -1,12 +1,13 @@
 //! leadflow's shared crate: the lead model and its rules (no AWS types: `model`, `normalize`,
-//! `classify`, `fields`), and the adapters every function uses (`store` for DynamoDB, `http` for
-//! API Gateway events, `telemetry` for logs and metrics).
+//! `classify`, `fields`), and the adapters every function uses (`store` for DynamoDB, `events` for
+//! what is announced on EventBridge, `http` for API Gateway events, `telemetry` for logs and metrics).
 
 pub mod auth;
 pub mod classify;
 pub mod config;
 pub mod consent;
 pub mod error;
+pub mod events;
 pub mod fields;
 pub mod http;
 pub mod ingest;

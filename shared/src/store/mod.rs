@@ -1,9 +1,10 @@
 //! The DynamoDB store. Every key, condition and expression of the table lives under this module
 //! (`keys` names the items, `codec` converts them, `ingest` is the dedupe-and-merge write path,
 //! `read` the lookups, `quarantine` the replay queue, `announced` the leads platforms announce
-//! by id, `phones` the re-normalization of refused phone numbers).
+//! by id, `announcements` what the stream function announced (and decoding stream images), `phones` the re-normalization of refused phone numbers).
 
 mod announced;
+mod announcements;
 pub(crate) mod codec;
 mod ingest;
 pub mod keys;
@@ -18,6 +19,10 @@ mod reviews;
 mod sales;
 mod txn;
 pub use announced::{StoredDelivery, Withdrawal};
+pub use announcements::{
+    is_lead_key, item_from_stream_json, item_to_stream_json, lead_snapshot, LeadSnapshot,
+    ScoreWriter,
+};
 pub use phones::{PhoneAdoption, RefusedPhone};
 pub use read::{record_from_items, LeadRecord};
 pub use referrals::{ReferralCredit, Referrer};

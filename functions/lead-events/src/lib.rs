@@ -1,0 +1,214 @@
+//! lead-events: speed to lead. The table's stream (NEW_AND_OLD_IMAGES, lead items only) feeds
+//! this function, off the webhook's path: the sender's answer never waits for it.
+//!
+//! Per record, in stream order:
+//! - a new lead (INSERT): `lead.created`, with the temperature, score and stage ingest gave it;
+//! - a change to a lead (MODIFY) by ingest (a merge), a sales event or this function's rescore
+//!   of a merge: `lead.temperature_changed` / `lead.stage_changed` when they changed;
+//! - rescore's own score writes (recognised by `score_writer` at the version they produced) are
+//!   skipped: rescore announces those. One publisher per kind of change.
+//!
+//! Every event's detail carries the lead's `version`. An announcement is published, then marked
+//! (`ANNOUNCED#<lead>` / `V#<version>`); a record whose marker exists is not published again,
+//! so a redelivered batch announces nothing twice (a crash between publish and mark publishes
+//! again: at least once, dedupable by `(lead_id, version)`).
+//!
+//! A record that fails (storage or EventBridge fault, a corrupt image) is reported in
+//! `batchItemFailures`; later records of the same lead in the batch are reported too, unread,
+//! so one lead's announcements never overtake each other. Lambda retries from the first
+//! reported record (bisecting, up to the configured retries, then the on-failure destination).
+//! Round trips per announced record: 1 GetItem (marker) + 1 PutEvents + 1 PutItem (marker);
+//! a record with nothing to announce: none.
+
+use std::collections::HashSet;
+
+use chrono::Utc;
+use lambda_runtime::LambdaEvent;
+use leadflow::events::{image_changes, lead_created, ChangeEvent, Publisher};
+use leadflow::store::{
+    is_lead_key, item_from_stream_json, lead_snapshot, LeadSnapshot, ScoreWriter, Store, StoreError,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// The `source` of every event this function publishes.
+pub const EVENT_SOURCE: &str = "leadflow.leads";
+
+/// Everything the handler needs, built once per cold start.
+pub struct LeadEventsState {
+    pub store: Store,
+    /// `None`: records are read and nothing is published (`EVENT_BUS_NAME` empty).
+    pub publisher: Option<Publisher>,
+}
+
+/// A DynamoDB stream event as Lambda delivers it (only the fields read here).
+#[derive(Debug, Deserialize)]
+pub struct StreamEvent {
+    #[serde(rename = "Records", default)]
+    pub records: Vec<StreamRecord>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StreamRecord {
+    #[serde(rename = "eventName", default)]
+    pub event_name: String,
+    pub dynamodb: StreamData,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StreamData {
+    #[serde(rename = "SequenceNumber")]
+    pub sequence_number: String,
+    #[serde(rename = "Keys", default)]
+    pub keys: Value,
+    #[serde(rename = "NewImage")]
+    pub new_image: Option<Value>,
+    #[serde(rename = "OldImage")]
+    pub old_image: Option<Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Shape(&'static str),
+    #[error("publishing failed: {0}")]
+    Publish(String),
+}
+
+/// What one record came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Not a lead item, a removal, an erased lead, rescore's own write, or nothing changed.
+    Skipped,
+    /// Announced before (a redelivery): not published again.
+    AlreadyAnnounced,
+    /// Published `n` events and marked the version.
+    Announced(usize),
+}
+
+/// What a record announces, decided from its images alone (pure).
+pub fn announcements(
+    event_name: &str,
+    old: Option<&LeadSnapshot>,
+    new: Option<&LeadSnapshot>,
+) -> Vec<ChangeEvent> {
+    let Some(new) = new else {
+        return Vec::new();
+    };
+    if new.erased {
+        return Vec::new();
+    }
+    match (event_name, old) {
+        ("INSERT", _) => vec![lead_created(new)],
+        ("MODIFY", Some(old)) => {
+            if new.score_write == Some(ScoreWriter::Rescore) {
+                return Vec::new();
+            }
+            image_changes(old, new)
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The handler: every record in order; the answer names the records to retry.
+pub async fn handler(
+    state: &LeadEventsState,
+    event: LambdaEvent<Value>,
+) -> Result<Value, lambda_runtime::Error> {
+    let started = state.store.round_trips();
+    let batch: StreamEvent = serde_json::from_value(event.payload)?;
+    let mut failures: Vec<Value> = Vec::new();
+    let mut failed_keys: HashSet<String> = HashSet::new();
+    let (mut announced, mut redelivered, mut skipped) = (0u64, 0u64, 0u64);
+    for record in &batch.records {
+        let seq = record.dynamodb.sequence_number.clone();
+        let key = record.dynamodb.keys.to_string();
+        if failed_keys.contains(&key) {
+            failures.push(json!({"itemIdentifier": seq}));
+            continue;
+        }
+        match process(state, record).await {
+            Ok(Outcome::Announced(_)) => announced += 1,
+            Ok(Outcome::AlreadyAnnounced) => redelivered += 1,
+            Ok(Outcome::Skipped) => skipped += 1,
+            Err(e) => {
+                tracing::error!(sequence_number = seq, error = %e, "stream record failed");
+                failed_keys.insert(key);
+                failures.push(json!({"itemIdentifier": seq}));
+            }
+        }
+    }
+    tracing::info!(
+        records = batch.records.len(),
+        announced,
+        redelivered,
+        skipped,
+        failed = failures.len(),
+        round_trips = state.store.round_trips() - started,
+        "stream batch done"
+    );
+    Ok(json!({"batchItemFailures": failures}))
+}
+
+/// One record: decode, decide, announce once.
+pub async fn process(
+    state: &LeadEventsState,
+    record: &StreamRecord,
+) -> Result<Outcome, RecordError> {
+    let keys = item_from_stream_json(&record.dynamodb.keys)?;
+    if !is_lead_key(&keys) || record.event_name == "REMOVE" {
+        return Ok(Outcome::Skipped);
+    }
+    let image = |v: &Option<Value>| -> Result<Option<LeadSnapshot>, RecordError> {
+        v.as_ref()
+            .map(|v| Ok(lead_snapshot(&item_from_stream_json(v)?)?))
+            .transpose()
+    };
+    let new = image(&record.dynamodb.new_image)?
+        .ok_or(RecordError::Shape("a lead record without its new image"))?;
+    let old = image(&record.dynamodb.old_image)?;
+    if record.event_name == "MODIFY" && old.is_none() {
+        // The stream must carry both images (NEW_AND_OLD_IMAGES); without the old one a change
+        // cannot be told from a non-change. Fail loudly rather than guess.
+        return Err(RecordError::Shape("a MODIFY record without its old image"));
+    }
+    let events = announcements(&record.event_name, old.as_ref(), Some(&new));
+    if events.is_empty() {
+        return Ok(Outcome::Skipped);
+    }
+    announce(state, &new.lead_id, new.version, &events).await
+}
+
+/// Publishes `events` for `(lead_id, version)` unless announced before, then marks it.
+async fn announce(
+    state: &LeadEventsState,
+    lead_id: &str,
+    version: u64,
+    events: &[ChangeEvent],
+) -> Result<Outcome, RecordError> {
+    let Some(publisher) = &state.publisher else {
+        return Ok(Outcome::Skipped);
+    };
+    let now = Utc::now();
+    if state.store.announced(lead_id, version, now).await? {
+        return Ok(Outcome::AlreadyAnnounced);
+    }
+    let done = publisher.publish(EVENT_SOURCE, events).await;
+    if done.failed > 0 {
+        // Some of this version's events may have gone out: the retry publishes them all again
+        // (at least once; consumers dedupe by lead id and version).
+        return Err(RecordError::Publish(
+            done.error.unwrap_or_else(|| "refused".into()),
+        ));
+    }
+    state.store.mark_announced(lead_id, version, now).await?;
+    tracing::info!(
+        lead_id,
+        version,
+        events = ?events.iter().map(|e| e.detail_type).collect::<Vec<_>>(),
+        "announced"
+    );
+    Ok(Outcome::Announced(events.len()))
+}

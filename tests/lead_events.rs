@@ -1,0 +1,218 @@
+//! Speed to lead (issue 15): a lead that arrives hot is announced within seconds, once.
+//!
+//! Leads are ingested for real into DynamoDB Local; the stream function is driven with stream
+//! records built from the items read back (old and new images, as Lambda delivers them); events
+//! are read back from a local EventBridge (moto) through a rule and an SQS queue.
+
+use chrono::Utc;
+use integration_tests::{fresh_store, lambda_event, lead_item, stream_record, Events};
+use lead_events::LeadEventsState;
+use leadflow::model::{ContactInput, DeliveryKey, Submission, Temperature, TouchKind};
+use leadflow::normalize::{normalize, NormalizeConfig};
+use leadflow::store::{ScoreWriter, Store};
+use serde_json::{json, Value};
+
+/// A CEO with a company, a business email, a US phone, booking a meeting as the first touch:
+/// 15 + 6 + 10 + 5 + 4 + 25 = 65, hot (and an MQL) the moment it is stored.
+async fn hot_lead(store: &Store, email: &str) -> String {
+    let mut sub = Submission::new(
+        "form",
+        DeliveryKey::Platform(leadflow::store::keys::new_id()),
+        TouchKind::MeetingBooked,
+        Utc::now(),
+    );
+    sub.contact = ContactInput {
+        email: Some(email.into()),
+        job_title: Some("CEO".into()),
+        company: Some("BigCo".into()),
+        country: Some("US".into()),
+        // A phone of its own per person (a shared one would merge them into one lead).
+        phone: Some(format!(
+            "+1 415 555 01{:02}",
+            email.len() + email.as_bytes()[0] as usize % 50
+        )),
+        ..Default::default()
+    };
+    let n = normalize(sub, &NormalizeConfig::default()).unwrap();
+    let lead_id = store.ingest(&n, Utc::now()).await.unwrap().lead_id;
+    let lead = store.get_lead(&lead_id).await.unwrap().unwrap();
+    assert_eq!(lead.temperature, Some(Temperature::Hot));
+    lead_id
+}
+
+fn scheduled() -> Value {
+    json!({"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events",
+           "account": "123456789012", "time": "2026-11-22T10:00:00Z", "region": "us-east-1",
+           "resources": [], "detail": {}})
+}
+
+async fn rescore_run(store: &Store, events: &Events) -> Value {
+    let st =
+        rescore::RescoreState::from_lookup(store.clone(), Some(events.publisher()), |_: &str| {
+            None::<String>
+        })
+        .unwrap();
+    rescore::handler(&st, lambda_event(scheduled()))
+        .await
+        .unwrap()
+}
+
+fn state(store: &Store, events: &Events) -> LeadEventsState {
+    LeadEventsState {
+        store: store.clone(),
+        publisher: Some(events.publisher()),
+    }
+}
+
+/// Invokes the stream function with `records` as one batch; returns the sequence numbers it
+/// reported as failed.
+async fn deliver(st: &LeadEventsState, records: &[Value]) -> Vec<String> {
+    leadflow::telemetry::init_tracing();
+    let out = lead_events::handler(st, lambda_event(json!({"Records": records})))
+        .await
+        .unwrap();
+    out["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Events about `lead_id`, by detail type.
+fn about<'a>(published: &'a [Value], lead_id: &str) -> Vec<&'a Value> {
+    published
+        .iter()
+        .filter(|e| e["detail"]["lead_id"] == lead_id)
+        .collect()
+}
+
+/// Issue 15's bug, then its fix. Before this change the first half was the whole story: ingest
+/// stored the lead hot, the scheduled rescore found nothing changed, and nothing was published
+/// (this test then failed with `left: 0, right: 1`).
+#[tokio::test]
+async fn a_new_hot_lead_is_announced_once_and_rescore_adds_nothing() {
+    let store = fresh_store().await;
+    let events = Events::new().await;
+    let st = state(&store, &events);
+    let lead_id = hot_lead(&store, "boss@bigco.com").await;
+    let item = lead_item(&store, &lead_id).await;
+    let batch = [stream_record("INSERT", None, Some(&item), 100)];
+
+    let before = store.round_trips();
+    assert_eq!(deliver(&st, &batch).await, Vec::<String>::new());
+    // Per announced record: 1 GetItem (marker) + 1 PutItem (marker).
+    assert_eq!(store.round_trips() - before, 2);
+    let published = events.drain().await;
+    let mine = about(&published, &lead_id);
+    assert_eq!(mine.len(), 1, "{published:?}");
+    let e = mine[0];
+    assert_eq!(e["source"], lead_events::EVENT_SOURCE);
+    assert_eq!(e["detail-type"], "lead.created");
+    assert_eq!(e["detail"]["temperature"], "hot");
+    assert_eq!(e["detail"]["stage"], "mql");
+    assert_eq!(e["detail"]["score"], 65);
+    assert_eq!(e["detail"]["version"], 1);
+    assert_eq!(e["detail"]["is_test"], false);
+    assert_eq!(e["detail"]["source"], "direct");
+    // The lead id and non-personal facts only.
+    let text = e.to_string();
+    for personal in ["@", "boss", "BigCo", "555", "CEO"] {
+        assert!(!text.contains(personal), "{personal} in {text}");
+    }
+
+    // Lambda delivers the batch again (a retry after a timeout, say): nothing new.
+    assert_eq!(deliver(&st, &batch).await, Vec::<String>::new());
+    assert!(about(&events.drain().await, &lead_id).is_empty());
+
+    // The scheduled rescore finds the lead as ingest scored it: it publishes nothing more.
+    let run = rescore_run(&store, &events).await;
+    assert_eq!(run["complete"], true, "{run}");
+    assert!(about(&events.drain().await, &lead_id).is_empty(), "{run}");
+}
+
+#[tokio::test]
+async fn one_failing_record_is_reported_and_the_others_are_published_once() {
+    let store = fresh_store().await;
+    let events = Events::new().await;
+    let st = state(&store, &events);
+    let mut ids = Vec::new();
+    let mut batch = Vec::new();
+    for (i, email) in ["a@one.com", "b@two.com", "c@three.com"].iter().enumerate() {
+        let id = hot_lead(&store, email).await;
+        let item = lead_item(&store, &id).await;
+        batch.push(stream_record("INSERT", None, Some(&item), 200 + i as u64));
+        ids.push(id);
+    }
+    assert_eq!(
+        ids.iter().collect::<std::collections::HashSet<_>>().len(),
+        3
+    );
+    // The middle record is damaged (its image lacks the version): it cannot be announced.
+    let good_middle = batch[1].clone();
+    batch[1]["dynamodb"]["NewImage"]
+        .as_object_mut()
+        .unwrap()
+        .remove("version");
+    let failed = deliver(&st, &batch).await;
+    assert_eq!(failed, vec![format!("{:021}", 201)]);
+    let published = events.drain().await;
+    assert_eq!(about(&published, &ids[0]).len(), 1);
+    assert!(about(&published, &ids[1]).is_empty());
+    assert_eq!(about(&published, &ids[2]).len(), 1);
+
+    // Lambda retries from the failed record on (here the whole batch, as after a bisect): the
+    // others are not announced again, the middle one now is.
+    batch[1] = good_middle;
+    assert_eq!(deliver(&st, &batch).await, Vec::<String>::new());
+    let published = events.drain().await;
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert_eq!(published[0]["detail"]["lead_id"], ids[1].as_str());
+}
+
+#[tokio::test]
+async fn sales_stage_changes_are_announced_and_rescore_writes_are_left_to_rescore() {
+    let store = fresh_store().await;
+    let events = Events::new().await;
+    let st = state(&store, &events);
+    let lead_id = hot_lead(&store, "sql@bigco.com").await;
+    let before = lead_item(&store, &lead_id).await;
+    let body = json!({"event_id": "crm-1", "type": "sql"}).to_string();
+    let event = leadflow::sales::SalesEvent::from_json(body.as_bytes(), Utc::now()).unwrap();
+    store
+        .record_sales_event(&lead_id, &event, Utc::now())
+        .await
+        .unwrap();
+    let after = lead_item(&store, &lead_id).await;
+    let batch = [stream_record("MODIFY", Some(&before), Some(&after), 300)];
+    assert_eq!(deliver(&st, &batch).await, Vec::<String>::new());
+    assert_eq!(deliver(&st, &batch).await, Vec::<String>::new());
+    let published = events.drain().await;
+    assert_eq!(published.len(), 1, "{published:?}");
+    let e = &published[0];
+    assert_eq!(e["detail-type"], "lead.stage_changed");
+    assert_eq!(e["detail"]["old"], "mql");
+    assert_eq!(e["detail"]["new"], "sql");
+    assert_eq!(e["detail"]["version"], 2);
+
+    // A score write by rescore (here: forced to cold) is announced by rescore, not here.
+    let input = store.scoring_input(&lead_id).await.unwrap().unwrap();
+    let mut a = leadflow::scoring::Model::builtin().assess(
+        &input.profile(),
+        &input.touches,
+        input.stage,
+        Utc::now(),
+    );
+    a.temperature = Temperature::Cold;
+    assert_eq!(
+        store
+            .write_score(&input, &a, None, ScoreWriter::Rescore, Utc::now())
+            .await
+            .unwrap(),
+        leadflow::store::ScoreWrite::Written
+    );
+    let rescored = lead_item(&store, &lead_id).await;
+    let batch = [stream_record("MODIFY", Some(&after), Some(&rescored), 301)];
+    assert_eq!(deliver(&st, &batch).await, Vec::<String>::new());
+    assert!(events.drain().await.is_empty());
+}
