@@ -15,10 +15,18 @@ use serde_json::{json, Value};
 /// A CEO with a company, a business email, a US phone, booking a meeting as the first touch:
 /// 15 + 6 + 10 + 5 + 4 + 25 = 65, hot (and an MQL) the moment it is stored.
 async fn hot_lead(store: &Store, email: &str) -> String {
+    let lead_id = submit(store, email, TouchKind::MeetingBooked).await;
+    let lead = store.get_lead(&lead_id).await.unwrap().unwrap();
+    assert_eq!(lead.temperature, Some(Temperature::Hot));
+    lead_id
+}
+
+/// A submission by that CEO, stored through the real ingest path.
+async fn submit(store: &Store, email: &str, kind: TouchKind) -> String {
     let mut sub = Submission::new(
         "form",
         DeliveryKey::Platform(leadflow::store::keys::new_id()),
-        TouchKind::MeetingBooked,
+        kind,
         Utc::now(),
     );
     sub.contact = ContactInput {
@@ -34,10 +42,7 @@ async fn hot_lead(store: &Store, email: &str) -> String {
         ..Default::default()
     };
     let n = normalize(sub, &NormalizeConfig::default()).unwrap();
-    let lead_id = store.ingest(&n, Utc::now()).await.unwrap().lead_id;
-    let lead = store.get_lead(&lead_id).await.unwrap().unwrap();
-    assert_eq!(lead.temperature, Some(Temperature::Hot));
-    lead_id
+    store.ingest(&n, Utc::now()).await.unwrap().lead_id
 }
 
 fn scheduled() -> Value {
@@ -215,4 +220,64 @@ async fn sales_stage_changes_are_announced_and_rescore_writes_are_left_to_rescor
     let batch = [stream_record("MODIFY", Some(&after), Some(&rescored), 301)];
     assert_eq!(deliver(&st, &batch).await, Vec::<String>::new());
     assert!(events.drain().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_merge_that_makes_a_lead_hot_is_announced_within_the_stream() {
+    let store = fresh_store().await;
+    let events = Events::new().await;
+    let st = state(&store, &events);
+    // A form first: 15 + 6 + 10 + 5 + 4 + 15 = 55, warm (and an MQL).
+    let lead_id = submit(&store, "merge@bigco.com", TouchKind::FormSubmission).await;
+    let created = lead_item(&store, &lead_id).await;
+    assert_eq!(
+        deliver(&st, &[stream_record("INSERT", None, Some(&created), 400)])
+            .await
+            .len(),
+        0
+    );
+    let first = events.drain().await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0]["detail"]["temperature"], "warm");
+
+    // The same person books a meeting: ingest merges it (one round trip, no rescore).
+    assert_eq!(
+        submit(&store, "merge@bigco.com", TouchKind::MeetingBooked).await,
+        lead_id
+    );
+    let merged = lead_item(&store, &lead_id).await;
+    let merge_record = [stream_record("MODIFY", Some(&created), Some(&merged), 401)];
+    let before = store.round_trips();
+    assert_eq!(deliver(&st, &merge_record).await.len(), 0);
+    // 2 GetItems (configuration, model) + 1 Query (the lead) + 1 TransactWriteItems.
+    assert_eq!(store.round_trips() - before, 4);
+    assert!(
+        events.drain().await.is_empty(),
+        "published before its own record"
+    );
+    let rescored = lead_item(&store, &lead_id).await;
+    let score_record = [stream_record("MODIFY", Some(&merged), Some(&rescored), 402)];
+    assert_eq!(deliver(&st, &score_record).await.len(), 0);
+    let published = events.drain().await;
+    assert_eq!(published.len(), 1, "{published:?}");
+    let e = &published[0];
+    assert_eq!(e["detail-type"], "lead.temperature_changed");
+    assert_eq!(e["detail"]["old"], "warm");
+    assert_eq!(e["detail"]["new"], "hot");
+    assert_eq!(e["detail"]["temperature"], "hot");
+    assert_eq!(e["detail"]["version"], 3);
+
+    // Both records again (a redelivery): no second write, no second event.
+    assert_eq!(
+        deliver(&st, &[merge_record[0].clone(), score_record[0].clone()])
+            .await
+            .len(),
+        0
+    );
+    assert!(events.drain().await.is_empty());
+    assert_eq!(lead_item(&store, &lead_id).await, rescored);
+    // And the scheduled rescore has nothing left to say about it.
+    let run = rescore_run(&store, &events).await;
+    assert_eq!(run["complete"], true, "{run}");
+    assert!(about(&events.drain().await, &lead_id).is_empty(), "{run}");
 }

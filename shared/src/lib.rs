@@ -18,6 +18,7 @@ pub mod model;
 pub mod multipart;
 pub mod normalize;
 pub mod predict;
+pub mod rescoring;
 pub mod sales;
 pub mod scoring;
 pub mod signature;

@@ -6,7 +6,13 @@
 //! - a change to a lead (MODIFY) by ingest (a merge), a sales event or this function's rescore
 //!   of a merge: `lead.temperature_changed` / `lead.stage_changed` when they changed;
 //! - rescore's own score writes (recognised by `score_writer` at the version they produced) are
-//!   skipped: rescore announces those. One publisher per kind of change.
+//!   skipped: rescore announces those. One publisher per kind of change;
+//! - a merge (a MODIFY that added a touch: ingest does not rescore a returning person, that
+//!   would cost the webhook a read) is rescored here by the scoring in force, as rescore would
+//!   (one Query of the lead's partition, a write conditioned on its version). That write comes
+//!   back through the stream as its own record and is announced like any other change, so a
+//!   merge that makes a lead hot or an MQL is announced within seconds, not at the next hourly
+//!   rescore, and a retried merge record finds the score written and does nothing.
 //!
 //! Every event's detail carries the lead's `version`. An announcement is published, then marked
 //! (`ANNOUNCED#<lead>` / `V#<version>`); a record whose marker exists is not published again,
@@ -18,21 +24,27 @@
 //! so one lead's announcements never overtake each other. Lambda retries from the first
 //! reported record (bisecting, up to the configured retries, then the on-failure destination).
 //! Round trips per announced record: 1 GetItem (marker) + 1 PutEvents + 1 PutItem (marker);
-//! a record with nothing to announce: none.
+//! per merge record: 1 Query + 1 UpdateItem (score only) or TransactWriteItems (temperature or
+//! stage changed, with its score-change record), plus 2 GetItems per batch for the scoring
+//! configuration and model; a record with nothing to announce: none.
 
 use std::collections::HashSet;
 
 use chrono::Utc;
 use lambda_runtime::LambdaEvent;
 use leadflow::events::{image_changes, lead_created, ChangeEvent, Publisher};
+use leadflow::rescoring::{Scorer, ScorerError};
 use leadflow::store::{
-    is_lead_key, item_from_stream_json, lead_snapshot, LeadSnapshot, ScoreWriter, Store, StoreError,
+    is_lead_key, item_from_stream_json, lead_snapshot, LeadSnapshot, ScoreWrite, ScoreWriter,
+    Store, StoreError,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// The `source` of every event this function publishes.
 pub const EVENT_SOURCE: &str = "leadflow.leads";
+/// Conditional score writes per merged lead before the record is failed (and retried).
+const MAX_ATTEMPTS: u32 = 3;
 
 /// Everything the handler needs, built once per cold start.
 pub struct LeadEventsState {
@@ -75,6 +87,10 @@ pub enum RecordError {
     Shape(&'static str),
     #[error("publishing failed: {0}")]
     Publish(String),
+    #[error(transparent)]
+    Scorer(#[from] ScorerError),
+    #[error("the lead kept changing while it was rescored")]
+    Contention,
 }
 
 /// What one record came to.
@@ -86,6 +102,8 @@ pub enum Outcome {
     AlreadyAnnounced,
     /// Published `n` events and marked the version.
     Announced(usize),
+    /// A merge was rescored and the new score written (its own record announces it).
+    Rescored,
 }
 
 /// What a record announces, decided from its images alone (pure).
@@ -121,7 +139,9 @@ pub async fn handler(
     let batch: StreamEvent = serde_json::from_value(event.payload)?;
     let mut failures: Vec<Value> = Vec::new();
     let mut failed_keys: HashSet<String> = HashSet::new();
-    let (mut announced, mut redelivered, mut skipped) = (0u64, 0u64, 0u64);
+    let (mut announced, mut redelivered, mut skipped, mut rescored) = (0u64, 0u64, 0u64, 0u64);
+    // Loaded at the first merge of the batch, if any.
+    let mut scorer: Option<Scorer> = None;
     for record in &batch.records {
         let seq = record.dynamodb.sequence_number.clone();
         let key = record.dynamodb.keys.to_string();
@@ -129,8 +149,9 @@ pub async fn handler(
             failures.push(json!({"itemIdentifier": seq}));
             continue;
         }
-        match process(state, record).await {
+        match process(state, &mut scorer, record).await {
             Ok(Outcome::Announced(_)) => announced += 1,
+            Ok(Outcome::Rescored) => rescored += 1,
             Ok(Outcome::AlreadyAnnounced) => redelivered += 1,
             Ok(Outcome::Skipped) => skipped += 1,
             Err(e) => {
@@ -145,6 +166,7 @@ pub async fn handler(
         announced,
         redelivered,
         skipped,
+        rescored,
         failed = failures.len(),
         round_trips = state.store.round_trips() - started,
         "stream batch done"
@@ -155,6 +177,7 @@ pub async fn handler(
 /// One record: decode, decide, announce once.
 pub async fn process(
     state: &LeadEventsState,
+    scorer: &mut Option<Scorer>,
     record: &StreamRecord,
 ) -> Result<Outcome, RecordError> {
     let keys = item_from_stream_json(&record.dynamodb.keys)?;
@@ -175,10 +198,60 @@ pub async fn process(
         return Err(RecordError::Shape("a MODIFY record without its old image"));
     }
     let events = announcements(&record.event_name, old.as_ref(), Some(&new));
-    if events.is_empty() {
-        return Ok(Outcome::Skipped);
+    let outcome = if events.is_empty() {
+        Outcome::Skipped
+    } else {
+        announce(state, &new.lead_id, new.version, &events).await?
+    };
+    let merged = old
+        .as_ref()
+        .is_some_and(|old| new.touch_count > old.touch_count)
+        && new.score_write.is_none()
+        && !new.erased;
+    if merged {
+        let rescored = rescore_merged(state, scorer, &new.lead_id).await?;
+        if outcome == Outcome::Skipped {
+            return Ok(rescored);
+        }
     }
-    announce(state, &new.lead_id, new.version, &events).await
+    Ok(outcome)
+}
+
+/// Rescores a merged lead by the scoring in force and writes the result when it differs
+/// (conditioned on the version read; a conflict re-reads). Nothing is published here: the write
+/// comes back as its own stream record.
+async fn rescore_merged(
+    state: &LeadEventsState,
+    scorer: &mut Option<Scorer>,
+    lead_id: &str,
+) -> Result<Outcome, RecordError> {
+    if scorer.is_none() {
+        *scorer = Some(Scorer::load(&state.store).await?);
+    }
+    let scorer = scorer.as_ref().expect("loaded above");
+    let now = Utc::now();
+    for _ in 0..MAX_ATTEMPTS {
+        let Some(lead) = state.store.scoring_input(lead_id).await? else {
+            return Ok(Outcome::Skipped);
+        };
+        if lead.erased {
+            return Ok(Outcome::Skipped);
+        }
+        let (a, prediction) = scorer.assess(&lead, now);
+        if !lead.differs(&a, prediction.as_ref()) {
+            // Already scored (a retried record, or rescore got there first).
+            return Ok(Outcome::Skipped);
+        }
+        match state
+            .store
+            .write_score(&lead, &a, prediction.as_ref(), ScoreWriter::LeadEvents, now)
+            .await?
+        {
+            ScoreWrite::Written => return Ok(Outcome::Rescored),
+            ScoreWrite::Conflict => continue,
+        }
+    }
+    Err(RecordError::Contention)
 }
 
 /// Publishes `events` for `(lead_id, version)` unless announced before, then marks it.

@@ -32,8 +32,9 @@ use lambda_runtime::LambdaEvent;
 pub use leadflow::events::Publisher;
 use leadflow::events::{change_events, ChangeEvent};
 use leadflow::lambda_time;
-use leadflow::predict::{Prediction, Predictor};
-use leadflow::scoring::{Assessment, Model, ScoringConfig};
+pub use leadflow::rescoring::Scorer;
+use leadflow::rescoring::{load_predictor, load_rules};
+use leadflow::scoring::ScoringConfig;
 use leadflow::store::keys;
 use leadflow::store::{
     RescoreProgress, ScoreWrite, ScoreWriter, ScoringInput, SegmentProgress, Store, StoreError,
@@ -167,7 +168,7 @@ pub async fn handler(
     if let Some(cfg) = input.get("set_config") {
         return set_config(state, cfg, now).await;
     }
-    let model = load_model(&state.store).await?;
+    let model = load_rules(&state.store).await?;
     if let Some(answer) = predictive::dispatch(state, &input, &model, stop_at, now).await? {
         return Ok(answer);
     }
@@ -175,7 +176,7 @@ pub async fn handler(
         return Ok(json!({"config": model.config(), "source": config_source(&state.store).await?}));
     }
     let model = Scorer {
-        predictor: predictive::load(&state.store).await?,
+        predictor: load_predictor(&state.store).await?,
         rules: model,
     };
     let counters = Counters::default();
@@ -251,46 +252,6 @@ pub async fn handler(
     metrics.emit();
     tracing::info!(summary = %summary, "rescore finished");
     Ok(summary)
-}
-
-/// The rules and, when a model is trained, the predictive score: what every lead is scored by.
-pub struct Scorer {
-    pub rules: Model,
-    pub predictor: Option<Predictor>,
-}
-
-impl Scorer {
-    /// The rules' assessment and the prediction, the temperature raised by the prediction
-    /// where the configuration says so. Erased leads get no prediction (their facts are gone).
-    pub fn assess(
-        &self,
-        lead: &ScoringInput,
-        now: DateTime<Utc>,
-    ) -> (Assessment, Option<Prediction>) {
-        let mut a = self
-            .rules
-            .assess(&lead.profile(), &lead.touches, lead.stage, now);
-        let prediction = self
-            .predictor
-            .as_ref()
-            .zip(lead.facts())
-            .filter(|_| !lead.erased)
-            .map(|(p, facts)| p.predict(&facts, now, &self.rules));
-        if let Some(p) = &prediction {
-            self.rules.apply_prediction(&mut a, p.predicted_conversion);
-        }
-        (a, prediction)
-    }
-}
-
-/// The stored configuration when there is one, else the built-in one. A stored configuration
-/// that no longer validates fails the run: scoring every lead with rules nobody chose is worse
-/// than an hour's delay, and the error names the field to fix.
-async fn load_model(store: &Store) -> Result<Model, lambda_runtime::Error> {
-    match store.scoring_config_json().await? {
-        None => Ok(Model::new(ScoringConfig::default())?),
-        Some(text) => Ok(Model::new(ScoringConfig::from_json(&text)?)?),
-    }
 }
 
 async fn config_source(store: &Store) -> Result<&'static str, StoreError> {
