@@ -281,3 +281,38 @@ async fn a_merge_that_makes_a_lead_hot_is_announced_within_the_stream() {
     assert_eq!(run["complete"], true, "{run}");
     assert!(about(&events.drain().await, &lead_id).is_empty(), "{run}");
 }
+
+/// events/lead-stream-hot-lead.json (what scripts/run-local and `sam local invoke` send): a
+/// hot lead's INSERT and its sales stage change, built from a real item.
+#[tokio::test]
+async fn the_sample_stream_event_announces_a_hot_lead_and_its_stage_change_once() {
+    let store = fresh_store().await;
+    let events = Events::new().await;
+    let st = state(&store, &events);
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/lead-stream-hot-lead.json"
+    );
+    let sample: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let records = sample["Records"].as_array().unwrap().clone();
+    assert_eq!(deliver(&st, &records).await, Vec::<String>::new());
+    let published = events.drain().await;
+    let mut kinds: Vec<(&str, &str, u64)> = published
+        .iter()
+        .map(|e| {
+            (
+                e["detail-type"].as_str().unwrap(),
+                e["detail"]["temperature"].as_str().unwrap(),
+                e["detail"]["version"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    // SQS does not promise order; the versions do.
+    kinds.sort_by_key(|k| k.2);
+    assert_eq!(
+        kinds,
+        vec![("lead.created", "hot", 1), ("lead.stage_changed", "hot", 2)]
+    );
+    assert_eq!(deliver(&st, &records).await, Vec::<String>::new());
+    assert!(events.drain().await.is_empty());
+}
