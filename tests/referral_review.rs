@@ -7,7 +7,7 @@ use std::sync::Arc;
 use base64::Engine;
 use chrono::Utc;
 use integration_tests::{
-    fresh_store, lambda_event, sample_event, unreachable_store, Answer, EventBuilder,
+    fresh_store, lambda_event, lead_item, sample_event, unreachable_store, Answer, EventBuilder,
 };
 use leadflow::model::{Channel, ContactInput, DeliveryKey, ReviewPlatform, Submission, TouchKind};
 use leadflow::store::keys;
@@ -78,25 +78,7 @@ async fn raw_lead(
     store: &Store,
     lead_id: &str,
 ) -> HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
-    store
-        .client()
-        .get_item()
-        .table_name(store.table())
-        .key(
-            keys::PK,
-            aws_sdk_dynamodb::types::AttributeValue::S(keys::lead_pk(lead_id)),
-        )
-        .key(
-            keys::SK,
-            aws_sdk_dynamodb::types::AttributeValue::S(keys::LEAD_SK.into()),
-        )
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .item()
-        .cloned()
-        .unwrap_or_default()
+    lead_item(store, lead_id).await
 }
 
 fn referral(referrer: Value, referee_email: &str) -> Value {
