@@ -5,7 +5,7 @@
 //! are read back from a local EventBridge (moto) through a rule and an SQS queue.
 
 use chrono::Utc;
-use integration_tests::{fresh_store, lambda_event, lead_item, stream_record, Events};
+use integration_tests::{free_port, fresh_store, lambda_event, lead_item, stream_record, Events};
 use lead_events::LeadEventsState;
 use leadflow::model::{ContactInput, DeliveryKey, Submission, Temperature, TouchKind};
 use leadflow::normalize::{normalize, NormalizeConfig};
@@ -240,11 +240,14 @@ async fn a_merge_that_makes_a_lead_hot_is_announced_within_the_stream() {
     assert_eq!(first.len(), 1);
     assert_eq!(first[0]["detail"]["temperature"], "warm");
 
-    // The same person books a meeting: ingest merges it (one round trip, no rescore).
+    // The same person books a meeting: ingest merges it, in the webhook's 2 round trips as
+    // before (no rescore there).
+    let before = store.round_trips();
     assert_eq!(
         submit(&store, "merge@bigco.com", TouchKind::MeetingBooked).await,
         lead_id
     );
+    assert_eq!(store.round_trips() - before, 2);
     let merged = lead_item(&store, &lead_id).await;
     let merge_record = [stream_record("MODIFY", Some(&created), Some(&merged), 401)];
     let before = store.round_trips();
@@ -315,4 +318,38 @@ async fn the_sample_stream_event_announces_a_hot_lead_and_its_stage_change_once(
     );
     assert_eq!(deliver(&st, &records).await, Vec::<String>::new());
     assert!(events.drain().await.is_empty());
+}
+
+/// EventBridge down: the record is reported, nothing is marked, and the retry (EventBridge back)
+/// publishes it once. Publish-then-mark: a failure never loses the announcement.
+#[tokio::test]
+async fn a_failed_publish_is_retried_and_announced_once() {
+    let store = fresh_store().await;
+    let events = Events::new().await;
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(format!("http://127.0.0.1:{}", free_port()))
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_eventbridge::config::Credentials::new(
+            "test", "test", None, None, "static",
+        ))
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+        .load()
+        .await;
+    let down = LeadEventsState {
+        store: store.clone(),
+        publisher: Some(leadflow::events::Publisher {
+            client: aws_sdk_eventbridge::Client::new(&sdk),
+            bus: events.bus.clone(),
+        }),
+    };
+    let lead_id = hot_lead(&store, "retry@bigco.com").await;
+    let item = lead_item(&store, &lead_id).await;
+    let batch = [stream_record("INSERT", None, Some(&item), 500)];
+    assert_eq!(deliver(&down, &batch).await, vec![format!("{:021}", 500)]);
+    assert!(!store.announced(&lead_id, 1, Utc::now()).await.unwrap());
+    let st = state(&store, &events);
+    assert_eq!(deliver(&st, &batch).await, Vec::<String>::new());
+    assert!(store.announced(&lead_id, 1, Utc::now()).await.unwrap());
+    let published = events.drain().await;
+    assert_eq!(about(&published, &lead_id).len(), 1, "{published:?}");
 }

@@ -34,7 +34,7 @@ struct Server {
 static DYNAMODB: OnceLock<Server> = OnceLock::new();
 static EVENTS: OnceLock<Server> = OnceLock::new();
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -285,3 +285,90 @@ async fn announce(
     );
     Ok(Outcome::Announced(events.len()))
 }
+
+#[cfg(test)]
+mod tests {
+    use leadflow::model::{Stage, Temperature};
+
+    use super::*;
+
+    fn lead(version: u64, t: Option<Temperature>, stage: Stage) -> LeadSnapshot {
+        LeadSnapshot {
+            lead_id: "l1".into(),
+            version,
+            score: Some(40),
+            temperature: t,
+            stage,
+            source: "google".into(),
+            channel: "paid_search".into(),
+            campaign: "spring".into(),
+            is_test: false,
+            erased: false,
+            created_at: None,
+            touch_count: 1,
+            score_write: None,
+        }
+    }
+
+    fn kinds(events: &[ChangeEvent]) -> Vec<&str> {
+        events.iter().map(|e| e.detail_type).collect()
+    }
+
+    #[test]
+    fn what_each_record_announces() {
+        use Temperature::*;
+        let warm = lead(1, Some(Warm), Stage::Lead);
+        assert_eq!(
+            kinds(&announcements("INSERT", None, Some(&warm))),
+            ["lead.created"]
+        );
+        let mut hot = lead(2, Some(Hot), Stage::Mql);
+        assert_eq!(
+            kinds(&announcements("MODIFY", Some(&warm), Some(&hot))),
+            ["lead.temperature_changed", "lead.stage_changed"]
+        );
+        // The same change written by rescore: rescore announces it.
+        hot.score_write = Some(ScoreWriter::Rescore);
+        assert!(announcements("MODIFY", Some(&warm), Some(&hot)).is_empty());
+        // Written here (a merge rescored): announced from the stream.
+        hot.score_write = Some(ScoreWriter::LeadEvents);
+        assert_eq!(announcements("MODIFY", Some(&warm), Some(&hot)).len(), 2);
+        // Nothing moved, a removal, an erased lead, an unscored lead scored cold: no news.
+        let same = lead(3, Some(Warm), Stage::Lead);
+        assert!(announcements("MODIFY", Some(&warm), Some(&same)).is_empty());
+        assert!(announcements("REMOVE", Some(&warm), None).is_empty());
+        let mut erased = lead(4, None, Stage::Lead);
+        erased.erased = true;
+        assert!(announcements("INSERT", None, Some(&erased)).is_empty());
+        let unscored = lead(1, None, Stage::Lead);
+        let cold = lead(2, Some(Cold), Stage::Lead);
+        assert!(announcements("MODIFY", Some(&unscored), Some(&cold)).is_empty());
+    }
+
+    #[test]
+    fn details_carry_the_version_and_no_personal_data() {
+        let hot = lead(7, Some(Temperature::Hot), Stage::Mql);
+        let e = &announcements("INSERT", None, Some(&hot))[0];
+        assert_eq!(e.detail["version"], 7);
+        assert_eq!(e.detail["temperature"], "hot");
+        let keys: Vec<&String> = e.detail.as_object().unwrap().keys().collect();
+        for k in keys {
+            assert!(
+                [
+                    "lead_id",
+                    "version",
+                    "score",
+                    "temperature",
+                    "stage",
+                    "source",
+                    "channel",
+                    "campaign",
+                    "is_test",
+                    "created_at"
+                ]
+                .contains(&k.as_str()),
+                "{k}"
+            );
+        }
+    }
+}
