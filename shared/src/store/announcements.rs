@@ -106,14 +106,26 @@ pub fn lead_snapshot(image: &Item) -> Result<LeadSnapshot, StoreError> {
 }
 
 /// Decodes an image in the stream's AttributeValue JSON shape (`{"S": "..."}`, `{"N": "1"}`,
-/// `{"M": {...}}`...), as Lambda delivers it, into an item.
+/// `{"M": {...}}`...), as Lambda delivers it, into an item. An attribute that is not in that
+/// shape is left out (and logged) rather than failing the image: an announcement reads a few
+/// attributes, and `lead_snapshot` fails when one of those is missing. (DynamoDB Local's stream
+/// delivers an empty map, e.g. a lead's `custom` with no answers, as a typeless `{}`.)
 pub fn item_from_stream_json(image: &Value) -> Result<Item, StoreError> {
     let obj = image
         .as_object()
         .ok_or_else(|| stream_corrupt("image is not an object"))?;
-    obj.iter()
-        .map(|(k, v)| Ok((k.clone(), attribute_from_json(v)?)))
-        .collect()
+    let mut item = Item::with_capacity(obj.len());
+    for (k, v) in obj {
+        match attribute_from_json(v) {
+            Ok(a) => {
+                item.insert(k.clone(), a);
+            }
+            Err(e) => {
+                tracing::warn!(attribute = k.as_str(), error = %e, "stream attribute left out")
+            }
+        }
+    }
+    Ok(item)
 }
 
 /// The same shape as `item_from_stream_json`, back: tests and sample events build stream
@@ -298,16 +310,22 @@ mod tests {
     }
 
     #[test]
-    fn malformed_images_are_corrupt_not_panics() {
+    fn malformed_attributes_are_left_out_not_panics() {
+        assert!(item_from_stream_json(&serde_json::json!([])).is_err());
         for bad in [
-            serde_json::json!([]),
-            serde_json::json!({"a": "plain"}),
-            serde_json::json!({"a": {"S": 1}}),
-            serde_json::json!({"a": {"S": "x", "N": "1"}}),
-            serde_json::json!({"a": {"Q": "x"}}),
-            serde_json::json!({"a": {"B": "not base64!"}}),
+            serde_json::json!({}),
+            serde_json::json!("plain"),
+            serde_json::json!({"S": 1}),
+            serde_json::json!({"S": "x", "N": "1"}),
+            serde_json::json!({"Q": "x"}),
+            serde_json::json!({"B": "not base64!"}),
+            serde_json::json!({"L": [{"S": 1}]}),
         ] {
-            assert!(item_from_stream_json(&bad).is_err(), "{bad}");
+            let image =
+                serde_json::json!({"lead_id": {"S": "1"}, "version": {"N": "2"}, "bad": bad});
+            let item = item_from_stream_json(&image).unwrap();
+            assert!(!item.contains_key("bad"), "{image}");
+            assert_eq!(lead_snapshot(&item).unwrap().version, 2);
         }
     }
 
