@@ -269,6 +269,11 @@ async fn a_merge_that_makes_a_lead_hot_is_announced_within_the_stream() {
     assert_eq!(e["detail"]["new"], "hot");
     assert_eq!(e["detail"]["temperature"], "hot");
     assert_eq!(e["detail"]["version"], 3);
+    assert_eq!(e["detail"]["score"], 80);
+    assert_eq!(
+        e["detail"]["reasons"][0]["rule"],
+        "engagement_meeting_booked"
+    );
 
     // Both records again (a redelivery): no second write, no second event.
     assert_eq!(

@@ -120,6 +120,12 @@ fn facts(lead: &LeadSnapshot) -> Value {
     })
 }
 
+/// A change also says why the lead scores what it does (rule names and points).
+fn with_reasons(mut detail: Value, lead: &LeadSnapshot) -> Value {
+    detail["reasons"] = serde_json::to_value(&lead.reasons).unwrap_or(Value::Null);
+    detail
+}
+
 /// `lead.created`: a new lead, with its temperature and stage as ingest scored them.
 pub fn lead_created(lead: &LeadSnapshot) -> ChangeEvent {
     let mut detail = facts(lead);
@@ -138,7 +144,7 @@ pub fn image_changes(old: &LeadSnapshot, new: &LeadSnapshot) -> Vec<ChangeEvent>
         && new.temperature.is_some()
         && !(old.temperature.is_none() && new.temperature == Some(Temperature::Cold));
     if temp_changed {
-        let mut detail = facts(new);
+        let mut detail = with_reasons(facts(new), new);
         detail["old"] = json!(old.temperature.map(Temperature::as_str));
         detail["new"] = json!(new.temperature.map(Temperature::as_str));
         detail["old_score"] = json!(old.score);
@@ -148,7 +154,7 @@ pub fn image_changes(old: &LeadSnapshot, new: &LeadSnapshot) -> Vec<ChangeEvent>
         });
     }
     if old.stage != new.stage {
-        let mut detail = facts(new);
+        let mut detail = with_reasons(facts(new), new);
         detail["old"] = json!(old.stage.as_str());
         detail["new"] = json!(new.stage.as_str());
         out.push(ChangeEvent {

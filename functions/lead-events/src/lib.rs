@@ -306,6 +306,7 @@ mod tests {
             erased: false,
             created_at: None,
             touch_count: 1,
+            reasons: Vec::new(),
             score_write: None,
         }
     }

@@ -21,6 +21,7 @@ use super::codec::{get_bool, get_n, get_s, n, s, Item};
 use super::keys::{self, ts};
 use super::{Store, StoreError};
 use crate::model::{Stage, Temperature};
+use crate::scoring::Reason;
 
 /// Stream records are retried for at most 24 hours (the stream's retention); a week leaves room
 /// for a redrive by hand and costs nothing (the marker is tiny and TTL deletes it).
@@ -62,6 +63,8 @@ pub struct LeadSnapshot {
     pub erased: bool,
     pub created_at: Option<String>,
     pub touch_count: u64,
+    /// The top rules of the stored score (`score_reasons`: rule names and points only).
+    pub reasons: Vec<Reason>,
     /// Set when this image is the result of a score write by `writer`.
     pub score_write: Option<ScoreWriter>,
 }
@@ -101,6 +104,7 @@ pub fn lead_snapshot(image: &Item) -> Result<LeadSnapshot, StoreError> {
         erased: get_bool(image, "erased"),
         created_at: get_s(image, "created_at"),
         touch_count: get_n(image, "touch_count").unwrap_or(0),
+        reasons: super::rescore::reasons_from(image.get("score_reasons")),
         score_write,
     })
 }

@@ -226,7 +226,7 @@ fn reasons_value(reasons: &[Reason]) -> AttributeValue {
     )
 }
 
-fn reasons_from(v: Option<&AttributeValue>) -> Vec<Reason> {
+pub(crate) fn reasons_from(v: Option<&AttributeValue>) -> Vec<Reason> {
     v.and_then(|v| v.as_l().ok())
         .map(|l| {
             l.iter()
