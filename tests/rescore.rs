@@ -4,9 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_sdk_eventbridge::types::Target;
 use chrono::{DateTime, Duration, Utc};
-use integration_tests::{events_endpoint, fresh_store, json_event, sdk_config};
+use integration_tests::{fresh_store, json_event, Events};
 use lambda_runtime::{Context, LambdaEvent};
 use leadflow::model::{ContactInput, DeliveryKey, Stage, Submission, Temperature, TouchKind};
 use leadflow::normalize::{normalize, NormalizeConfig};
@@ -14,107 +13,6 @@ use leadflow::scoring::{Model, ScoringConfig};
 use leadflow::store::{ScoreWrite, Store};
 use rescore::{handler, Publisher, RescoreState};
 use serde_json::{json, Value};
-
-/// EventBridge and SQS on moto's server.
-async fn sdk() -> aws_config::SdkConfig {
-    sdk_config(&events_endpoint()).await
-}
-
-/// A bus of its own with a rule sending every rescore event to a fresh SQS queue.
-struct Events {
-    bus: String,
-    queue_url: String,
-    events: aws_sdk_eventbridge::Client,
-    sqs: aws_sdk_sqs::Client,
-}
-
-impl Events {
-    async fn new() -> Events {
-        let sdk = sdk().await;
-        let events = aws_sdk_eventbridge::Client::new(&sdk);
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let id = leadflow::store::new_id();
-        let bus = format!("bus-{id}");
-        events.create_event_bus().name(&bus).send().await.unwrap();
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(format!("q-{id}"))
-            .send()
-            .await
-            .unwrap()
-            .queue_url()
-            .unwrap()
-            .to_string();
-        let arn = sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap()
-            .attributes()
-            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-            .clone();
-        events
-            .put_rule()
-            .name(format!("r-{id}"))
-            .event_bus_name(&bus)
-            .event_pattern(json!({"source": [rescore::EVENT_SOURCE]}).to_string())
-            .send()
-            .await
-            .unwrap();
-        events
-            .put_targets()
-            .rule(format!("r-{id}"))
-            .event_bus_name(&bus)
-            .targets(Target::builder().id("q").arn(arn).build().unwrap())
-            .send()
-            .await
-            .unwrap();
-        Events {
-            bus,
-            queue_url,
-            events,
-            sqs,
-        }
-    }
-
-    fn publisher(&self) -> Publisher {
-        Publisher {
-            client: self.events.clone(),
-            bus: self.bus.clone(),
-        }
-    }
-
-    /// Every event delivered so far (the queue is emptied).
-    async fn drain(&self) -> Vec<Value> {
-        let mut out = Vec::new();
-        loop {
-            let got = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .unwrap();
-            let msgs = got.messages();
-            if msgs.is_empty() {
-                return out;
-            }
-            for m in msgs {
-                out.push(serde_json::from_str(m.body().unwrap()).unwrap());
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
-    }
-}
 
 fn state(store: Store, publisher: Option<Publisher>, vars: &[(&str, &str)]) -> RescoreState {
     let vars: HashMap<String, String> = vars
@@ -453,7 +351,16 @@ async fn a_concurrent_ingest_is_never_lost() {
     let mut forced = stale.clone();
     forced.score = Some(a.score + 1); // make the stale input look changed
     assert_eq!(
-        store.write_score(&forced, &a, None, now).await.unwrap(),
+        store
+            .write_score(
+                &forced,
+                &a,
+                None,
+                leadflow::store::ScoreWriter::Rescore,
+                now
+            )
+            .await
+            .unwrap(),
         ScoreWrite::Conflict
     );
     let lead = store.get_lead(&lead_id).await.unwrap().unwrap();

@@ -38,7 +38,7 @@ struct Server {
 static DYNAMODB: OnceLock<Server> = OnceLock::new();
 static EVENTS: OnceLock<Server> = OnceLock::new();
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -353,4 +353,158 @@ impl std::ops::Deref for StandIn {
     fn deref(&self) -> &http_stub::Stub {
         &self.0
     }
+}
+
+/// A local EventBridge bus of its own (moto) with a rule sending every event leadflow publishes
+/// to a fresh SQS queue the test reads back.
+pub struct Events {
+    pub bus: String,
+    queue_url: String,
+    events: aws_sdk_eventbridge::Client,
+    sqs: aws_sdk_sqs::Client,
+}
+
+impl Events {
+    pub async fn new() -> Events {
+        let sdk = sdk_config(&events_endpoint()).await;
+        let events = aws_sdk_eventbridge::Client::new(&sdk);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let id = leadflow::store::new_id();
+        let bus = format!("bus-{id}");
+        events.create_event_bus().name(&bus).send().await.unwrap();
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(format!("q-{id}"))
+            .send()
+            .await
+            .unwrap()
+            .queue_url()
+            .unwrap()
+            .to_string();
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes()
+            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+            .clone();
+        events
+            .put_rule()
+            .name(format!("r-{id}"))
+            .event_bus_name(&bus)
+            .event_pattern(
+                serde_json::json!({"source": [rescore::EVENT_SOURCE, lead_events::EVENT_SOURCE]})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        events
+            .put_targets()
+            .rule(format!("r-{id}"))
+            .event_bus_name(&bus)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("q")
+                    .arn(arn)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        Events {
+            bus,
+            queue_url,
+            events,
+            sqs,
+        }
+    }
+
+    pub fn publisher(&self) -> leadflow::events::Publisher {
+        leadflow::events::Publisher {
+            client: self.events.clone(),
+            bus: self.bus.clone(),
+        }
+    }
+
+    /// Every event delivered so far (the queue is emptied).
+    pub async fn drain(&self) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        loop {
+            let got = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            let msgs = got.messages();
+            if msgs.is_empty() {
+                return out;
+            }
+            for m in msgs {
+                out.push(serde_json::from_str(m.body().unwrap()).unwrap());
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+/// A lead item exactly as DynamoDB Local stores it (consistent read): what a stream record's
+/// image carries.
+pub async fn lead_item(store: &Store, lead_id: &str) -> leadflow::store::Item {
+    store
+        .raw_lead_item(lead_id)
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+/// One DynamoDB stream record of a lead item, as Lambda delivers it (NEW_AND_OLD_IMAGES): the
+/// images are real items, in the stream's AttributeValue JSON shape.
+pub fn stream_record(
+    event_name: &str,
+    old: Option<&leadflow::store::Item>,
+    new: Option<&leadflow::store::Item>,
+    sequence_number: u64,
+) -> serde_json::Value {
+    use leadflow::store::item_to_stream_json;
+    let image = new.or(old).expect("an image");
+    let keys: leadflow::store::Item = ["pk", "sk"]
+        .into_iter()
+        .map(|k| (k.to_string(), image[k].clone()))
+        .collect();
+    let mut dynamodb = serde_json::json!({
+        "ApproximateCreationDateTime": chrono::Utc::now().timestamp(),
+        "Keys": item_to_stream_json(&keys),
+        "SequenceNumber": format!("{sequence_number:021}"),
+        "SizeBytes": 512,
+        "StreamViewType": "NEW_AND_OLD_IMAGES",
+    });
+    if let Some(new) = new {
+        dynamodb["NewImage"] = item_to_stream_json(new);
+    }
+    if let Some(old) = old {
+        dynamodb["OldImage"] = item_to_stream_json(old);
+    }
+    serde_json::json!({
+        "eventID": format!("{sequence_number:x}"),
+        "eventName": event_name,
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": dynamodb,
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/leadflow/stream/2026-11-30T00:00:00.000",
+    })
 }

@@ -17,7 +17,8 @@
 //! Only leads whose score, temperature or stage changed are written, conditioned on the lead's
 //! version (a concurrent ingest is never clobbered: the lead is re-read and rescored). Temperature
 //! and stage changes get a score-change record and an EventBridge event
-//! (`lead.temperature_changed`, `lead.stage_changed`). The result, also logged and emitted as EMF
+//! (`lead.temperature_changed`, `lead.stage_changed`; `leadflow::events`: rescore announces the
+//! changes its own writes make, the stream function `lead-events` every other change). The result, also logged and emitted as EMF
 //! metrics, is the run summary `{"scanned", "changed", "written", "conflicts", "errors",
 //! "complete", ...}`.
 
@@ -28,12 +29,15 @@ use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use futures_util::stream::{self, StreamExt};
 use lambda_runtime::LambdaEvent;
+pub use leadflow::events::Publisher;
+use leadflow::events::{change_events, ChangeEvent};
 use leadflow::lambda_time;
-use leadflow::model::Temperature;
-use leadflow::predict::{Prediction, Predictor};
-use leadflow::scoring::{reasons_line, Assessment, Model, ScoringConfig};
+pub use leadflow::rescoring::Scorer;
+use leadflow::rescoring::{load_predictor, load_rules};
+use leadflow::scoring::ScoringConfig;
 use leadflow::store::{
-    RescoreProgress, RunScope, ScoreWrite, ScoringInput, SegmentProgress, Store, StoreError,
+    RescoreProgress, RunScope, ScoreWrite, ScoreWriter, ScoringInput, SegmentProgress, Store,
+    StoreError,
 };
 use leadflow::telemetry::Metrics;
 use serde::Deserialize;
@@ -47,15 +51,6 @@ pub const EVENT_SOURCE: &str = "leadflow.rescore";
 const MAX_ATTEMPTS: u32 = 3;
 /// Score writes in flight per segment.
 const WRITE_CONCURRENCY: usize = 16;
-/// PutEvents accepts at most 10 entries per request.
-const EVENTS_PER_REQUEST: usize = 10;
-
-/// Where temperature and stage changes go.
-#[derive(Clone)]
-pub struct Publisher {
-    pub client: aws_sdk_eventbridge::Client,
-    pub bus: String,
-}
 
 /// Everything the handler needs, built once per cold start.
 pub struct RescoreState {
@@ -249,7 +244,7 @@ pub async fn handler(
     if let RescoreEvent::SetConfig(cfg) = &input {
         return set_config(state, cfg, now).await;
     }
-    let model = load_model(&state.store).await?;
+    let model = load_rules(&state.store).await?;
     if let Some(answer) = predictive::dispatch(state, &input, &model, stop_at, now).await? {
         return Ok(answer);
     }
@@ -257,7 +252,7 @@ pub async fn handler(
         return Ok(json!({"config": model.config(), "source": config_source(&state.store).await?}));
     }
     let model = Scorer {
-        predictor: predictive::load(&state.store).await?,
+        predictor: load_predictor(&state.store).await?,
         rules: model,
     };
     let counters = Counters::default();
@@ -338,46 +333,6 @@ pub async fn handler(
     metrics.emit();
     tracing::info!(summary = %summary, "rescore finished");
     Ok(summary)
-}
-
-/// The rules and, when a model is trained, the predictive score: what every lead is scored by.
-pub struct Scorer {
-    pub rules: Model,
-    pub predictor: Option<Predictor>,
-}
-
-impl Scorer {
-    /// The rules' assessment and the prediction, the temperature raised by the prediction
-    /// where the configuration says so. Erased leads get no prediction (their facts are gone).
-    pub fn assess(
-        &self,
-        lead: &ScoringInput,
-        now: DateTime<Utc>,
-    ) -> (Assessment, Option<Prediction>) {
-        let mut a = self
-            .rules
-            .assess(&lead.profile(), &lead.touches, lead.stage, now);
-        let prediction = self
-            .predictor
-            .as_ref()
-            .zip(lead.facts())
-            .filter(|_| !lead.erased)
-            .map(|(p, facts)| p.predict(&facts, now, &self.rules));
-        if let Some(p) = &prediction {
-            self.rules.apply_prediction(&mut a, p.predicted_conversion);
-        }
-        (a, prediction)
-    }
-}
-
-/// The stored configuration when there is one, else the built-in one. A stored configuration
-/// that no longer validates fails the run: scoring every lead with rules nobody chose is worse
-/// than an hour's delay, and the error names the field to fix.
-async fn load_model(store: &Store) -> Result<Model, lambda_runtime::Error> {
-    match store.scoring_config_json().await? {
-        None => Ok(Model::new(ScoringConfig::default())?),
-        Some(text) => Ok(Model::new(ScoringConfig::from_json(&text)?)?),
-    }
 }
 
 async fn config_source(store: &Store) -> Result<&'static str, StoreError> {
@@ -519,13 +474,6 @@ async fn run_segment(
     }
 }
 
-/// One event to publish.
-#[derive(Debug, Clone)]
-pub struct ChangeEvent {
-    pub detail_type: &'static str,
-    pub detail: Value,
-}
-
 /// Rescores one lead; writes it when something changed (retrying on a version conflict with a
 /// fresh read). Returns the events to publish.
 async fn rescore_lead(
@@ -551,12 +499,12 @@ async fn rescore_lead(
         }
         match state
             .store
-            .write_score(&lead, &a, prediction.as_ref(), now)
+            .write_score(&lead, &a, prediction.as_ref(), ScoreWriter::Rescore, now)
             .await
         {
             Ok(ScoreWrite::Written) => {
                 Counters::add(&counters.written, 1);
-                return change_events(&lead, &a, prediction.as_ref());
+                return change_events(&lead, &a, prediction.as_ref(), lead.version + 1);
             }
             Ok(ScoreWrite::Conflict) => {
                 Counters::add(&counters.conflicts, 1);
@@ -586,115 +534,13 @@ async fn rescore_lead(
     Vec::new()
 }
 
-/// The events a written assessment announces. A never-scored lead that turns out cold is no
-/// news; every other temperature change is. Both carry the prediction (null without a model).
-pub fn change_events(
-    old: &ScoringInput,
-    a: &Assessment,
-    prediction: Option<&Prediction>,
-) -> Vec<ChangeEvent> {
-    let mut out = Vec::new();
-    let reasons = serde_json::to_value(&a.reasons).unwrap_or(Value::Null);
-    let predicted = prediction.map(|p| p.predicted_conversion);
-    let top_features = prediction.map(|p| &p.top_features);
-    let temp_changed = old.temperature != Some(a.temperature)
-        && !(old.temperature.is_none() && a.temperature == Temperature::Cold);
-    if temp_changed {
-        out.push(ChangeEvent {
-            detail_type: "lead.temperature_changed",
-            detail: json!({
-                "lead_id": old.lead_id,
-                "old": old.temperature.map(Temperature::as_str),
-                "new": a.temperature.as_str(),
-                "score": a.score,
-                "old_score": old.score,
-                "stage": a.stage.as_str(),
-                "reasons": reasons,
-                "is_test": old.is_test,
-                "config_version": a.config_version,
-                "predicted_conversion": predicted,
-                "top_features": top_features,
-            }),
-        });
-    }
-    if old.stage != a.stage {
-        out.push(ChangeEvent {
-            detail_type: "lead.stage_changed",
-            detail: json!({
-                "lead_id": old.lead_id,
-                "old": old.stage.as_str(),
-                "new": a.stage.as_str(),
-                "score": a.score,
-                "temperature": a.temperature.as_str(),
-                "reasons": reasons,
-                "is_test": old.is_test,
-                "config_version": a.config_version,
-                "predicted_conversion": predicted,
-                "top_features": top_features,
-            }),
-        });
-    }
-    if !out.is_empty() {
-        tracing::info!(
-            lead_id = old.lead_id,
-            score = a.score,
-            temperature = a.temperature.as_str(),
-            stage = a.stage.as_str(),
-            reasons = reasons_line(&a.reasons),
-            "lead changed tier"
-        );
-    }
-    out
-}
-
-/// Publishes events, 10 per PutEvents. A failed publish is counted and logged with the lead
-/// ids; the score-change records remain the durable history.
+/// Publishes events from rescore. A failed publish is counted and logged with the lead ids; the
+/// score-change records remain the durable history.
 async fn publish(state: &RescoreState, events: Vec<ChangeEvent>, counters: &Counters) {
     let Some(p) = &state.publisher else {
         return;
     };
-    for chunk in events.chunks(EVENTS_PER_REQUEST) {
-        let entries: Vec<_> = chunk
-            .iter()
-            .map(|e| {
-                aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                    .event_bus_name(&p.bus)
-                    .source(EVENT_SOURCE)
-                    .detail_type(e.detail_type)
-                    .detail(e.detail.to_string())
-                    .build()
-            })
-            .collect();
-        match p
-            .client
-            .put_events()
-            .set_entries(Some(entries))
-            .send()
-            .await
-        {
-            Ok(out) => {
-                let failed = out.failed_entry_count().max(0) as u64;
-                Counters::add(
-                    &counters.published,
-                    chunk.len() as u64 - failed.min(chunk.len() as u64),
-                );
-                if failed > 0 {
-                    Counters::add(&counters.errors, failed);
-                    tracing::error!(failed, "some events were not published");
-                }
-            }
-            Err(e) => {
-                Counters::add(&counters.errors, chunk.len() as u64);
-                let ids: Vec<&str> = chunk
-                    .iter()
-                    .filter_map(|e| e.detail["lead_id"].as_str())
-                    .collect();
-                tracing::error!(
-                    error = %aws_sdk_eventbridge::error::DisplayErrorContext(&e),
-                    lead_ids = ?ids,
-                    "publishing events failed"
-                );
-            }
-        }
-    }
+    let done = p.publish(EVENT_SOURCE, &events).await;
+    Counters::add(&counters.published, done.accepted);
+    Counters::add(&counters.errors, done.failed);
 }

@@ -14,11 +14,7 @@ async fn main() -> Result<(), Error> {
     let sdk_config = load_sdk_config().await;
     let store = Store::new(&sdk_config, table_name()?);
     // `EVENT_BUS_NAME` empty: changes are recorded on the leads but not published.
-    let bus = std::env::var("EVENT_BUS_NAME").unwrap_or_else(|_| "default".to_string());
-    let publisher = (!bus.trim().is_empty()).then(|| Publisher {
-        client: aws_sdk_eventbridge::Client::new(&sdk_config),
-        bus: bus.trim().to_string(),
-    });
+    let publisher = Publisher::from_env(&sdk_config);
     let state = RescoreState::from_lookup(store, publisher, |k| std::env::var(k).ok())?;
     state.store.warm_up().await;
     let state = &state;

@@ -3,34 +3,19 @@
 //! training settings of the scoring configuration for that run) trains a model from every lead
 //! and stores it as the next version; `{"get_model": true}` answers the model in force with its
 //! evaluation, and the last training run's outcome (why nothing was trained, when it was not).
-//! Every rescore then applies the model in force (see `load`).
+//! Every rescore then applies the model in force (`leadflow::rescoring::load_predictor`).
 
 use std::sync::Mutex;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
-use leadflow::predict::{PredictSettings, PredictiveModel, Predictor, TrainingSet};
+use leadflow::predict::{PredictSettings, PredictiveModel, TrainingSet};
 use leadflow::scoring::Model;
 use leadflow::store::{Store, StoreError};
 use serde_json::{json, Value};
 
 use crate::{Counters, RescoreEvent, RescoreState};
-
-/// The model in force, if one was trained. A document this code cannot read (another format)
-/// is logged and not applied: the rules score goes on, and the next training replaces it.
-pub async fn load(store: &Store) -> Result<Option<Predictor>, StoreError> {
-    let Some(text) = store.predictive_model_json().await? else {
-        return Ok(None);
-    };
-    match PredictiveModel::from_json(&text) {
-        Ok(m) => Ok(Some(Predictor::new(m))),
-        Err(e) => {
-            tracing::error!(error = %e, "stored predictive model not applied");
-            Ok(None)
-        }
-    }
-}
 
 /// `{"train": ...}` and `{"get_model": true}`; `None` for every other event.
 pub async fn dispatch(

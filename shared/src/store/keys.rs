@@ -9,6 +9,7 @@
 //! | quarantine    | `QUARANTINE#<id>`           | `#Q`                        | `QUARANTINE`        | `<received_at>#<id>`      |
 //! | consent       | `LEAD#<lead_id>`            | `CONSENT#<at>#<touch>`      |                     |                           |
 //! | lead gone     | `GONE#<provider>#<lead id>` | `#GONE`                     | `LEADGONE`          | `<received_at>#<pk>`      |
+//! | announcement  | `ANNOUNCED#<lead_id>`       | `V#<version, 20 digits>`    |                     |                           |
 //!
 //! Touchpoints share their lead's partition: one Query reads a lead with its history, and a
 //! parallel Scan segment sees a lead and its touchpoints together (segments split by pk).
@@ -225,6 +226,16 @@ pub const PREDICT_ATTEMPT_SK: &str = "#ATTEMPT";
 /// Zero-padded so the versions sort as text.
 pub fn predict_model_sk(version: u64) -> String {
     format!("MODEL#{version:010}")
+}
+
+/// An announcement of a lead's version by the stream function: `ANNOUNCED#<lead_id>` /
+/// `V#<version>` (zero-padded), outside the lead's partition so rescore's scans never read it.
+pub fn announcement_pk(lead_id: &str) -> String {
+    format!("ANNOUNCED#{lead_id}")
+}
+
+pub fn announcement_sk(version: u64) -> String {
+    format!("V#{version:020}")
 }
 
 #[cfg(test)]

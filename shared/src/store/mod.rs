@@ -2,11 +2,13 @@
 //! and nothing outside it builds a key or sends a request: callers pass ids and typed values
 //! (`keys` names the items, `codec` converts them, `ingest` is the dedupe-and-merge write path,
 //! `read` the lookups, `quarantine` the replay queue, `announced` the leads platforms announce
-//! by id, `phones` the re-normalization of refused phone numbers, `rescore` the scores and run
+//! by id, `announcements` what the stream function announced (and decoding stream images),
+//! `phones` the re-normalization of refused phone numbers, `rescore` the scores and run
 //! checkpoints, `referrals`, `reviews`, `sales`, `metrics`). Tests read raw items through the
 //! `test-support` feature's typed helpers (`test_support`), never a client of their own.
 
 mod announced;
+mod announcements;
 pub(crate) mod codec;
 mod ingest;
 pub(crate) mod keys;
@@ -23,6 +25,10 @@ mod sales;
 mod test_support;
 mod txn;
 pub use announced::{StoredDelivery, Withdrawal};
+pub use announcements::{
+    is_lead_key, item_from_stream_json, item_to_stream_json, lead_snapshot, LeadSnapshot,
+    ScoreWriter,
+};
 pub use keys::{new_id, ts};
 pub use phones::{PhoneAdoption, RefusedPhone};
 pub use read::{record_from_items, LeadRecord};

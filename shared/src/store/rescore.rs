@@ -249,7 +249,7 @@ fn reasons_value(reasons: &[Reason]) -> AttributeValue {
     )
 }
 
-fn reasons_from(v: Option<&AttributeValue>) -> Vec<Reason> {
+pub(crate) fn reasons_from(v: Option<&AttributeValue>) -> Vec<Reason> {
     v.and_then(|v| v.as_l().ok())
         .map(|l| {
             l.iter()
@@ -440,13 +440,14 @@ impl Store {
     }
 
     /// Writes a new assessment (and the prediction, when a model is in force) if the lead is
-    /// still at `input.version` (bumping it). A temperature or stage change also appends a
+    /// still at `input.version` (bumping it), recording `writer`. A temperature or stage change also appends a
     /// score-change record, in the same transaction.
     pub async fn write_score(
         &self,
         input: &ScoringInput,
         a: &Assessment,
         prediction: Option<&Prediction>,
+        writer: super::ScoreWriter,
         now: DateTime<Utc>,
     ) -> Result<ScoreWrite, StoreError> {
         let mut sets = Vec::new();
@@ -475,6 +476,13 @@ impl Store {
                 sets.push("#mql_at = if_not_exists(#mql_at, :mql_at)".into());
             }
         }
+        // Who wrote this score, at the version the write produces: the stream function tells
+        // rescore's writes (announced by rescore) from every other change by these two.
+        names.insert("#writer".into(), "score_writer".into());
+        values.insert(":writer".into(), s(writer.as_str()));
+        names.insert("#scored_version".into(), "scored_version".into());
+        values.insert(":next".into(), n(input.version + 1));
+        sets.push("#writer = :writer, #scored_version = :next".into());
         names.insert("#version".into(), "version".into());
         values.insert(":v".into(), n(input.version));
         values.insert(":one".into(), n(1));

@@ -2,7 +2,8 @@
 //! what is deployed: one definition, read here.
 //!
 //! Only the properties that shape a table are read: `KeySchema`, `AttributeDefinitions`,
-//! `GlobalSecondaryIndexes` and `TimeToLiveSpecification`. They must be literal values in the
+//! `GlobalSecondaryIndexes`, `TimeToLiveSpecification` and `StreamSpecification` (DynamoDB
+//! Local serves streams too: scripts/run-local feeds the lead stream to lead-events). They must be literal values in the
 //! template; an intrinsic function there (`!Ref`, `!If`, `Fn::...`) is an error rather than a
 //! silently different local table. Tags anywhere else in the template (`!Ref`, `!Sub`,
 //! `!GetAtt`, ...) are fine: serde_norway yields them as tagged values and they are ignored.
@@ -12,7 +13,8 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, IndexStatus, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    Projection, ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TableStatus, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 use serde_norway::Value;
@@ -31,6 +33,8 @@ pub struct TableSpec {
     pub gsis: Vec<GsiSpec>,
     /// The TTL attribute when `TimeToLiveSpecification.Enabled` is true.
     pub ttl_attribute: Option<String>,
+    /// `StreamSpecification.StreamViewType` (NEW_AND_OLD_IMAGES, ...), when the table has a stream.
+    pub stream_view_type: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -201,6 +205,9 @@ fn table_spec(id: &str, props: &Value) -> Result<TableSpec, String> {
         prop("TimeToLiveSpecification")?,
         &format!("{id}.TimeToLiveSpecification"),
     )?;
+    let stream_view_type = prop("StreamSpecification")?
+        .map(|v| string(v, "StreamViewType", &format!("{id}.StreamSpecification")))
+        .transpose()?;
     // DynamoDB rejects definitions of attributes that are no key, and keys without definitions.
     let mut used: Vec<&str> = keys.iter().map(|(a, _)| a.as_str()).collect();
     for g in &gsis {
@@ -224,6 +231,7 @@ fn table_spec(id: &str, props: &Value) -> Result<TableSpec, String> {
         attributes,
         gsis,
         ttl_attribute: ttl,
+        stream_view_type,
     })
 }
 
@@ -309,6 +317,15 @@ pub async fn create_table(
                 .index_name(&g.name)
                 .set_key_schema(Some(key_elements(&g.key_schema)?))
                 .projection(projection.build())
+                .build()
+                .map_err(|e| err(&e))?,
+        );
+    }
+    if let Some(view) = &spec.stream_view_type {
+        req = req.stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::from(view.as_str()))
                 .build()
                 .map_err(|e| err(&e))?,
         );
@@ -407,6 +424,10 @@ mod tests {
             }]
         );
         assert_eq!(leads.ttl_attribute.as_deref(), Some("expires_at"));
+        assert_eq!(
+            leads.stream_view_type.as_deref(),
+            Some("NEW_AND_OLD_IMAGES")
+        );
     }
 
     const TAGGED: &str = r#"
