@@ -17,6 +17,7 @@ pub mod multipart;
 pub mod names;
 pub mod normalize;
 pub mod predict;
+pub mod privacy;
 pub mod sales;
 pub mod scoring;
 pub mod signature;

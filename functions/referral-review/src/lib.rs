@@ -19,6 +19,7 @@ use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse
 use lambda_runtime::LambdaEvent;
 use leadflow::edge::{self, ApiKeys, Auth, InboundRequest, Route, Service};
 use leadflow::normalize::NormalizeConfig;
+use leadflow::privacy::{Pepper, PRIVACY_PEPPER};
 use leadflow::store::Store;
 
 /// Everything the handler needs, built once per cold start.
@@ -29,6 +30,8 @@ pub struct AppState {
     pub api_keys: ApiKeys,
     /// `TRUSTPILOT_KEY`: the secret Trustpilot sends (URL parameter or basic auth password).
     pub trustpilot_key: Option<String>,
+    /// `PRIVACY_PEPPER`: keys the referral keys derived from a referee's address.
+    pub pepper: Pepper,
 }
 
 impl std::fmt::Debug for AppState {
@@ -56,6 +59,7 @@ impl AppState {
             trustpilot_key: get("TRUSTPILOT_KEY")
                 .map(|k| k.trim().to_string())
                 .filter(|k| !k.is_empty()),
+            pepper: Pepper::from_lookup(PRIVACY_PEPPER, &get)?,
         })
     }
 }

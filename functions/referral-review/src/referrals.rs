@@ -172,7 +172,12 @@ pub async fn post(
     normalized
         .custom
         .insert("referrer_lead_id".into(), referrer_id.clone());
-    let key = referral_key(referral_id.as_deref(), program.as_deref(), &referee_keys);
+    let key = referral_key(
+        &state.pepper,
+        referral_id.as_deref(),
+        program.as_deref(),
+        &referee_keys,
+    );
     normalized.delivery = referral_delivery(&referrer_id, &key);
 
     let outcome = ingest_normalized(&state.store, &normalized, req.received_at, metrics).await?;

@@ -8,6 +8,7 @@
 
 mod announced;
 pub(crate) mod codec;
+mod erasure;
 mod ingest;
 pub(crate) mod keys;
 mod metrics;

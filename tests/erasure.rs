@@ -1,0 +1,354 @@
+//! GDPR erasure end to end on the local DynamoDB: a person who came through a web form and
+//! Typeform, was referred and referred someone, wrote a review, had a sales event with a reason
+//! and a quarantined delivery is erased; then every attribute of every item in the table is
+//! searched for anything of theirs.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use base64::Engine;
+use integration_tests::{fresh_store, lambda_event, local_env, Answer, EventBuilder};
+use leadflow::model::ReviewPlatform;
+use leadflow::signature::hmac_sha256;
+use leadflow::store::Store;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+const KEY: &str = "erasure-test-key";
+const PEPPER: &str = "a-random-privacy-pepper-for-tests";
+
+/// The person of the Typeform sample (events/typeform-response.json).
+const EMAIL: &str = "laura.diaz@example.com";
+const PHONE: &str = "+34911234567";
+const REVIEW_TITLE: &str = "Onboarding took Laura three weeks";
+const REVIEW_TEXT: &str = "The importer choked on our Seville depot codes";
+const REVIEW_NAME: &str = "Laura D. from Sevilla";
+const REASON: &str = "Chose the Zaragoza vendor after the pilot";
+const MESSAGE: &str = "Please call me about the Malaga warehouse";
+const NOTE_BY_HER: &str = "My cousin runs the Cordoba branch";
+const UTM_TERM: &str = "laura diaz logistics tracking";
+const IP: &str = "203.0.113.7";
+
+fn vars() -> HashMap<String, String> {
+    let mut v = local_env();
+    v.insert("LEAD_API_KEYS".into(), KEY.into());
+    v.insert("REFERRAL_API_KEYS".into(), KEY.into());
+    v.insert("CONSENT_IP_PEPPER".into(), PEPPER.into());
+    v.insert("PRIVACY_PEPPER".into(), PEPPER.into());
+    v.insert("DEFAULT_COUNTRY".into(), "ES".into());
+    v
+}
+
+struct Functions {
+    store: Store,
+    webhook: form_webhook::AppState,
+    api: lead_api::ApiState,
+    referrals: referral_review::AppState,
+}
+
+impl Functions {
+    async fn new() -> Functions {
+        let store = fresh_store().await;
+        let v = vars();
+        let get = |k: &str| v.get(k).cloned();
+        Functions {
+            webhook: form_webhook::AppState::from_lookup(store.clone(), get).unwrap(),
+            api: lead_api::ApiState::from_lookup(store.clone(), get).unwrap(),
+            referrals: referral_review::AppState::from_lookup(store.clone(), get).unwrap(),
+            store,
+        }
+    }
+
+    async fn webhook(&self, ev: EventBuilder) -> Answer {
+        form_webhook::handler(&self.webhook, lambda_event(ev.build()))
+            .await
+            .unwrap()
+            .into()
+    }
+
+    async fn api(&self, method: &str, path: &str, body: Option<Value>) -> Answer {
+        let mut ev = EventBuilder::new(method, path).header("x-api-key", KEY);
+        if let Some(b) = body {
+            ev = ev.json(&b);
+        }
+        let mut event = ev.build();
+        event.path_parameters.clear();
+        lead_api::handler(&self.api, lambda_event(event))
+            .await
+            .unwrap()
+            .into()
+    }
+
+    async fn referral_review(&self, path: &str, body: Value) -> Answer {
+        let ev = EventBuilder::new("POST", path)
+            .header("x-api-key", KEY)
+            .json(&body);
+        referral_review::handler(&self.referrals, lambda_event(ev.build()))
+            .await
+            .unwrap()
+            .into()
+    }
+}
+
+/// The Typeform sample, signed with the local test secret; `edit` changes the body first.
+fn typeform(edit: impl Fn(String) -> String) -> (EventBuilder, Vec<u8>) {
+    let path = format!(
+        "{}/../events/typeform-response.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let ev: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let body = edit(ev["body"].as_str().unwrap().to_string());
+    let sig = hmac_sha256(b"test-typeform-secret", &[body.as_bytes()]);
+    let mut ev = EventBuilder::from_value(ev);
+    ev = ev.text_body(&body).header(
+        "typeform-signature",
+        &format!(
+            "sha256={}",
+            base64::engine::general_purpose::STANDARD.encode(sig)
+        ),
+    );
+    (ev, body.into_bytes())
+}
+
+fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+/// Every string an attribute holds, nested maps and lists included (binary as lossy UTF-8).
+fn strings(v: &AttributeValue, out: &mut Vec<String>) {
+    match v {
+        AttributeValue::S(s) | AttributeValue::N(s) => out.push(s.clone()),
+        AttributeValue::B(b) => out.push(String::from_utf8_lossy(b.as_ref()).into_owned()),
+        AttributeValue::Ss(v) | AttributeValue::Ns(v) => out.extend(v.iter().cloned()),
+        AttributeValue::Bs(v) => out.extend(
+            v.iter()
+                .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned()),
+        ),
+        AttributeValue::L(l) => l.iter().for_each(|x| strings(x, out)),
+        AttributeValue::M(m) => m.iter().for_each(|(k, x)| {
+            out.push(k.clone());
+            strings(x, out)
+        }),
+        _ => {}
+    }
+}
+
+/// `(item pk/sk, attribute, needle)` for every needle found anywhere in the table.
+async fn findings(store: &Store, needles: &[String]) -> Vec<String> {
+    let mut found = Vec::new();
+    for item in store.scan_table().await.unwrap() {
+        let at = format!(
+            "{} / {}",
+            item.get("pk").and_then(|v| v.as_s().ok()).unwrap(),
+            item.get("sk").and_then(|v| v.as_s().ok()).unwrap()
+        );
+        for (name, value) in &item {
+            let mut texts = vec![name.clone()];
+            strings(value, &mut texts);
+            for t in texts.iter().map(|t| t.to_lowercase()) {
+                for n in needles {
+                    if t.contains(&n.to_lowercase()) {
+                        found.push(format!("{at}: {name} has {n:?}"));
+                    }
+                }
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+#[tokio::test]
+async fn an_erased_person_leaves_nothing_in_the_table_and_stays_erased() {
+    let f = Functions::new().await;
+
+    // A web form with free text, a search term, consent (IP kept as a keyed hash).
+    let form = f
+        .webhook(
+            EventBuilder::new("POST", "/webhooks/form")
+                .query("form=demo")
+                .header("accept", "application/json")
+                .header(
+                    "referer",
+                    &format!(
+                        "https://acme.example/demo?utm_source=google&utm_medium=cpc&utm_term={}&gclid=abc",
+                        UTM_TERM.replace(' ', "+")
+                    ),
+                )
+                .json(&json!({
+                    "email": EMAIL, "phone": PHONE, "first_name": "Laura", "last_name": "Diaz",
+                    "company": "Diaz Logistics", "message": MESSAGE, "consent": "yes",
+                })),
+        )
+        .await;
+    assert_eq!(form.status, 201, "{}", form.text);
+    let lead = form.json["lead_id"].as_str().unwrap().to_string();
+    // The same person through Typeform (a merge: the platform's token is a delivery key).
+    let (ev, good_body) = typeform(|b| b);
+    let t = f.webhook(ev).await;
+    assert_eq!(t.status, 200, "{}", t.text);
+    assert_eq!(t.json["results"][0]["lead_id"], lead.as_str(), "{}", t.text);
+
+    // An authentic Typeform delivery the parser cannot read yet: quarantined with her data.
+    let (ev, _) = typeform(|b| b.replace("\"type\":\"text\"", "\"type\":\"hologram\""));
+    let q = f.webhook(ev).await;
+    assert_eq!(q.json["status"], "quarantined", "{}", q.text);
+    // And one the parser reads (as after a fix), held for replay.
+    f.store
+        .quarantine(
+            "typeform",
+            "test: parser fixed since",
+            &good_body,
+            Some("application/json"),
+            "",
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(f.store.list_quarantine(10).await.unwrap().len(), 2);
+
+    // Referred by someone (referee), then referring someone herself (referrer).
+    let referrer = f
+        .referral_review(
+            "/referrals",
+            json!({"referrer": {"email": "referrer@example.com"}, "referee": {"email": "x@example.com"}}),
+        )
+        .await;
+    assert_eq!(
+        referrer.status, 422,
+        "no such referrer yet: {}",
+        referrer.text
+    );
+    let other = f
+        .webhook(
+            EventBuilder::new("POST", "/webhooks/form")
+                .query("form=demo")
+                .header("accept", "application/json")
+                .json(&json!({"email": "referrer@example.com", "first_name": "Rita"})),
+        )
+        .await;
+    assert_eq!(other.status, 201, "{}", other.text);
+    let rita = other.json["lead_id"].as_str().unwrap().to_string();
+    let as_referee = f
+        .referral_review(
+            "/referrals",
+            json!({
+                "referrer": {"lead_id": rita},
+                "referee": {"email": EMAIL, "name": "Laura Diaz", "phone": PHONE},
+                "program": "spring", "note": "Laura asked about the Malaga warehouse",
+            }),
+        )
+        .await;
+    assert_eq!(as_referee.json["status"], "recorded", "{}", as_referee.text);
+    let as_referrer = f
+        .referral_review(
+            "/referrals",
+            json!({
+                "referrer": {"email": EMAIL},
+                "referee": {"email": "friend@example.org", "name": "Fran Ruiz"},
+                "program": "spring", "note": NOTE_BY_HER, "consent": true,
+            }),
+        )
+        .await;
+    assert_eq!(as_referrer.status, 201, "{}", as_referrer.text);
+    let friend = as_referrer.json["lead_id"].as_str().unwrap().to_string();
+
+    // A review she wrote, linked to her by email.
+    let review = f
+        .referral_review(
+            "/reviews",
+            json!({
+                "platform": "google", "external_id": "g-7741", "rating": 2,
+                "title": REVIEW_TITLE, "text": REVIEW_TEXT, "name": REVIEW_NAME,
+                "email": EMAIL, "published_at": "2026-05-01T10:00:00Z",
+            }),
+        )
+        .await;
+    assert_eq!(review.status, 201, "{}", review.text);
+    assert_eq!(review.json["lead_id"], lead.as_str(), "{}", review.text);
+
+    // A sales event with a free-text reason.
+    let lost = f
+        .api(
+            "POST",
+            &format!("/leads/{lead}/events"),
+            Some(json!({"event_id": "crm-1", "type": "lost", "reason": REASON})),
+        )
+        .await;
+    assert!(lost.status == 200 || lost.status == 201, "{}", lost.text);
+
+    let agg_before = f
+        .store
+        .review_aggregate(ReviewPlatform::Google)
+        .await
+        .unwrap();
+    let rita_before = f.store.raw_lead_item(&rita).await.unwrap().unwrap();
+
+    // Her data is there before (the search finds what it looks for).
+    let needles: Vec<String> = vec![
+        EMAIL.into(),
+        PHONE.into(),
+        "911234567".into(),
+        "Laura".into(),
+        "Diaz".into(),
+        REVIEW_TITLE.into(),
+        REVIEW_TEXT.into(),
+        REVIEW_NAME.into(),
+        REASON.into(),
+        MESSAGE.into(),
+        NOTE_BY_HER.into(),
+        "Malaga".into(),
+        UTM_TERM.into(),
+        UTM_TERM.replace(' ', "+"),
+        IP.into(),
+        // Hashes anyone can recompute: of the address, the number, the IP, and the old
+        // referral key (program + address).
+        sha256_hex(EMAIL),
+        sha256_hex(PHONE),
+        sha256_hex(IP),
+        sha256_hex(&format!("spring\u{0}email:{EMAIL}")),
+    ];
+    let before = findings(&f.store, &needles).await;
+    for n in [EMAIL, REVIEW_TEXT, REASON, MESSAGE, NOTE_BY_HER, UTM_TERM] {
+        assert!(
+            before.iter().any(|x| x.ends_with(&format!("{n:?}"))),
+            "{n} is stored before the erasure: {before:#?}"
+        );
+    }
+
+    let erased = f.api("DELETE", &format!("/leads/{lead}"), None).await;
+    assert!(
+        erased.status == 200 || erased.status == 202,
+        "{}",
+        erased.text
+    );
+
+    let after = findings(&f.store, &needles).await;
+    assert!(after.is_empty(), "left after erasure: {after:#?}");
+
+    // Aggregates stay exact: the review still counts, the referrer keeps her credit.
+    let agg_after = f
+        .store
+        .review_aggregate(ReviewPlatform::Google)
+        .await
+        .unwrap();
+    assert_eq!(agg_after, agg_before);
+    let rita_after = f.store.raw_lead_item(&rita).await.unwrap().unwrap();
+    assert_eq!(
+        rita_after.get("referral_count"),
+        rita_before.get("referral_count")
+    );
+    // The friend she referred stays a lead (not erased), without her note.
+    assert_eq!(
+        f.api("GET", &format!("/leads/{friend}"), None).await.status,
+        200
+    );
+
+    // Nothing of hers is left to replay.
+    assert!(f.store.list_quarantine(10).await.unwrap().is_empty());
+    assert_eq!(
+        f.api("GET", &format!("/leads/{lead}"), None).await.status,
+        404
+    );
+}
