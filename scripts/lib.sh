@@ -110,6 +110,7 @@ DEFAULT_COUNTRY=US
 FORM_ALLOWED_ORIGINS=https://www.example.com
 FORM_HONEYPOT_FIELD=_gotcha
 LEAD_API_KEYS=local-dev-key
+PRIVACY_PEPPER=local-dev-privacy-pepper-not-a-secret
 # cargo lambda watch sends the constant 600000 as every invocation's deadline (January 1970 as
 # epoch milliseconds): rescore then uses its configured timeout, as the template sets it.
 FUNCTION_TIMEOUT_SECONDS=900

@@ -8,9 +8,10 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use integration_tests::{fresh_store, lambda_event, local_env, Answer, EventBuilder};
-use leadflow::model::ReviewPlatform;
+use leadflow::model::{IngestStatus, ReviewPlatform};
 use leadflow::signature::hmac_sha256;
 use leadflow::store::Store;
+use leadflow_providers::{replay, ReplayResult};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -206,7 +207,8 @@ async fn an_erased_person_leaves_nothing_in_the_table_and_stays_erased() {
         )
         .await
         .unwrap();
-    assert_eq!(f.store.list_quarantine(10).await.unwrap().len(), 2);
+    let held = f.store.list_quarantine(10).await.unwrap();
+    assert_eq!(held.len(), 2);
 
     // Referred by someone (referee), then referring someone herself (referrer).
     let referrer = f
@@ -351,4 +353,123 @@ async fn an_erased_person_leaves_nothing_in_the_table_and_stays_erased() {
         f.api("GET", &format!("/leads/{lead}"), None).await.status,
         404
     );
+
+    // She stays erased: a replay of a copy of her quarantined delivery, the platform's
+    // re-delivery, another referral of her and a form without her consent store nothing.
+    let parsed = held.iter().find(|q| q.reason.starts_with("test:")).unwrap();
+    match replay(f.webhook.intake(), parsed).await.unwrap() {
+        ReplayResult::Stored(o) => assert_eq!(o[0].status, IngestStatus::Suppressed),
+        other => panic!("{other:?}"),
+    }
+    let (ev, _) = typeform(|b| b);
+    let again = f.webhook(ev).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(
+        again.json["results"][0]["status"], "suppressed",
+        "{}",
+        again.text
+    );
+    let referred = f
+        .referral_review(
+            "/referrals",
+            json!({"referrer": {"lead_id": rita}, "referee": {"email": EMAIL}, "program": "autumn"}),
+        )
+        .await;
+    assert_eq!(referred.json["status"], "suppressed", "{}", referred.text);
+    let no_consent = f
+        .webhook(
+            EventBuilder::new("POST", "/webhooks/form")
+                .query("form=demo")
+                .header("accept", "application/json")
+                .json(&json!({"email": EMAIL, "message": MESSAGE})),
+        )
+        .await;
+    assert_eq!(
+        (no_consent.status, no_consent.json["status"].as_str()),
+        (200, Some("suppressed")),
+        "{}",
+        no_consent.text
+    );
+    let still = findings(&f.store, &needles).await;
+    assert!(still.is_empty(), "stored after erasure: {still:#?}");
+    assert_eq!(
+        f.store.scan_leads().await.unwrap().len(),
+        3,
+        "her, Rita, Fran"
+    );
+
+    // Her own fresh submission with consent brings her back as a new lead, and lifts the
+    // suppression of the address and number it gives: the platform's next delivery (same
+    // address and number) merges into it.
+    let back = f
+        .webhook(
+            EventBuilder::new("POST", "/webhooks/form")
+                .query("form=newsletter")
+                .header("accept", "application/json")
+                .json(&json!({"email": EMAIL, "phone": PHONE, "consent": "yes"})),
+        )
+        .await;
+    assert_eq!(back.status, 201, "{}", back.text);
+    assert_ne!(back.json["lead_id"], lead.as_str());
+    let (ev, _) = typeform(|b| {
+        b.replace(
+            "a3a12ec67a1365927098a606107fac15",
+            "a3a12ec67a1365927098a606107fac16",
+        )
+    });
+    let merged = f.webhook(ev).await;
+    assert_eq!(
+        merged.json["results"][0]["status"], "merged",
+        "{}",
+        merged.text
+    );
+}
+
+/// Suppression is checked inside the ingest transaction: with the pepper set, a new person is
+/// still 1 round trip, a returning one 2, a retry 1, and a suppressed person 1.
+#[tokio::test]
+async fn suppression_costs_no_extra_round_trip() {
+    let f = Functions::new().await;
+    let store = &f.webhook.store;
+    let cfg = leadflow::normalize::NormalizeConfig::default();
+    let sub = |id: &str, email: &str| {
+        let mut s = leadflow::model::Submission::new(
+            "typeform",
+            leadflow::model::DeliveryKey::Platform(id.into()),
+            leadflow::model::TouchKind::FormSubmission,
+            chrono::Utc::now(),
+        );
+        s.contact.email = Some(email.into());
+        s.contact.phone = Some(PHONE.into());
+        leadflow::normalize::normalize(s, &cfg).unwrap()
+    };
+    let trips = |before: u64| store.round_trips() - before;
+    let b = store.round_trips();
+    let new = store
+        .ingest(&sub("d1", EMAIL), chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!((new.status, trips(b)), (IngestStatus::Created, 1));
+    let b = store.round_trips();
+    let back = store
+        .ingest(&sub("d2", EMAIL), chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!((back.status, trips(b)), (IngestStatus::Merged, 2));
+    let b = store.round_trips();
+    let dup = store
+        .ingest(&sub("d2", EMAIL), chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!((dup.status, trips(b)), (IngestStatus::Duplicate, 1));
+    assert!(store
+        .erase_lead(&new.lead_id, chrono::Utc::now())
+        .await
+        .unwrap());
+    let b = store.round_trips();
+    let gone = store
+        .ingest(&sub("d3", EMAIL), chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!((gone.status, trips(b)), (IngestStatus::Suppressed, 1));
 }

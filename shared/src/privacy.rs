@@ -42,6 +42,11 @@ impl Pepper {
         }
     }
 
+    /// `PRIVACY_PEPPER`, as every function reads it.
+    pub fn privacy(get: impl Fn(&str) -> Option<String>) -> Result<Pepper, String> {
+        Pepper::from_lookup(PRIVACY_PEPPER, get)
+    }
+
     /// A pepper given in code (tests, tools).
     pub fn new(secret: &str) -> Pepper {
         Pepper(Some(secret.to_string()))
@@ -81,6 +86,15 @@ impl std::fmt::Debug for Pepper {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(if self.0.is_some() { "<set>" } else { "<unset>" })
     }
+}
+
+/// Whether a submission may re-create a suppressed person and lift the suppression: only their
+/// own fresh, explicit first-party web-form submission with a marketing opt-in. Platform
+/// deliveries, quarantine replays, imports, referrals and reviews are answered `suppressed`.
+pub fn lifts_suppression(sub: &crate::model::NormalizedSubmission) -> bool {
+    sub.provider == "form"
+        && sub.kind == crate::model::TouchKind::FormSubmission
+        && sub.consent.as_ref().is_some_and(|c| c.marketing_opt_in)
 }
 
 /// A body naming more people than this is filed under the first ones only: the bound keeps the

@@ -33,7 +33,7 @@ impl ApiState {
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<ApiState, String> {
         Ok(ApiState {
-            store,
+            store: store.with_pepper(leadflow::privacy::Pepper::privacy(&get)?),
             keys: ApiKeys::parse(get("LEAD_API_KEYS").as_deref()),
             normalize: NormalizeConfig::from_lookup(&get)?,
         })

@@ -19,7 +19,7 @@ use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse
 use lambda_runtime::LambdaEvent;
 use leadflow::edge::{self, ApiKeys, Auth, InboundRequest, Route, Service};
 use leadflow::normalize::NormalizeConfig;
-use leadflow::privacy::{Pepper, PRIVACY_PEPPER};
+use leadflow::privacy::Pepper;
 use leadflow::store::Store;
 
 /// Everything the handler needs, built once per cold start.
@@ -52,14 +52,15 @@ impl AppState {
         store: Store,
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<AppState, String> {
+        let pepper = Pepper::privacy(&get)?;
         Ok(AppState {
-            store,
+            store: store.with_pepper(pepper.clone()),
             normalize: NormalizeConfig::from_lookup(&get)?,
             api_keys: ApiKeys::parse(get("REFERRAL_API_KEYS").as_deref()),
             trustpilot_key: get("TRUSTPILOT_KEY")
                 .map(|k| k.trim().to_string())
                 .filter(|k| !k.is_empty()),
-            pepper: Pepper::from_lookup(PRIVACY_PEPPER, &get)?,
+            pepper,
         })
     }
 }

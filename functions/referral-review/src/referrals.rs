@@ -186,6 +186,14 @@ pub async fn post(
         return Err(self_referral());
     }
     let existing_lead = match outcome.status {
+        // An erased person is not re-created by someone else's referral: nothing recorded,
+        // nothing credited (counted as `suppressed` by the ingest).
+        IngestStatus::Suppressed => {
+            return Ok(json_response(
+                200,
+                &json!({"status": "suppressed", "referrer_lead_id": referrer_id}),
+            ))
+        }
         IngestStatus::Created => false,
         IngestStatus::Merged => true,
         IngestStatus::Duplicate => {

@@ -33,6 +33,7 @@ use chrono::{DateTime, Utc};
 use super::codec::{get_map, get_s, n, s, Item};
 use super::keys::{self, ts};
 use super::{Store, StoreError};
+use crate::model::IdentityKey;
 
 /// Lead attributes that are the person's data.
 const PERSONAL: [&str; 16] = [
@@ -136,6 +137,25 @@ impl Store {
                 .build()
                 .expect("delete has table and key");
             actions.push(TransactWriteItem::builder().delete(del).build());
+        }
+        // The person stays erased: platform re-deliveries, replays and imports of the same
+        // address or number are answered `suppressed` (`privacy::lifts_suppression`).
+        for hash in erased_identities(&lead_item)
+            .iter()
+            .filter_map(|k| self.pepper.identity(k))
+        {
+            let mut item = Item::new();
+            item.insert(keys::PK.into(), s(keys::suppression_pk(&hash)));
+            item.insert(keys::SK.into(), s(keys::SUPPRESSION_SK));
+            item.insert("type".into(), s("suppression"));
+            item.insert("reason".into(), s("erasure"));
+            item.insert("at".into(), s(ts(now)));
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .build()
+                .expect("put has table and item");
+            actions.push(TransactWriteItem::builder().put(put).build());
         }
         let erase = self.lead_update(lead_id)
             .update_expression(format!(
@@ -329,6 +349,13 @@ impl Store {
             .await;
         ignore_condition(out.map(|_| ()), "UpdateItem")
     }
+}
+
+/// The identities a lead item holds in clear (email match key, E.164 phone).
+fn erased_identities(lead: &Item) -> Vec<IdentityKey> {
+    let email = get_s(lead, "email_key").map(IdentityKey::Email);
+    let phone = get_s(lead, "phone").map(IdentityKey::Phone);
+    email.into_iter().chain(phone).collect()
 }
 
 fn sk_starts(item: &Item, prefix: &str) -> bool {

@@ -29,7 +29,8 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    AttributeValue, CancellationReason, ConditionCheck, Delete, Put,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use chrono::{DateTime, Utc};
 
@@ -103,6 +104,8 @@ enum Verdict {
     TakenMarkers(Vec<IdentityKey>),
     /// The delivery marker holds this idempotency key with another content fingerprint.
     KeyReused,
+    /// An identity is suppressed (erased, or opted out) and the submission may not lift it.
+    Suppressed,
     /// Lost a race with another transaction or got throttled: retry as is.
     Retry,
 }
@@ -143,6 +146,13 @@ impl Store {
             let reasons = cancellation_reasons(err, "TransactWriteItems")?;
             match read_verdict(&reasons, &roles, sub.delivery.fingerprint()) {
                 Verdict::KeyReused => return Err(StoreError::IdempotencyKeyReused),
+                Verdict::Suppressed => {
+                    return Ok(IngestOutcome {
+                        status: IngestStatus::Suppressed,
+                        lead_id: String::new(),
+                        touch_id: String::new(),
+                    })
+                }
                 Verdict::Duplicate { lead_id, touch_id } => {
                     return Ok(IngestOutcome {
                         status: IngestStatus::Duplicate,
@@ -235,7 +245,43 @@ impl Store {
             items.push(consent);
             roles.push(Role::Consent);
         }
+        self.suppression_items(sub, identity, &mut items, &mut roles);
         (items, roles)
+    }
+
+    /// Per identity, in the same transaction (no extra round trip): a check that no
+    /// suppression entry exists, or, for the person's own fresh consent, its removal.
+    fn suppression_items(
+        &self,
+        sub: &NormalizedSubmission,
+        identity: &[IdentityKey],
+        items: &mut Vec<TransactWriteItem>,
+        roles: &mut Vec<Role>,
+    ) {
+        let lifts = crate::privacy::lifts_suppression(sub);
+        for hash in identity.iter().filter_map(|k| self.pepper.identity(k)) {
+            let pk = s(keys::suppression_pk(&hash));
+            let sk = s(keys::SUPPRESSION_SK);
+            if lifts {
+                let del = Delete::builder()
+                    .table_name(&self.table)
+                    .key(keys::PK, pk)
+                    .key(keys::SK, sk)
+                    .build()
+                    .expect("delete has table and key");
+                items.push(TransactWriteItem::builder().delete(del).build());
+            } else {
+                let check = ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .key(keys::PK, pk)
+                    .key(keys::SK, sk)
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build()
+                    .expect("condition check has table, key and condition");
+                items.push(TransactWriteItem::builder().condition_check(check).build());
+            }
+            roles.push(Role::Suppression);
+        }
     }
 
     fn merge_items(
@@ -262,6 +308,8 @@ impl Store {
             items.push(self.marker_put(key, lead_id, received_at));
             roles.push(Role::Marker(key.clone()));
         }
+        // An identity new to the lead must not be a suppressed person's.
+        self.suppression_items(sub, &m.claim, &mut items, &mut roles);
         (items, roles)
     }
 
@@ -618,6 +666,7 @@ enum Role {
     Lead,
     Touch,
     Consent,
+    Suppression,
 }
 
 fn summary(sub: &NormalizedSubmission, touch_id: &str) -> TouchSummary {
@@ -666,6 +715,7 @@ fn read_verdict(
     let mut existing = Vec::new();
     let mut taken = Vec::new();
     let mut stale_merge: Option<Option<Item>> = None;
+    let mut suppressed = false;
     for (reason, role) in reasons.iter().zip(roles) {
         if !failed(reason) {
             continue;
@@ -697,6 +747,7 @@ fn read_verdict(
             // Touch ids are fresh UUIDs: a collision means a retried attempt already wrote it
             // (the consent item is keyed by the touch id too).
             Role::Touch | Role::Consent => return Verdict::Retry,
+            Role::Suppression => suppressed = true,
         }
     }
     let is_merge = roles
@@ -710,6 +761,11 @@ fn read_verdict(
         if is_merge {
             return Verdict::StaleMerge(item);
         }
+    }
+    // A suppressed identity stops a merge that would claim it; a create stops unless the person
+    // still has a lead (opted out but not erased): then the merge path decides again.
+    if suppressed && (is_merge || existing.is_empty()) {
+        return Verdict::Suppressed;
     }
     if !existing.is_empty() {
         return if is_merge {

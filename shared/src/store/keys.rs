@@ -126,6 +126,14 @@ pub fn quarantine_ref_sk(quarantine_id: &str) -> String {
     format!("Q#{quarantine_id}")
 }
 
+/// A suppressed person: `SUPPRESS#<HMAC(pepper, identity)>` / `#SUPPRESS`. Keyed with the
+/// secret pepper, so the entry cannot be matched to an address without it.
+pub const SUPPRESSION_SK: &str = "#SUPPRESS";
+
+pub fn suppression_pk(keyed_identity: &str) -> String {
+    format!("SUPPRESS#{keyed_identity}")
+}
+
 /// Time-ordered unique ids (UUIDv7): lead ids, touch ids, quarantine ids.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()

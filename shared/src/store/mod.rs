@@ -168,6 +168,8 @@ pub struct Store {
     client: Client,
     table: String,
     round_trips: RoundTrips,
+    /// Keys suppression entries (`PRIVACY_PEPPER`); unset: no suppression is written or checked.
+    pepper: crate::privacy::Pepper,
 }
 
 impl Store {
@@ -182,7 +184,15 @@ impl Store {
             client: Client::from_conf(conf),
             table: table.into(),
             round_trips,
+            pepper: Default::default(),
         }
+    }
+
+    /// The privacy pepper that keys suppression entries (each function passes
+    /// `PRIVACY_PEPPER`).
+    pub fn with_pepper(mut self, pepper: crate::privacy::Pepper) -> Store {
+        self.pepper = pepper;
+        self
     }
 
     /// Wraps an existing client (fault-injection tests use a mocked one).
@@ -191,6 +201,7 @@ impl Store {
             client,
             table: table.into(),
             round_trips: RoundTrips::default(),
+            pepper: Default::default(),
         }
     }
 
