@@ -32,7 +32,7 @@ const IP: &str = "203.0.113.7";
 
 fn vars() -> HashMap<String, String> {
     let mut v = local_env();
-    v.insert("LEAD_API_KEYS".into(), KEY.into());
+    v.insert("LEAD_API_KEYS".into(), format!("{KEY}:read+write+erase"));
     v.insert("REFERRAL_API_KEYS".into(), KEY.into());
     v.insert("CONSENT_IP_PEPPER".into(), PEPPER.into());
     v.insert("PRIVACY_PEPPER".into(), PEPPER.into());

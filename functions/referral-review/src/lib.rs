@@ -17,7 +17,7 @@ pub mod trustpilot;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use lambda_runtime::LambdaEvent;
-use leadflow::edge::{self, ApiKeys, Auth, InboundRequest, Route, Service};
+use leadflow::edge::{self, ApiKeys, Auth, InboundRequest, Route, Scope, Service};
 use leadflow::normalize::NormalizeConfig;
 use leadflow::privacy::Pepper;
 use leadflow::store::Store;
@@ -68,13 +68,15 @@ impl AppState {
 impl Service for AppState {
     const NAME: &'static str = "referral-review";
     const ROUTES: &'static [Route<AppState>] = &[
-        Route::post("/referrals", Auth::ApiKey, |s, req, m| {
+        Route::post("/referrals", Auth::ApiKey(Scope::Write), |s, req, m| {
             Box::pin(referrals::post(s, req, m))
         }),
-        Route::get("/referrals/code", Auth::ApiKey, |s, req, m| {
-            Box::pin(referrals::get_code(s, req, m))
-        }),
-        Route::post("/reviews", Auth::ApiKey, |s, req, m| {
+        Route::get(
+            "/referrals/code",
+            Auth::ApiKey(Scope::Write),
+            |s, req, m| Box::pin(referrals::get_code(s, req, m)),
+        ),
+        Route::post("/reviews", Auth::ApiKey(Scope::Write), |s, req, m| {
             Box::pin(reviews::post(s, req, m))
         }),
         // Trustpilot authenticates with its own key (`trustpilot::check_auth`).
