@@ -473,3 +473,78 @@ async fn suppression_costs_no_extra_round_trip() {
         .unwrap();
     assert_eq!((gone.status, trips(b)), (IngestStatus::Suppressed, 1));
 }
+
+/// An erasure racing a merge that claims a new number: whatever the interleaving, no identity
+/// marker is left naming an erased lead, and the erased lead keeps no contact data. Run many
+/// times on a multi-threaded runtime so both orders and the overlap happen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn erasure_racing_an_ingest_leaves_no_marker_on_an_erased_lead() {
+    let f = Functions::new().await;
+    let store = f.webhook.store.clone();
+    let cfg = leadflow::normalize::NormalizeConfig::default();
+    let sub = |id: String, email: &str, phone: Option<String>| {
+        let mut s = leadflow::model::Submission::new(
+            "typeform",
+            leadflow::model::DeliveryKey::Platform(id),
+            leadflow::model::TouchKind::FormSubmission,
+            chrono::Utc::now(),
+        );
+        s.contact.email = Some(email.into());
+        s.contact.phone = phone;
+        leadflow::normalize::normalize(s, &cfg).unwrap()
+    };
+    let mut merged_first = 0;
+    for round in 0..20 {
+        let email = format!("race{round}@example.com");
+        let first = sub(format!("a{round}"), &email, None);
+        let lead = store
+            .ingest(&first, chrono::Utc::now())
+            .await
+            .unwrap()
+            .lead_id;
+        let second = sub(
+            format!("b{round}"),
+            &email,
+            Some(format!("+3491123{round:04}")),
+        );
+        let (s1, s2) = (store.clone(), store.clone());
+        let l = lead.clone();
+        let erase = tokio::spawn(async move { s1.erase_lead(&l, chrono::Utc::now()).await });
+        let ingest = tokio::spawn(async move { s2.ingest(&second, chrono::Utc::now()).await });
+        assert!(erase.await.unwrap().unwrap());
+        let outcome = ingest.await.unwrap().unwrap();
+        if outcome.lead_id == lead {
+            merged_first += 1;
+        } else {
+            // After the erasure the person is suppressed (the pepper is set).
+            assert_eq!(outcome.status, IngestStatus::Suppressed, "round {round}");
+        }
+        let items = store.scan_table().await.unwrap();
+        let s = |i: &leadflow::store::Item, k: &str| {
+            i.get(k)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+        let erased: Vec<String> = items
+            .iter()
+            .filter(|i| s(i, "sk") == "#LEAD" && i.contains_key("erased"))
+            .map(|i| s(i, "lead_id"))
+            .collect();
+        assert!(erased.contains(&lead));
+        for i in &items {
+            if s(i, "sk") == "#ID" {
+                assert!(
+                    !erased.contains(&s(i, "lead_id")),
+                    "round {round}: marker {} names erased lead",
+                    s(i, "pk")
+                );
+            }
+        }
+        let raw = store.raw_lead_item(&lead).await.unwrap().unwrap();
+        for attr in ["email", "phone", "identity_keys"] {
+            assert!(!raw.contains_key(attr), "round {round}: {attr} left");
+        }
+    }
+    println!("{merged_first} of 20 merges landed before the erasure");
+}

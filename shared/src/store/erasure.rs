@@ -23,17 +23,20 @@
 //! failure half-way leaves the lead as it was (still findable) and a retry redoes every step;
 //! each step is idempotent.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use chrono::{DateTime, Utc};
 
-use super::codec::{get_map, get_s, n, s, Item};
+use super::codec::{get_map, get_n, get_s, n, s, Item};
 use super::keys::{self, ts};
+use super::txn::{backoff, cancellation_reasons, failed};
 use super::{Store, StoreError};
 use crate::model::IdentityKey;
+
+const MAX_ATTEMPTS: u32 = 6;
 
 /// Lead attributes that are the person's data.
 const PERSONAL: [&str; 16] = [
@@ -60,20 +63,48 @@ const REVIEW_PERSONAL: &str = "REMOVE #name, title, #text, reference_id, lead_id
 
 impl Store {
     /// Erases a lead (see the module). Idempotent; returns false when no such lead exists.
+    ///
+    /// Safe against a concurrent ingest: the lead's transaction (markers deleted, lead
+    /// stripped) is conditioned on the version read with the identity keys, so a merge that
+    /// claimed a new marker in between makes it fail, and the next attempt reads and deletes
+    /// that marker too; a merge after it is refused by its own `attribute_not_exists(erased)`.
     pub async fn erase_lead(&self, lead_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut foreign = HashSet::new();
+        for attempt in 1..=MAX_ATTEMPTS {
+            match self.erase_attempt(lead_id, now, &mut foreign).await? {
+                Some(found) => return Ok(found),
+                None => backoff(attempt).await,
+            }
+        }
+        Err(StoreError::Contention {
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+
+    /// One pass; `None` when the lead changed under it (read again).
+    async fn erase_attempt(
+        &self,
+        lead_id: &str,
+        now: DateTime<Utc>,
+        foreign: &mut HashSet<String>,
+    ) -> Result<Option<bool>, StoreError> {
         let items = self.partition_items(&keys::lead_pk(lead_id)).await?;
         let Some(lead_item) = items
             .iter()
             .find(|i| get_s(i, keys::SK).as_deref() == Some(keys::LEAD_SK))
             .cloned()
         else {
-            return Ok(false);
+            return Ok(Some(false));
         };
+        let version: u64 = get_n(&lead_item, "version").unwrap_or(0);
         let markers: Vec<String> = lead_item
             .get("identity_keys")
             .and_then(|v| v.as_ss().ok())
             .cloned()
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|pk| !foreign.contains(pk))
+            .collect();
         let touches: Vec<&Item> = items
             .iter()
             .filter(|i| sk_starts(i, keys::TOUCH_SK_PREFIX))
@@ -162,7 +193,8 @@ impl Store {
                 "REMOVE {} SET erased = :t, erased_at = if_not_exists(erased_at, :now), custom = :empty, updated_at = :now ADD version :one",
                 PERSONAL.join(", ")
             ))
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(version) OR version = :v)")
+            .expression_attribute_values(":v", n(version))
             .expression_attribute_values(":t", AttributeValue::Bool(true))
             .expression_attribute_values(":now", s(ts(now)))
             .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
@@ -194,15 +226,27 @@ impl Store {
         {
             actions.push(self.partition_update(lead_id, e, "REMOVE reason", false));
         }
-        for chunk in actions.chunks(100) {
-            self.client
+        // The markers, suppression entries and the lead come first, in one transaction.
+        for (i, chunk) in actions.chunks(100).enumerate() {
+            let sent = self
+                .client
                 .transact_write_items()
                 .set_transact_items(Some(chunk.to_vec()))
                 .send()
-                .await
-                .map_err(|e| StoreError::sdk("TransactWriteItems", e))?;
+                .await;
+            if let Err(e) = sent {
+                // A marker that names another lead now is not this person's any more: leave
+                // it. Anything else (the version moved, a conflict) is read again.
+                let reasons = cancellation_reasons(e, "TransactWriteItems")?;
+                for (reason, pk) in reasons.iter().zip(&markers) {
+                    if i == 0 && failed(reason) {
+                        foreign.insert(pk.clone());
+                    }
+                }
+                return Ok(None);
+            }
         }
-        Ok(true)
+        Ok(Some(true))
     }
 
     fn partition_update(

@@ -176,6 +176,12 @@ impl Store {
                         custom: CustomWrite::Fields,
                     });
                 }
+                Verdict::StaleMerge(Some(lead)) if lead.contains_key("erased") => {
+                    // Erased between our read of its marker and the merge: start over as a
+                    // new person (suppression, when configured, decides there).
+                    plan = Plan::Create;
+                    lead_id_for_create = new_id();
+                }
                 Verdict::StaleMerge(Some(lead)) => {
                     // The lead as it is now tells which condition failed: an older submission
                     // only fills gaps; answers that would overflow the lead are merged into
@@ -616,6 +622,10 @@ impl Store {
         if let Some(c) = custom_condition {
             condition = format!("{condition} AND {c}");
         }
+        // Never into an erased lead: its markers are gone (or going, with its erasure's
+        // transaction), so the person is new again, or suppressed.
+        names.insert("#erased".into(), "erased".into());
+        condition = format!("{condition} AND attribute_not_exists(#erased)");
         let update = self
             .lead_update(lead_id)
             .update_expression(expression)
