@@ -2,7 +2,7 @@
 //! so nothing is lost and `leadflow replay-quarantine` can ingest them once the parser learns.
 
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use chrono::{DateTime, Duration, Utc};
 
 use super::codec::{get_s, get_time, n, s, Item};
@@ -60,9 +60,10 @@ impl Store {
         }
         let expires = n((received_at + Duration::days(QUARANTINE_TTL_DAYS)).timestamp());
         item.insert(keys::EXPIRES_AT.into(), expires.clone());
-        // Filed under every identity the raw body names, in the same request, so that erasing
-        // the person finds the delivery (crate::privacy says what is and is not found).
-        let refs: Vec<Item> = crate::privacy::identities_in(body)
+        // Filed under every identity the raw body names, so that erasing the person finds the
+        // delivery (crate::privacy says what is and is not found). The filings are written
+        // first: a failure in between leaves a filing of nothing, never an unfiled body.
+        let refs: Vec<WriteRequest> = crate::privacy::identities_in(body)
             .iter()
             .map(|k| {
                 let mut r = Item::new();
@@ -74,27 +75,28 @@ impl Store {
                 r.insert("type".into(), s("quarantine_ref"));
                 r.insert("quarantine_id".into(), s(id.clone()));
                 r.insert(keys::EXPIRES_AT.into(), expires.clone());
-                r
+                let put = PutRequest::builder()
+                    .set_item(Some(r))
+                    .build()
+                    .expect("put request has an item");
+                WriteRequest::builder().put_request(put).build()
             })
             .collect();
-        if refs.is_empty() {
-            self.put(item).await?;
-            return Ok(id);
+        let mut pending = (!refs.is_empty()).then_some(refs);
+        while let Some(batch) = pending.take() {
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, batch)
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("BatchWriteItem", e))?;
+            pending = out
+                .unprocessed_items()
+                .and_then(|u| u.get(&self.table).cloned())
+                .filter(|v| !v.is_empty());
         }
-        let puts = std::iter::once(item).chain(refs).map(|i| {
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(i))
-                .build()
-                .expect("put has table and item");
-            TransactWriteItem::builder().put(put).build()
-        });
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(puts.collect()))
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("TransactWriteItems", e))?;
+        self.put(item).await?;
         Ok(id)
     }
 
