@@ -37,6 +37,7 @@ fn vars() -> HashMap<String, String> {
     v.insert("CONSENT_IP_PEPPER".into(), PEPPER.into());
     v.insert("PRIVACY_PEPPER".into(), PEPPER.into());
     v.insert("DEFAULT_COUNTRY".into(), "ES".into());
+    v.insert("ERASURE_ITEMS_PER_CALL".into(), "3000".into());
     v
 }
 
@@ -465,7 +466,8 @@ async fn suppression_costs_no_extra_round_trip() {
     assert!(store
         .erase_lead(&new.lead_id, chrono::Utc::now())
         .await
-        .unwrap());
+        .unwrap()
+        .is_some());
     let b = store.round_trips();
     let gone = store
         .ingest(&sub("d3", EMAIL), chrono::Utc::now())
@@ -511,7 +513,7 @@ async fn erasure_racing_an_ingest_leaves_no_marker_on_an_erased_lead() {
         let l = lead.clone();
         let erase = tokio::spawn(async move { s1.erase_lead(&l, chrono::Utc::now()).await });
         let ingest = tokio::spawn(async move { s2.ingest(&second, chrono::Utc::now()).await });
-        assert!(erase.await.unwrap().unwrap());
+        assert!(erase.await.unwrap().unwrap().is_some());
         let outcome = ingest.await.unwrap().unwrap();
         if outcome.lead_id == lead {
             merged_first += 1;
@@ -547,4 +549,96 @@ async fn erasure_racing_an_ingest_leaves_no_marker_on_an_erased_lead() {
         }
     }
     println!("{merged_first} of 20 merges landed before the erasure");
+}
+
+/// A person with 10,000 touchpoints is erased across calls (3,000 items per call here), with
+/// a client retry overlapping a call in the middle: every touchpoint is anonymized and counted
+/// exactly once.
+#[tokio::test]
+async fn ten_thousand_touchpoints_are_erased_across_calls_with_a_retry_in_the_middle() {
+    let f = Functions::new().await;
+    let form = f
+        .webhook(
+            EventBuilder::new("POST", "/webhooks/form")
+                .query("form=demo&utm_term=laura+diaz")
+                .header("accept", "application/json")
+                .json(&json!({"email": EMAIL, "message": MESSAGE, "consent": "yes"})),
+        )
+        .await;
+    assert_eq!(form.status, 201, "{}", form.text);
+    let lead = form.json["lead_id"].as_str().unwrap().to_string();
+    let touch = f
+        .store
+        .lead_partition(&lead)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|i| i["sk"].as_s().unwrap().starts_with("TP#"))
+        .unwrap();
+    let copies = vec![lead.clone(); 9_999];
+    f.store
+        .put_lead_copies(&[touch], &copies, |i, item| {
+            item.insert(
+                "sk".into(),
+                AttributeValue::S(format!("TP#2026-01-01T00:00:00.000Z#{i:05}")),
+            );
+            item.insert("touch_id".into(), AttributeValue::S(format!("{i:05}")));
+            item.remove("delivery");
+        })
+        .await
+        .unwrap();
+
+    let first = f.api("DELETE", &format!("/leads/{lead}"), None).await;
+    assert_eq!(first.status, 202, "{}", first.text);
+    assert_eq!(first.json["status"], "in_progress");
+    // Unfindable at once, though the history is still being processed.
+    assert_eq!(
+        f.api("GET", &format!("/leads/{lead}"), None).await.status,
+        404
+    );
+    let poll = f.api("GET", &format!("/leads/{lead}/erasure"), None).await;
+    assert_eq!(
+        (poll.status, &poll.json["status"]),
+        (202, &json!("in_progress"))
+    );
+
+    // A retry while the call is still running: both continue from the same checkpoint.
+    let path = format!("/leads/{lead}");
+    let (a, b) = tokio::join!(f.api("DELETE", &path, None), f.api("DELETE", &path, None));
+    assert!(a.status == 202 || a.status == 200, "{}", a.text);
+    assert!(b.status == 202 || b.status == 200, "{}", b.text);
+    let mut calls = 3;
+    let last = loop {
+        let r = f.api("DELETE", &format!("/leads/{lead}"), None).await;
+        calls += 1;
+        if r.status == 200 {
+            break r;
+        }
+        assert_eq!(r.status, 202, "{}", r.text);
+        assert!(calls < 20, "no progress: {}", r.text);
+    };
+    assert_eq!(last.json["status"], "erased");
+    let counts = &last.json["receipt"]["counts"];
+    assert_eq!(counts["touchpoints"], 10_000, "{counts}");
+    assert_eq!(counts["lead"], 1, "{counts}");
+    assert!(last.json["receipt"]["finished_at"].is_string());
+    let receipt = f.api("GET", &format!("/leads/{lead}/erasure"), None).await;
+    assert_eq!(receipt.status, 200);
+    assert_eq!(receipt.json["receipt"], last.json["receipt"]);
+    // Erasing again changes nothing and counts nothing more.
+    let again = f.api("DELETE", &format!("/leads/{lead}"), None).await;
+    assert_eq!(again.json["receipt"], last.json["receipt"]);
+
+    let partition = f.store.lead_partition(&lead).await.unwrap();
+    let touches: Vec<_> = partition
+        .iter()
+        .filter(|i| i["sk"].as_s().unwrap().starts_with("TP#"))
+        .collect();
+    assert_eq!(touches.len(), 10_000);
+    for t in touches {
+        assert!(t["custom"].as_m().unwrap().is_empty());
+        assert!(!t["attribution"].as_m().unwrap().contains_key("utm_term"));
+    }
+    let left = findings(&f.store, &[EMAIL.to_string(), MESSAGE.to_string()]).await;
+    assert!(left.is_empty(), "{left:#?}");
 }

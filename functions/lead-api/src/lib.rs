@@ -25,6 +25,9 @@ pub struct ApiState {
     pub store: Store,
     pub keys: ApiKeys,
     pub normalize: NormalizeConfig,
+    /// Items of a lead's partition one `DELETE /leads/{id}` call erases at most
+    /// (`ERASURE_ITEMS_PER_CALL`, default 1000: well inside the function's timeout).
+    pub erasure_items_per_call: usize,
 }
 
 impl ApiState {
@@ -36,6 +39,15 @@ impl ApiState {
             store: store.with_pepper(leadflow::privacy::Pepper::privacy(&get)?),
             keys: ApiKeys::parse(get("LEAD_API_KEYS").as_deref()),
             normalize: NormalizeConfig::from_lookup(&get)?,
+            erasure_items_per_call: match get("ERASURE_ITEMS_PER_CALL") {
+                None => 1000,
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or("ERASURE_ITEMS_PER_CALL must be a positive number")?,
+            },
         })
     }
 }
@@ -52,6 +64,12 @@ impl Service for ApiState {
         Route::delete("/leads/{id}", Auth::ApiKey(Scope::Erase), |s, req, _| {
             Box::pin(leads::erase(s, req.param("id")))
         }),
+        // Progress, then the receipt, of an erasure (no personal data).
+        Route::get(
+            "/leads/{id}/erasure",
+            Auth::ApiKey(Scope::Read),
+            |s, req, _| Box::pin(leads::erasure(s, req.param("id"))),
+        ),
         Route::post(
             "/leads/{id}/events",
             Auth::ApiKey(Scope::Write),

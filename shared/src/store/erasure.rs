@@ -23,7 +23,7 @@
 //! failure half-way leaves the lead as it was (still findable) and a retry redoes every step;
 //! each step is idempotent.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -61,18 +61,79 @@ const PERSONAL: [&str; 16] = [
 /// Review attributes the reviewer wrote or that name them.
 const REVIEW_PERSONAL: &str = "REMOVE #name, title, #text, reference_id, lead_id";
 
+/// An erasure's progress, then its receipt: `ERASURE#<lead_id>` / `#RECEIPT`. No personal
+/// data: the lead id, times and counts by item type.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ErasureReceipt {
+    pub lead_id: String,
+    pub started_at: String,
+    /// Set once every item of the lead's partition was processed.
+    pub finished_at: Option<String>,
+    /// Items erased, deleted or redacted, by item type.
+    pub counts: BTreeMap<String, u64>,
+}
+
+impl ErasureReceipt {
+    pub fn done(&self) -> bool {
+        self.finished_at.is_some()
+    }
+}
+
+/// Items of the lead's partition processed per page (one Query, then transactions of at most
+/// 100 writes, then one checkpoint).
+const PAGE_ITEMS: i32 = 100;
+
 impl Store {
-    /// Erases a lead (see the module). Idempotent; returns false when no such lead exists.
+    /// Erases a lead completely (see the module), however many invocations of work that is
+    /// (for tools, tests and retention). Idempotent; `None` when no such lead exists.
+    pub async fn erase_lead(
+        &self,
+        lead_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ErasureReceipt>, StoreError> {
+        let Some(mut receipt) = self.start_erasure(lead_id, now).await? else {
+            return Ok(None);
+        };
+        while !receipt.done() {
+            receipt = self.continue_erasure(lead_id, usize::MAX, now).await?;
+        }
+        Ok(Some(receipt))
+    }
+
+    /// The erasure's progress or receipt (1 GetItem).
+    pub async fn erasure_receipt(
+        &self,
+        lead_id: &str,
+    ) -> Result<Option<ErasureReceipt>, StoreError> {
+        let item = self
+            .get_item(keys::erasure_pk(lead_id), keys::ERASURE_SK)
+            .await?;
+        Ok(item.as_ref().map(receipt_from))
+    }
+
+    /// Step 1, once: the person becomes unfindable and stays erased. Deletes the quarantined
+    /// deliveries filed under the lead's identities, then in one transaction deletes its
+    /// identity markers and referral code, writes the suppression entries, strips the lead and
+    /// creates the receipt. `None` when no such lead exists; the receipt when step 1 was done
+    /// before.
     ///
-    /// Safe against a concurrent ingest: the lead's transaction (markers deleted, lead
-    /// stripped) is conditioned on the version read with the identity keys, so a merge that
-    /// claimed a new marker in between makes it fail, and the next attempt reads and deletes
-    /// that marker too; a merge after it is refused by its own `attribute_not_exists(erased)`.
-    pub async fn erase_lead(&self, lead_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    /// Safe against a concurrent ingest: the transaction is conditioned on the version read
+    /// with the identity keys, so a merge that claimed a new marker in between makes it fail
+    /// and the next attempt reads and deletes that marker too; a merge after it is refused by
+    /// its own `attribute_not_exists(erased)`.
+    pub async fn start_erasure(
+        &self,
+        lead_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ErasureReceipt>, StoreError> {
         let mut foreign = HashSet::new();
         for attempt in 1..=MAX_ATTEMPTS {
-            match self.erase_attempt(lead_id, now, &mut foreign).await? {
-                Some(found) => return Ok(found),
+            if let Some(r) = self.erasure_receipt(lead_id).await? {
+                return Ok(Some(r));
+            }
+            match self.start_attempt(lead_id, now, &mut foreign).await? {
+                Some(false) => return Ok(None),
+                Some(true) => return self.erasure_receipt(lead_id).await,
                 None => backoff(attempt).await,
             }
         }
@@ -81,19 +142,14 @@ impl Store {
         })
     }
 
-    /// One pass; `None` when the lead changed under it (read again).
-    async fn erase_attempt(
+    /// One try at step 1; `None` when the lead changed under it (read again).
+    async fn start_attempt(
         &self,
         lead_id: &str,
         now: DateTime<Utc>,
         foreign: &mut HashSet<String>,
     ) -> Result<Option<bool>, StoreError> {
-        let items = self.partition_items(&keys::lead_pk(lead_id)).await?;
-        let Some(lead_item) = items
-            .iter()
-            .find(|i| get_s(i, keys::SK).as_deref() == Some(keys::LEAD_SK))
-            .cloned()
-        else {
+        let Some(lead_item) = self.get_item(keys::lead_pk(lead_id), keys::LEAD_SK).await? else {
             return Ok(Some(false));
         };
         let version: u64 = get_n(&lead_item, "version").unwrap_or(0);
@@ -105,46 +161,8 @@ impl Store {
             .into_iter()
             .filter(|pk| !foreign.contains(pk))
             .collect();
-        let touches: Vec<&Item> = items
-            .iter()
-            .filter(|i| sk_starts(i, keys::TOUCH_SK_PREFIX))
-            .collect();
+        let quarantined = self.delete_quarantine_of(&markers).await?;
 
-        // Outside the partition first.
-        self.delete_quarantine_of(&markers).await?;
-        for t in &touches {
-            let custom = get_map(t, "custom");
-            let answer = |k: &str| custom.and_then(|c| get_s(c, k));
-            match get_s(t, "kind").as_deref() {
-                Some("review") => {
-                    if let (Some(p), Some(id)) = (answer("platform"), answer("external_id")) {
-                        self.redact_review(&keys::review_pk(&p, &id), now).await?;
-                    }
-                }
-                Some("referral_received") => {
-                    if let (Some(referrer), Some(delivery)) =
-                        (answer("referrer_lead_id"), get_s(t, "delivery"))
-                    {
-                        if let Some(key) = keys::referral_key_in_delivery(&delivery, &referrer) {
-                            let touch_id = get_s(t, "touch_id").unwrap_or_default();
-                            self.rekey_referral(&referrer, key, lead_id, &touch_id)
-                                .await?;
-                        }
-                    }
-                }
-                _ => {}
-            }
-            if let Some(delivery) = get_s(t, "delivery") {
-                self.delete_delivery_marker(&delivery, lead_id).await?;
-            }
-        }
-        for r in items.iter().filter(|i| {
-            sk_starts(i, keys::REFERRAL_SK_PREFIX) && get_s(i, "referral_key").is_some()
-        }) {
-            self.remove_referral_note(lead_id, r).await?;
-        }
-
-        // Then the partition, lead and markers in the first transaction.
         let mut actions: Vec<TransactWriteItem> = Vec::new();
         for pk in &markers {
             // Only a marker that still names this lead is removed.
@@ -171,22 +189,18 @@ impl Store {
         }
         // The person stays erased: platform re-deliveries, replays and imports of the same
         // address or number are answered `suppressed` (`privacy::lifts_suppression`).
-        for hash in erased_identities(&lead_item)
+        let suppressions: Vec<String> = erased_identities(&lead_item)
             .iter()
             .filter_map(|k| self.pepper.identity(k))
-        {
+            .collect();
+        for hash in &suppressions {
             let mut item = Item::new();
-            item.insert(keys::PK.into(), s(keys::suppression_pk(&hash)));
+            item.insert(keys::PK.into(), s(keys::suppression_pk(hash)));
             item.insert(keys::SK.into(), s(keys::SUPPRESSION_SK));
             item.insert("type".into(), s("suppression"));
             item.insert("reason".into(), s("erasure"));
             item.insert("at".into(), s(ts(now)));
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .build()
-                .expect("put has table and item");
-            actions.push(TransactWriteItem::builder().put(put).build());
+            actions.push(put(&self.table, item, None));
         }
         let erase = self.lead_update(lead_id)
             .update_expression(format!(
@@ -202,51 +216,224 @@ impl Store {
             .build()
             .expect("update has table, key and expression");
         actions.push(TransactWriteItem::builder().update(erase).build());
-        for t in &touches {
+        let mut receipt = Item::new();
+        receipt.insert(keys::PK.into(), s(keys::erasure_pk(lead_id)));
+        receipt.insert(keys::SK.into(), s(keys::ERASURE_SK));
+        receipt.insert("type".into(), s("erasure"));
+        receipt.insert("lead_id".into(), s(lead_id));
+        receipt.insert("started_at".into(), s(ts(now)));
+        receipt.insert("cursor".into(), s(keys::LEAD_SK));
+        let counts: HashMap<String, AttributeValue> = [
+            ("lead", 1),
+            ("identity_markers", markers.len() as u64),
+            ("quarantined_deliveries", quarantined),
+            ("suppression_entries", suppressions.len() as u64),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), n(v)))
+        .collect();
+        receipt.insert("counts".into(), AttributeValue::M(counts));
+        actions.push(put(&self.table, receipt, Some("attribute_not_exists(pk)")));
+        if actions.len() > 100 {
+            return Err(StoreError::Corrupt {
+                key: keys::lead_pk(lead_id),
+                reason: format!(
+                    "{} identity markers: more than one transaction",
+                    markers.len()
+                ),
+            });
+        }
+        let sent = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .send()
+            .await;
+        if let Err(e) = sent {
+            // A marker that names another lead now is not this person's any more: leave it.
+            // Anything else (the version moved, a conflict, a concurrent start) is read again.
+            let reasons = cancellation_reasons(e, "TransactWriteItems")?;
+            for (reason, pk) in reasons.iter().zip(&markers) {
+                if failed(reason) {
+                    foreign.insert(pk.clone());
+                }
+            }
+            return Ok(None);
+        }
+        Ok(Some(true))
+    }
+
+    /// Step 2, resumable: processes the lead's partition after the checkpoint, a page at a
+    /// time, until `budget` items are done or none are left (then the receipt is finished).
+    /// Each page's writes are idempotent, and its checkpoint moves the cursor and adds the
+    /// page's counts in one update conditioned on the cursor it started from: a retry of a page
+    /// redoes harmless writes, and a page is counted exactly once.
+    pub async fn continue_erasure(
+        &self,
+        lead_id: &str,
+        budget: usize,
+        now: DateTime<Utc>,
+    ) -> Result<ErasureReceipt, StoreError> {
+        let mut done = 0usize;
+        loop {
+            let item = self
+                .get_item(keys::erasure_pk(lead_id), keys::ERASURE_SK)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: keys::erasure_pk(lead_id),
+                    reason: "erasure not started".into(),
+                })?;
+            let receipt = receipt_from(&item);
+            let Some(cursor) = get_s(&item, "cursor") else {
+                return Ok(receipt);
+            };
+            if done >= budget {
+                return Ok(receipt);
+            }
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk > :c")
+                .expression_attribute_values(":pk", s(keys::lead_pk(lead_id)))
+                .expression_attribute_values(":c", s(cursor.clone()))
+                .consistent_read(true)
+                .limit(PAGE_ITEMS)
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("Query", e))?;
+            let items = page.items();
+            let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
+            let mut actions = Vec::new();
+            for i in items {
+                self.erase_item(lead_id, i, now, &mut actions, &mut counts)
+                    .await?;
+            }
+            for chunk in actions.chunks(100) {
+                self.client
+                    .transact_write_items()
+                    .set_transact_items(Some(chunk.to_vec()))
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::sdk("TransactWriteItems", e))?;
+            }
+            let last = items.last().and_then(|i| get_s(i, keys::SK));
+            let finished = page.last_evaluated_key().is_none();
+            self.checkpoint(lead_id, &cursor, last.as_deref(), finished, &counts, now)
+                .await?;
+            done += items.len().max(1);
+        }
+    }
+
+    /// Moves the cursor past a page and adds its counts, once (conditioned on the cursor the
+    /// page started from; a lost race means another invocation did this page).
+    async fn checkpoint(
+        &self,
+        lead_id: &str,
+        from: &str,
+        last: Option<&str>,
+        finished: bool,
+        counts: &BTreeMap<&'static str, u64>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut sets = Vec::new();
+        let mut u = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::erasure_pk(lead_id)))
+            .key(keys::SK, s(keys::ERASURE_SK))
+            .condition_expression("#cursor = :from")
+            .expression_attribute_names("#cursor", "cursor")
+            .expression_attribute_values(":from", s(from));
+        for (i, (k, v)) in counts.iter().enumerate() {
+            sets.push(format!(
+                "counts.#c{i} = if_not_exists(counts.#c{i}, :zero) + :n{i}"
+            ));
+            u = u
+                .expression_attribute_names(format!("#c{i}"), *k)
+                .expression_attribute_values(format!(":n{i}"), n(*v));
+        }
+        if !counts.is_empty() {
+            u = u.expression_attribute_values(":zero", n(0));
+        }
+        let expression = if finished {
+            sets.push("finished_at = :now".into());
+            u = u.expression_attribute_values(":now", s(ts(now)));
+            format!("SET {} REMOVE #cursor", sets.join(", "))
+        } else {
+            sets.push("#cursor = :last".into());
+            u = u.expression_attribute_values(":last", s(last.unwrap_or(from)));
+            format!("SET {}", sets.join(", "))
+        };
+        ignore_condition(
+            u.update_expression(expression).send().await.map(|_| ()),
+            "UpdateItem",
+        )
+    }
+
+    /// What erasure does with one item of the lead's partition (see the module): writes
+    /// outside the partition now, the item's own write into `actions`.
+    async fn erase_item(
+        &self,
+        lead_id: &str,
+        item: &Item,
+        now: DateTime<Utc>,
+        actions: &mut Vec<TransactWriteItem>,
+        counts: &mut BTreeMap<&'static str, u64>,
+    ) -> Result<(), StoreError> {
+        let mut count = |k: &'static str| *counts.entry(k).or_default() += 1;
+        if sk_starts(item, keys::TOUCH_SK_PREFIX) {
+            let custom = get_map(item, "custom");
+            let answer = |k: &str| custom.and_then(|c| get_s(c, k));
+            match get_s(item, "kind").as_deref() {
+                Some("review") => {
+                    if let (Some(p), Some(id)) = (answer("platform"), answer("external_id")) {
+                        self.redact_review(&keys::review_pk(&p, &id), now).await?;
+                        count("reviews");
+                    }
+                }
+                Some("referral_received") => {
+                    if let (Some(referrer), Some(delivery)) =
+                        (answer("referrer_lead_id"), get_s(item, "delivery"))
+                    {
+                        if let Some(key) = keys::referral_key_in_delivery(&delivery, &referrer) {
+                            let touch_id = get_s(item, "touch_id").unwrap_or_default();
+                            self.rekey_referral(&referrer, key, lead_id, &touch_id)
+                                .await?;
+                            count("referrals_received");
+                        }
+                    }
+                }
+                _ => {}
+            }
+            if let Some(delivery) = get_s(item, "delivery") {
+                self.delete_delivery_marker(&delivery, lead_id).await?;
+                count("delivery_markers");
+            }
             actions.push(self.partition_update(
                 lead_id,
-                t,
+                item,
                 "SET custom = :empty REMOVE attribution.gclid, attribution.fbclid, \
                  attribution.li_fat_id, attribution.msclkid, attribution.referrer, \
                  attribution.landing_page, attribution.utm_term, delivery",
                 true,
             ));
-        }
-        // Consent evidence keeps what was agreed and when (non-personal once the lead is
-        // erased), not where from: the page and the IP hash go.
-        for c in items
-            .iter()
-            .filter(|i| sk_starts(i, keys::CONSENT_SK_PREFIX))
+            count("touchpoints");
+        } else if sk_starts(item, keys::CONSENT_SK_PREFIX) {
+            // Consent evidence keeps what was agreed and when (non-personal once the lead is
+            // erased), not where from: the page and the IP hash go.
+            actions.push(self.partition_update(lead_id, item, "REMOVE page, ip_hash", false));
+            count("consent_records");
+        } else if sk_starts(item, keys::SALES_EVENT_SK_PREFIX) {
+            actions.push(self.partition_update(lead_id, item, "REMOVE reason", false));
+            count("sales_events");
+        } else if sk_starts(item, keys::REFERRAL_SK_PREFIX) && get_s(item, "referral_key").is_some()
         {
-            actions.push(self.partition_update(lead_id, c, "REMOVE page, ip_hash", false));
+            self.remove_referral_note(lead_id, item).await?;
+            count("referrals_given");
         }
-        for e in items
-            .iter()
-            .filter(|i| sk_starts(i, keys::SALES_EVENT_SK_PREFIX))
-        {
-            actions.push(self.partition_update(lead_id, e, "REMOVE reason", false));
-        }
-        // The markers, suppression entries and the lead come first, in one transaction.
-        for (i, chunk) in actions.chunks(100).enumerate() {
-            let sent = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(chunk.to_vec()))
-                .send()
-                .await;
-            if let Err(e) = sent {
-                // A marker that names another lead now is not this person's any more: leave
-                // it. Anything else (the version moved, a conflict) is read again.
-                let reasons = cancellation_reasons(e, "TransactWriteItems")?;
-                for (reason, pk) in reasons.iter().zip(&markers) {
-                    if i == 0 && failed(reason) {
-                        foreign.insert(pk.clone());
-                    }
-                }
-                return Ok(None);
-            }
-        }
-        Ok(Some(true))
+        Ok(())
     }
 
     fn partition_update(
@@ -400,6 +587,31 @@ fn erased_identities(lead: &Item) -> Vec<IdentityKey> {
     let email = get_s(lead, "email_key").map(IdentityKey::Email);
     let phone = get_s(lead, "phone").map(IdentityKey::Phone);
     email.into_iter().chain(phone).collect()
+}
+
+fn put(table: &str, item: Item, condition: Option<&str>) -> TransactWriteItem {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .set_condition_expression(condition.map(str::to_string))
+        .build()
+        .expect("put has table and item");
+    TransactWriteItem::builder().put(put).build()
+}
+
+fn receipt_from(item: &Item) -> ErasureReceipt {
+    ErasureReceipt {
+        lead_id: get_s(item, "lead_id").unwrap_or_default(),
+        started_at: get_s(item, "started_at").unwrap_or_default(),
+        finished_at: get_s(item, "finished_at"),
+        counts: get_map(item, "counts")
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_n().ok()?.parse().ok()?)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
 }
 
 fn sk_starts(item: &Item, prefix: &str) -> bool {

@@ -134,6 +134,14 @@ pub fn suppression_pk(keyed_identity: &str) -> String {
     format!("SUPPRESS#{keyed_identity}")
 }
 
+/// An erasure's progress and then its receipt (audit trail, no personal data):
+/// `ERASURE#<lead_id>` / `#RECEIPT`.
+pub const ERASURE_SK: &str = "#RECEIPT";
+
+pub fn erasure_pk(lead_id: &str) -> String {
+    format!("ERASURE#{lead_id}")
+}
+
 /// Time-ordered unique ids (UUIDv7): lead ids, touch ids, quarantine ids.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()

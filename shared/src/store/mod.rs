@@ -24,6 +24,7 @@ mod sales;
 mod test_support;
 mod txn;
 pub use announced::{StoredDelivery, Withdrawal};
+pub use erasure::ErasureReceipt;
 pub use keys::{new_id, ts};
 pub use phones::{PhoneAdoption, RefusedPhone};
 pub use read::{record_from_items, LeadRecord};
