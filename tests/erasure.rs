@@ -642,3 +642,83 @@ async fn ten_thousand_touchpoints_are_erased_across_calls_with_a_retry_in_the_mi
     let left = findings(&f.store, &[EMAIL.to_string(), MESSAGE.to_string()]).await;
     assert!(left.is_empty(), "{left:#?}");
 }
+
+/// Retention erases a lead inactive for RETENTION_DAYS through the same erasure, keeps an
+/// active one, and a dry run only counts.
+#[tokio::test]
+async fn retention_erases_an_inactive_lead_and_keeps_an_active_one() {
+    let f = Functions::new().await;
+    let cfg = leadflow::normalize::NormalizeConfig::default();
+    let lead_at = |id: &str, email: &str, at: chrono::DateTime<chrono::Utc>| {
+        let mut s = leadflow::model::Submission::new(
+            "form",
+            leadflow::model::DeliveryKey::Platform(id.into()),
+            leadflow::model::TouchKind::FormSubmission,
+            at,
+        );
+        s.contact.email = Some(email.into());
+        s.custom.insert("message".into(), MESSAGE.into());
+        leadflow::normalize::normalize(s, &cfg).unwrap()
+    };
+    let now = chrono::Utc::now();
+    let old = f
+        .store
+        .ingest(
+            &lead_at("r1", EMAIL, now - chrono::Duration::days(400)),
+            now,
+        )
+        .await
+        .unwrap()
+        .lead_id;
+    let active = f
+        .store
+        .ingest(
+            &lead_at("r2", "active@example.com", now - chrono::Duration::days(3)),
+            now,
+        )
+        .await
+        .unwrap()
+        .lead_id;
+    let state = metrics_rollup::RollupState::from_lookup(f.store.clone(), |k| {
+        (k == "RETENTION_DAYS").then(|| "365".to_string())
+    })
+    .unwrap();
+    let run = |input: Value| metrics_rollup::handler(&state, integration_tests::json_event(input));
+
+    let dry = run(json!({"mode": "retention", "dry_run": true}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (dry["inactive"].as_u64(), dry["erased"].as_u64()),
+        (Some(1), Some(0)),
+        "{dry}"
+    );
+    assert!(!f
+        .store
+        .raw_lead_item(&old)
+        .await
+        .unwrap()
+        .unwrap()
+        .contains_key("erased"));
+
+    let real = run(json!({"mode": "retention"})).await.unwrap();
+    assert_eq!(real["erased"], 1, "{real}");
+    let gone = f.store.raw_lead_item(&old).await.unwrap().unwrap();
+    assert!(gone.contains_key("erased") && !gone.contains_key("email"));
+    let receipt = f.store.erasure_receipt(&old).await.unwrap().unwrap();
+    assert!(receipt.done());
+    let kept = f.store.raw_lead_item(&active).await.unwrap().unwrap();
+    assert!(!kept.contains_key("erased") && kept.contains_key("email"));
+    assert!(findings(&f.store, &[EMAIL.to_string()]).await.is_empty());
+    // Nothing left to do; and without RETENTION_DAYS the job is off.
+    let again = run(json!({"mode": "retention"})).await.unwrap();
+    assert_eq!(again["inactive"], 0, "{again}");
+    let off = metrics_rollup::RollupState::from_lookup(f.store.clone(), |_| None).unwrap();
+    let answer = metrics_rollup::handler(
+        &off,
+        integration_tests::json_event(json!({"mode": "retention"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer["retention"], "off");
+}

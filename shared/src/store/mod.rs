@@ -18,6 +18,7 @@ mod quarantine;
 mod read;
 mod referrals;
 mod rescore;
+mod retention;
 mod reviews;
 mod sales;
 #[cfg(any(test, feature = "test-support"))]
