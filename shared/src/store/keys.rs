@@ -9,6 +9,9 @@
 //! | quarantine    | `QUARANTINE#<id>`           | `#Q`                        | `QUARANTINE`        | `<received_at>#<id>`      |
 //! | consent       | `LEAD#<lead_id>`            | `CONSENT#<at>#<touch>`      |                     |                           |
 //! | lead gone     | `GONE#<provider>#<lead id>` | `#GONE`                     | `LEADGONE`          | `<received_at>#<pk>`      |
+//! | q. filing     | `QREF#<identity pk>`        | `Q#<quarantine id>`         |                     |                           |
+//! | suppression   | `SUPPRESS#<hmac>`           | `#SUPPRESS`                 |                     |                           |
+//! | erasure       | `ERASURE#<lead_id>`         | `#RECEIPT`                  |                     |                           |
 //!
 //! Touchpoints share their lead's partition: one Query reads a lead with its history, and a
 //! parallel Scan segment sees a lead and its touchpoints together (segments split by pk).
