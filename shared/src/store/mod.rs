@@ -190,6 +190,28 @@ impl Store {
         }
     }
 
+    /// One BatchWriteItem (at most 25 writes), sending unprocessed items again until none are.
+    pub(crate) async fn write_batch(
+        &self,
+        batch: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+    ) -> Result<(), StoreError> {
+        let mut pending = Some(batch);
+        while let Some(b) = pending.take() {
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, b)
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("BatchWriteItem", e))?;
+            pending = out
+                .unprocessed_items()
+                .and_then(|u| u.get(&self.table).cloned())
+                .filter(|v| !v.is_empty());
+        }
+        Ok(())
+    }
+
     /// The privacy pepper that keys suppression entries (each function passes
     /// `PRIVACY_PEPPER`).
     pub fn with_pepper(mut self, pepper: crate::privacy::Pepper) -> Store {

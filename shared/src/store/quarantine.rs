@@ -82,19 +82,8 @@ impl Store {
                 WriteRequest::builder().put_request(put).build()
             })
             .collect();
-        let mut pending = (!refs.is_empty()).then_some(refs);
-        while let Some(batch) = pending.take() {
-            let out = self
-                .client
-                .batch_write_item()
-                .request_items(&self.table, batch)
-                .send()
-                .await
-                .map_err(|e| StoreError::sdk("BatchWriteItem", e))?;
-            pending = out
-                .unprocessed_items()
-                .and_then(|u| u.get(&self.table).cloned())
-                .filter(|v| !v.is_empty());
+        if !refs.is_empty() {
+            self.write_batch(refs).await?;
         }
         self.put(item).await?;
         Ok(id)

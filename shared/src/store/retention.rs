@@ -12,19 +12,11 @@ impl Store {
     /// of the table: a daily job's read, not a request path).
     pub async fn inactive_leads(&self, cutoff: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
         let items = self
-            .scan_all(|| {
-                self.client
-                    .scan()
-                    .table_name(&self.table)
-                    .filter_expression(
-                        "#t = :lead AND last_touch_at < :cutoff AND attribute_not_exists(erased)",
-                    )
-                    .projection_expression("lead_id")
-                    .expression_attribute_names("#t", "type")
-                    .expression_attribute_values(":lead", s("lead"))
-                    .expression_attribute_values(":cutoff", s(ts(cutoff)))
-                    .consistent_read(true)
-            })
+            .scan_lead_items(
+                "last_touch_at < :cutoff AND attribute_not_exists(erased)",
+                "lead_id",
+                &[(":cutoff", s(ts(cutoff)))],
+            )
             .await?;
         let mut ids: Vec<String> = items.iter().filter_map(|i| get_s(i, "lead_id")).collect();
         ids.sort();
