@@ -109,7 +109,9 @@ AWS_EC2_METADATA_DISABLED=true
 DEFAULT_COUNTRY=US
 FORM_ALLOWED_ORIGINS=https://www.example.com
 FORM_HONEYPOT_FIELD=_gotcha
-LEAD_API_KEYS=local-dev-key
+# Scopes (shared/src/edge/auth.rs): the dashboard link carries its own dashboard-only key.
+LEAD_API_KEYS=local-dev-key:read+write+erase+dashboard,local-dashboard-key:dashboard
+PRIVACY_PEPPER=local-dev-privacy-pepper-not-a-secret
 # cargo lambda watch sends the constant 600000 as every invocation's deadline (January 1970 as
 # epoch milliseconds): rescore then uses its configured timeout, as the template sets it.
 FUNCTION_TIMEOUT_SECONDS=900

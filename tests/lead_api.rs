@@ -15,10 +15,12 @@ use metrics_rollup::RollupState;
 use serde_json::{json, Value};
 
 const KEY: &str = "test-api-key";
+const DASHBOARD_KEY: &str = "test-dashboard-key";
 
 fn api(store: Store) -> ApiState {
     ApiState::from_lookup(store, |k| {
-        (k == "LEAD_API_KEYS").then(|| format!("old-key,{KEY}"))
+        (k == "LEAD_API_KEYS")
+            .then(|| format!("old-key,{KEY}:read+write+erase,{DASHBOARD_KEY}:dashboard"))
     })
     .unwrap()
 }
@@ -471,6 +473,45 @@ async fn every_error_path_is_a_documented_json_error() {
     )
     .await;
     check(&bad_key, 401, "invalid_api_key");
+    // Scopes: a dashboard key cannot erase or read, a bare key cannot erase, and a key that can
+    // do more than show the dashboard is refused in the query string.
+    let lead = ingest(
+        &store,
+        900,
+        "scoped@example.com",
+        oct(5, 9),
+        "google",
+        "cpc",
+        "brand",
+    )
+    .await;
+    for (key, method, path) in [
+        (DASHBOARD_KEY, "DELETE", format!("/leads/{lead}")),
+        ("old-key", "DELETE", format!("/leads/{lead}")),
+        (DASHBOARD_KEY, "GET", format!("/leads/{lead}")),
+    ] {
+        let a = send(
+            &state,
+            EventBuilder::new(method, &path).header("x-api-key", key),
+        )
+        .await;
+        check(&a, 403, "insufficient_scope");
+    }
+    for key in [KEY, "old-key"] {
+        let a = send(
+            &state,
+            EventBuilder::new("GET", "/dashboard").query(&format!("key={key}")),
+        )
+        .await;
+        check(&a, 403, "api_key_in_query");
+    }
+    assert_eq!(
+        call(&state, "GET", &format!("/leads/{lead}"), "", None)
+            .await
+            .status,
+        200,
+        "still there"
+    );
     check(
         &call(&state, "GET", "/leads/missing", "", None).await,
         404,
@@ -590,8 +631,9 @@ async fn the_dashboard_shows_data_in_a_real_browser() {
     rollup(&store, json!({"from": "2026-10-01", "to": "2026-10-31"})).await;
     let page = send(
         &state,
-        EventBuilder::new("GET", "/dashboard")
-            .query(&format!("from=2026-10-01&to=2026-10-31&key={KEY}")),
+        EventBuilder::new("GET", "/dashboard").query(&format!(
+            "from=2026-10-01&to=2026-10-31&key={DASHBOARD_KEY}"
+        )),
     )
     .await;
     assert_eq!(page.status, 200);

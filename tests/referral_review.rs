@@ -992,7 +992,7 @@ async fn a_retry_after_a_failed_credit_finishes_it_with_the_right_flag() {
     let state = state().await;
     let referrer = seed_lead(&state, "ada@example.com", None).await;
     let email_key = leadflow::model::IdentityKey::Email("grace@example.org".into());
-    let key = leadflow::store::referral_key(None, Some("spring-2026"), &[email_key]);
+    let key = leadflow::store::referral_key(&state.pepper, None, Some("spring-2026"), &[email_key]);
     let mut sub = Submission::new(
         "referral",
         leadflow::store::referral_delivery(&referrer, &key),

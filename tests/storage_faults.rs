@@ -4,6 +4,7 @@
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::error::ErrorMetadata;
+use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemOutput;
 use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::error::{
@@ -98,6 +99,9 @@ async fn a_permanent_storage_error_of_a_web_form_is_a_422_not_a_503() {
 async fn a_permanent_storage_error_of_a_platform_delivery_is_quarantined_and_2xx() {
     let txn = mock!(Client::transact_write_items).then_error(validation_error);
     let put = mock!(Client::put_item).then_output(|| PutItemOutput::builder().build());
+    // The quarantine files the delivery under the address it contains first.
+    let filed =
+        mock!(Client::batch_write_item).then_output(|| BatchWriteItemOutput::builder().build());
     let conf = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
@@ -107,6 +111,7 @@ async fn a_permanent_storage_error_of_a_platform_delivery_is_quarantined_and_2xx
             MockResponseInterceptor::new()
                 .rule_mode(RuleMode::MatchAny)
                 .with_rule(&txn)
+                .with_rule(&filed)
                 .with_rule(&put),
         )
         .build();
@@ -122,4 +127,9 @@ async fn a_permanent_storage_error_of_a_platform_delivery_is_quarantined_and_2xx
     assert_eq!(a.status, 200, "{}", a.text);
     assert_eq!(a.json["results"][0]["status"], "quarantined", "{}", a.text);
     assert_eq!(put.num_calls(), 1, "the delivery is kept for replay");
+    assert_eq!(
+        filed.num_calls(),
+        1,
+        "filed under laura.diaz@example.com and her phone"
+    );
 }

@@ -8,48 +8,31 @@
 //! presented, but cannot be turned back into an address, unlike a plain hash of the 2^32 IPv4
 //! addresses. Without a pepper configured, no IP is stored at all.
 
-use crate::signature::hmac_sha256;
+use crate::privacy::Pepper;
 
-/// The pepper is a secret; a short one would make the hash guessable by brute force.
-pub const MIN_PEPPER_BYTES: usize = 16;
+pub use crate::privacy::MIN_PEPPER_BYTES;
 
 /// The consent IP pepper, when configured (`CONSENT_IP_PEPPER`). `Debug` never prints it.
-#[derive(Clone, Default)]
-pub struct IpPepper(Option<String>);
+#[derive(Clone, Default, Debug)]
+pub struct IpPepper(Pepper);
 
 impl IpPepper {
     /// Reads `CONSENT_IP_PEPPER`; a pepper shorter than [`MIN_PEPPER_BYTES`] is refused
     /// (configuration error) rather than silently used.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<IpPepper, String> {
-        match get("CONSENT_IP_PEPPER")
-            .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty())
-        {
-            None => Ok(IpPepper(None)),
-            Some(p) if p.len() >= MIN_PEPPER_BYTES => Ok(IpPepper(Some(p))),
-            Some(_) => Err(format!(
-                "CONSENT_IP_PEPPER must be at least {MIN_PEPPER_BYTES} bytes (a random secret)"
-            )),
-        }
+        Pepper::from_lookup("CONSENT_IP_PEPPER", get).map(IpPepper)
     }
 
     pub fn is_set(&self) -> bool {
-        self.0.is_some()
+        self.0.is_set()
     }
 
     /// `hmac-sha256:<hex HMAC(pepper, ip)>` of a trimmed, lowercased address; `None` without a
     /// pepper or an address.
     pub fn hash(&self, ip: Option<&str>) -> Option<String> {
-        let pepper = self.0.as_deref()?;
         let ip = ip.map(str::trim).filter(|ip| !ip.is_empty())?;
-        let mac = hmac_sha256(pepper.as_bytes(), &[ip.to_ascii_lowercase().as_bytes()]);
-        Some(format!("hmac-sha256:{}", hex::encode(mac)))
-    }
-}
-
-impl std::fmt::Debug for IpPepper {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() { "<set>" } else { "<unset>" })
+        let mac = self.0.mac_hex(&ip.to_ascii_lowercase())?;
+        Some(format!("hmac-sha256:{mac}"))
     }
 }
 

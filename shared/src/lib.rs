@@ -19,6 +19,7 @@ pub mod multipart;
 pub mod names;
 pub mod normalize;
 pub mod predict;
+pub mod privacy;
 pub mod rescoring;
 pub mod sales;
 pub mod scoring;

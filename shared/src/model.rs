@@ -344,6 +344,9 @@ crate::named_enum! {
         Created = "created",
         Merged = "merged",
         Duplicate = "duplicate",
+        /// The person was erased (or opted out, when so configured) and this is not their own
+        /// fresh consent: nothing stored (`privacy::lifts_suppression`).
+        Suppressed = "suppressed",
     }
 }
 

@@ -53,7 +53,7 @@ impl AppState {
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<AppState, String> {
         Ok(AppState {
-            store,
+            store: store.with_pepper(leadflow::privacy::Pepper::privacy(&get)?),
             normalize: NormalizeConfig::from_lookup(&get)?,
             form: FormConfig::from_lookup(&get)?,
             cors: Cors::parse(get("FORM_ALLOWED_ORIGINS").as_deref()),
@@ -335,6 +335,10 @@ pub fn outcome_response(outcome: &IngestOutcome) -> Response {
     } else {
         200
     };
+    if outcome.status == IngestStatus::Suppressed {
+        // Nothing was stored, and nothing names the erased lead.
+        return json_response(status, &json!({"status": outcome.status.as_str()}));
+    }
     json_response(
         status,
         &json!({"lead_id": outcome.lead_id, "status": outcome.status.as_str()}),

@@ -153,13 +153,44 @@ pub async fn event(state: &ApiState, id: &str, req: &InboundRequest) -> Result<R
     ))
 }
 
+/// `DELETE /leads/{id}`: GDPR erasure. The first call makes the person unfindable at once
+/// (markers, contact data, suppression); the rest of the partition is processed a bounded
+/// number of items per call (`ERASURE_ITEMS_PER_CALL`). Done: 200 `erased` with the receipt;
+/// not yet: 202 `in_progress` with the progress, and the caller repeats the DELETE (idempotent:
+/// it continues from the checkpoint) until 200. `GET /leads/{id}/erasure` reads the progress.
 pub async fn erase(state: &ApiState, id: &str) -> Result<Response, AppError> {
-    if !state.store.erase_lead(id, Utc::now()).await? {
+    let now = Utc::now();
+    if state.store.start_erasure(id, now).await?.is_none() {
         return Err(not_found());
     }
-    tracing::info!(lead_id = id, "lead erased");
-    Ok(json_response(
-        200,
-        &json!({"lead_id": id, "status": "erased"}),
-    ))
+    let receipt = state
+        .store
+        .continue_erasure(id, state.erasure_items_per_call, now)
+        .await?;
+    tracing::info!(lead_id = id, done = receipt.done(), "lead erasure");
+    Ok(erasure_response(id, &receipt))
+}
+
+/// `GET /leads/{id}/erasure`: the erasure's progress, or its receipt once done.
+pub async fn erasure(state: &ApiState, id: &str) -> Result<Response, AppError> {
+    match state.store.erasure_receipt(id).await? {
+        Some(r) => Ok(erasure_response(id, &r)),
+        None => Err(AppError::not_found(
+            "erasure_not_found",
+            "no erasure was requested for this lead",
+        )),
+    }
+}
+
+fn erasure_response(id: &str, r: &leadflow::store::ErasureReceipt) -> Response {
+    let (status, what) = if r.done() {
+        (200, "erased")
+    } else {
+        (202, "in_progress")
+    };
+    json_response(
+        status,
+        &json!({"lead_id": id, "status": what, "receipt": r,
+                "poll": format!("/leads/{id}/erasure")}),
+    )
 }

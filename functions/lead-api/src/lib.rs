@@ -17,7 +17,7 @@ pub mod reports;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use lambda_runtime::LambdaEvent;
-use leadflow::edge::{self, ApiKeys, Auth, Route, Service};
+use leadflow::edge::{self, ApiKeys, Auth, Route, Scope, Service};
 use leadflow::normalize::NormalizeConfig;
 use leadflow::store::Store;
 
@@ -25,6 +25,9 @@ pub struct ApiState {
     pub store: Store,
     pub keys: ApiKeys,
     pub normalize: NormalizeConfig,
+    /// Items of a lead's partition one `DELETE /leads/{id}` call erases at most
+    /// (`ERASURE_ITEMS_PER_CALL`, default 1000: well inside the function's timeout).
+    pub erasure_items_per_call: usize,
 }
 
 impl ApiState {
@@ -33,9 +36,18 @@ impl ApiState {
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<ApiState, String> {
         Ok(ApiState {
-            store,
+            store: store.with_pepper(leadflow::privacy::Pepper::privacy(&get)?),
             keys: ApiKeys::parse(get("LEAD_API_KEYS").as_deref()),
             normalize: NormalizeConfig::from_lookup(&get)?,
+            erasure_items_per_call: match get("ERASURE_ITEMS_PER_CALL") {
+                None => 1000,
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or("ERASURE_ITEMS_PER_CALL must be a positive number")?,
+            },
         })
     }
 }
@@ -43,28 +55,38 @@ impl ApiState {
 impl Service for ApiState {
     const NAME: &'static str = "lead-api";
     const ROUTES: &'static [Route<ApiState>] = &[
-        Route::get("/leads", Auth::ApiKey, |s, req, _| {
+        Route::get("/leads", Auth::ApiKey(Scope::Read), |s, req, _| {
             Box::pin(leads::find(s, req))
         }),
-        Route::get("/leads/{id}", Auth::ApiKey, |s, req, _| {
+        Route::get("/leads/{id}", Auth::ApiKey(Scope::Read), |s, req, _| {
             Box::pin(leads::get(s, req.param("id")))
         }),
-        Route::delete("/leads/{id}", Auth::ApiKey, |s, req, _| {
+        Route::delete("/leads/{id}", Auth::ApiKey(Scope::Erase), |s, req, _| {
             Box::pin(leads::erase(s, req.param("id")))
         }),
-        Route::post("/leads/{id}/events", Auth::ApiKey, |s, req, _| {
-            Box::pin(leads::event(s, req.param("id"), req))
-        }),
-        Route::post("/spend", Auth::ApiKey, |s, req, _| {
+        // Progress, then the receipt, of an erasure (no personal data).
+        Route::get(
+            "/leads/{id}/erasure",
+            Auth::ApiKey(Scope::Read),
+            |s, req, _| Box::pin(leads::erasure(s, req.param("id"))),
+        ),
+        Route::post(
+            "/leads/{id}/events",
+            Auth::ApiKey(Scope::Write),
+            |s, req, _| Box::pin(leads::event(s, req.param("id"), req)),
+        ),
+        Route::post("/spend", Auth::ApiKey(Scope::Write), |s, req, _| {
             Box::pin(reports::post_spend(s, req))
         }),
-        Route::get("/metrics", Auth::ApiKey, |s, req, _| {
+        Route::get("/metrics", Auth::ApiKey(Scope::Read), |s, req, _| {
             Box::pin(reports::get_metrics(s, req))
         }),
         // The dashboard is opened in a browser, which cannot send headers: it also takes ?key=.
-        Route::get("/dashboard", Auth::ApiKeyOrQuery, |s, req, _| {
-            Box::pin(dashboard::get(s, req))
-        }),
+        Route::get(
+            "/dashboard",
+            Auth::ApiKeyOrQuery(Scope::Dashboard),
+            |s, req, _| Box::pin(dashboard::get(s, req)),
+        ),
     ];
 
     fn store(&self) -> &Store {

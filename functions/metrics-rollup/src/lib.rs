@@ -28,6 +28,11 @@ pub struct RollupState {
     pub late_days: i64,
     /// `FIXED_CPL`: `source=amount,...` cost per lead for sources without a spend feed.
     pub fixed_cpl_micros: HashMap<String, i64>,
+    /// `RETENTION_DAYS`: leads inactive this long are erased by `{"mode": "retention"}`;
+    /// unset: no retention.
+    pub retention_days: Option<i64>,
+    /// `RETENTION_MAX_PER_RUN` (default 200): leads one run erases at most; the next run goes on.
+    pub retention_max_per_run: usize,
 }
 
 impl RollupState {
@@ -48,6 +53,8 @@ impl RollupState {
             store,
             late_days,
             fixed_cpl_micros: parse_fixed_cpl(&get("FIXED_CPL").unwrap_or_default())?,
+            retention_days: positive(&get, "RETENTION_DAYS")?.map(|d| d as i64),
+            retention_max_per_run: positive(&get, "RETENTION_MAX_PER_RUN")?.unwrap_or(200),
         })
     }
 }
@@ -87,12 +94,16 @@ pub enum RollupEvent {
     Range { from: NaiveDate, to: NaiveDate },
     /// Any other event (a plain scheduled event): today and the late-data window.
     Scheduled,
+    /// `{"mode": "retention"}` (`"dry_run": true` only counts): erases the leads inactive for
+    /// `RETENTION_DAYS`, through the same erasure as `DELETE /leads/{id}`.
+    Retention { dry_run: bool },
 }
 
 /// The keys an event may carry; everything else in it is ignored.
 #[derive(Deserialize)]
 struct RawEvent {
     mode: Option<Value>,
+    dry_run: Option<bool>,
     from: Option<Value>,
     to: Option<Value>,
 }
@@ -115,10 +126,60 @@ impl TryFrom<RawEvent> for RollupEvent {
             (None, None) => Ok(match raw.mode.as_ref().and_then(Value::as_str) {
                 Some("today") => RollupEvent::Today,
                 Some("late") => RollupEvent::Late,
+                Some("retention") => RollupEvent::Retention {
+                    dry_run: raw.dry_run.unwrap_or(false),
+                },
                 _ => RollupEvent::Scheduled,
             }),
         }
     }
+}
+
+/// A positive whole number from `var`, `None` when unset or empty.
+fn positive(get: impl Fn(&str) -> Option<String>, var: &str) -> Result<Option<usize>, String> {
+    match get(var).filter(|v| !v.trim().is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Some)
+            .ok_or_else(|| format!("{var} {v:?} must be a positive whole number")),
+    }
+}
+
+/// Erases (or with `dry_run` only counts) the leads inactive for `RETENTION_DAYS`. Retention is
+/// data minimisation, not the person's objection: this function's store has no privacy
+/// pepper, so no suppression entry is written and the person may come back as a new lead.
+async fn retention(
+    state: &RollupState,
+    dry_run: bool,
+    now: DateTime<Utc>,
+) -> Result<Value, leadflow::store::StoreError> {
+    let Some(days) = state.retention_days else {
+        return Ok(json!({"retention": "off", "hint": "set RETENTION_DAYS"}));
+    };
+    let cutoff = now - Duration::days(days);
+    let inactive = state.store.inactive_leads(cutoff).await?;
+    let mut erased = 0;
+    if !dry_run {
+        for id in inactive.iter().take(state.retention_max_per_run) {
+            if state.store.erase_lead(id, now).await?.is_some() {
+                erased += 1;
+            }
+        }
+    }
+    let summary = json!({
+        "retention_days": days,
+        "inactive_since": leadflow::store::ts(cutoff),
+        "inactive": inactive.len(),
+        "dry_run": dry_run,
+        "erased": erased,
+        "remaining": inactive.len() - erased,
+    });
+    tracing::info!(summary = %summary, "retention");
+    Ok(summary)
 }
 
 /// The days an invocation recomputes.
@@ -133,6 +194,7 @@ pub fn days_for(
         RollupEvent::Today => (today, today),
         RollupEvent::Late => (today - Duration::days(late_days), today - Duration::days(1)),
         RollupEvent::Scheduled => (today - Duration::days(late_days), today),
+        RollupEvent::Retention { .. } => return Ok(Vec::new()),
     };
     if to < from {
         return Ok(Vec::new());
@@ -149,6 +211,9 @@ pub async fn handler(
     event: LambdaEvent<RollupEvent>,
 ) -> Result<Value, lambda_runtime::Error> {
     let now = Utc::now();
+    if let RollupEvent::Retention { dry_run } = event.payload {
+        return Ok(retention(state, dry_run, now).await?);
+    }
     let days = days_for(&event.payload, now, state.late_days)?;
     let started = state.store.round_trips();
     let written: Vec<(String, usize, usize)> = stream::iter(days.iter().map(|d| d.to_string()))

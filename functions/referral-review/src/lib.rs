@@ -17,8 +17,9 @@ pub mod trustpilot;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use lambda_runtime::LambdaEvent;
-use leadflow::edge::{self, ApiKeys, Auth, InboundRequest, Route, Service};
+use leadflow::edge::{self, ApiKeys, Auth, InboundRequest, Route, Scope, Service};
 use leadflow::normalize::NormalizeConfig;
+use leadflow::privacy::Pepper;
 use leadflow::store::Store;
 
 /// Everything the handler needs, built once per cold start.
@@ -29,6 +30,8 @@ pub struct AppState {
     pub api_keys: ApiKeys,
     /// `TRUSTPILOT_KEY`: the secret Trustpilot sends (URL parameter or basic auth password).
     pub trustpilot_key: Option<String>,
+    /// `PRIVACY_PEPPER`: keys the referral keys derived from a referee's address.
+    pub pepper: Pepper,
 }
 
 impl std::fmt::Debug for AppState {
@@ -49,13 +52,15 @@ impl AppState {
         store: Store,
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<AppState, String> {
+        let pepper = Pepper::privacy(&get)?;
         Ok(AppState {
-            store,
+            store: store.with_pepper(pepper.clone()),
             normalize: NormalizeConfig::from_lookup(&get)?,
             api_keys: ApiKeys::parse(get("REFERRAL_API_KEYS").as_deref()),
             trustpilot_key: get("TRUSTPILOT_KEY")
                 .map(|k| k.trim().to_string())
                 .filter(|k| !k.is_empty()),
+            pepper,
         })
     }
 }
@@ -63,13 +68,15 @@ impl AppState {
 impl Service for AppState {
     const NAME: &'static str = "referral-review";
     const ROUTES: &'static [Route<AppState>] = &[
-        Route::post("/referrals", Auth::ApiKey, |s, req, m| {
+        Route::post("/referrals", Auth::ApiKey(Scope::Write), |s, req, m| {
             Box::pin(referrals::post(s, req, m))
         }),
-        Route::get("/referrals/code", Auth::ApiKey, |s, req, m| {
-            Box::pin(referrals::get_code(s, req, m))
-        }),
-        Route::post("/reviews", Auth::ApiKey, |s, req, m| {
+        Route::get(
+            "/referrals/code",
+            Auth::ApiKey(Scope::Write),
+            |s, req, m| Box::pin(referrals::get_code(s, req, m)),
+        ),
+        Route::post("/reviews", Auth::ApiKey(Scope::Write), |s, req, m| {
             Box::pin(reviews::post(s, req, m))
         }),
         // Trustpilot authenticates with its own key (`trustpilot::check_auth`).

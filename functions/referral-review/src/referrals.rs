@@ -172,7 +172,12 @@ pub async fn post(
     normalized
         .custom
         .insert("referrer_lead_id".into(), referrer_id.clone());
-    let key = referral_key(referral_id.as_deref(), program.as_deref(), &referee_keys);
+    let key = referral_key(
+        &state.pepper,
+        referral_id.as_deref(),
+        program.as_deref(),
+        &referee_keys,
+    );
     normalized.delivery = referral_delivery(&referrer_id, &key);
 
     let outcome = ingest_normalized(&state.store, &normalized, req.received_at, metrics).await?;
@@ -181,6 +186,14 @@ pub async fn post(
         return Err(self_referral());
     }
     let existing_lead = match outcome.status {
+        // An erased person is not re-created by someone else's referral: nothing recorded,
+        // nothing credited (counted as `suppressed` by the ingest).
+        IngestStatus::Suppressed => {
+            return Ok(json_response(
+                200,
+                &json!({"status": "suppressed", "referrer_lead_id": referrer_id}),
+            ))
+        }
         IngestStatus::Created => false,
         IngestStatus::Merged => true,
         IngestStatus::Duplicate => {

@@ -217,6 +217,11 @@ fn review_submission(r: &ReviewInput, contact: ContactInput) -> Submission {
 
 /// Finds (or, with consent, creates) the reviewer's lead and records the review touchpoint.
 /// `None`: the review matches nobody and stays unlinked.
+/// A suppressed (erased) reviewer is not linked: the review is kept as public content only.
+fn linked(outcome: IngestOutcome) -> Option<IngestOutcome> {
+    (outcome.status != leadflow::model::IngestStatus::Suppressed).then_some(outcome)
+}
+
 async fn link(
     state: &AppState,
     r: &ReviewInput,
@@ -263,7 +268,7 @@ async fn link(
             sub.contact = contact;
             let outcome =
                 ingest_one(&state.store, &state.normalize, sub, received_at, metrics).await?;
-            return Ok(Some(outcome));
+            return Ok(linked(outcome));
         }
     }
     let Some(reference) = &r.reference_id else {
@@ -286,7 +291,7 @@ async fn link(
     }
     let sub = review_submission(r, contact);
     match ingest_one(&state.store, &state.normalize, sub, received_at, metrics).await {
-        Ok(o) => Ok(Some(o)),
+        Ok(o) => Ok(linked(o)),
         // A reused delivery key is a refusal like a failed normalization, not a fault.
         Err(IngestError::Store(StoreError::IdempotencyKeyReused)) => Ok(None),
         Err(IngestError::Store(e)) => Err(e.into()),

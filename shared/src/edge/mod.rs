@@ -26,7 +26,7 @@ use std::time::Instant;
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use lambda_runtime::{service_fn, LambdaEvent};
 
-pub use auth::ApiKeys;
+pub use auth::{ApiKeys, Scope, Scopes};
 pub use cors::Cors;
 pub use error::AppError;
 pub use request::{InboundRequest, MAX_BODY_BYTES};
@@ -183,8 +183,8 @@ async fn dispatch<S: Service>(
     };
     match route.auth {
         Auth::Public => {}
-        Auth::ApiKey => state.api_keys().check(req)?,
-        Auth::ApiKeyOrQuery => state.api_keys().check_header_or_query(req)?,
+        Auth::ApiKey(scope) => state.api_keys().check(req, scope)?,
+        Auth::ApiKeyOrQuery(scope) => state.api_keys().check_header_or_query(req, scope)?,
     }
     (route.handler)(state, req, metrics).await
 }

@@ -11,6 +11,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use super::auth::Scope;
 use super::{AppError, InboundRequest, Response};
 use crate::telemetry::Metrics;
 
@@ -30,10 +31,10 @@ pub type Handler<S> = for<'a> fn(
 pub enum Auth {
     /// Anyone; the handler authenticates what it must (platform signatures, the Trustpilot key).
     Public,
-    /// A configured key in `x-api-key` (`Service::api_keys`).
-    ApiKey,
-    /// The same, or as `?key=` for pages opened in a browser.
-    ApiKeyOrQuery,
+    /// A configured key with this scope in `x-api-key` (`Service::api_keys`).
+    ApiKey(Scope),
+    /// The same, or a dashboard-only key as `?key=` for pages opened in a browser.
+    ApiKeyOrQuery(Scope),
 }
 
 pub struct Route<S: 'static> {
@@ -183,25 +184,25 @@ mod tests {
         Route {
             method: "GET",
             path: "/leads",
-            auth: Auth::ApiKey,
+            auth: Auth::ApiKey(Scope::Read),
             handler: ok,
         },
         Route {
             method: "GET",
             path: "/leads/{id}",
-            auth: Auth::ApiKey,
+            auth: Auth::ApiKey(Scope::Read),
             handler: ok,
         },
         Route {
             method: "DELETE",
             path: "/leads/{id}",
-            auth: Auth::ApiKey,
+            auth: Auth::ApiKey(Scope::Read),
             handler: ok,
         },
         Route {
             method: "POST",
             path: "/leads/{id}/events",
-            auth: Auth::ApiKey,
+            auth: Auth::ApiKey(Scope::Read),
             handler: ok,
         },
         Route {

@@ -29,7 +29,8 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    AttributeValue, CancellationReason, ConditionCheck, Delete, Put,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use chrono::{DateTime, Utc};
 
@@ -103,6 +104,8 @@ enum Verdict {
     TakenMarkers(Vec<IdentityKey>),
     /// The delivery marker holds this idempotency key with another content fingerprint.
     KeyReused,
+    /// An identity is suppressed (erased, or opted out) and the submission may not lift it.
+    Suppressed,
     /// Lost a race with another transaction or got throttled: retry as is.
     Retry,
 }
@@ -143,6 +146,13 @@ impl Store {
             let reasons = cancellation_reasons(err, "TransactWriteItems")?;
             match read_verdict(&reasons, &roles, sub.delivery.fingerprint()) {
                 Verdict::KeyReused => return Err(StoreError::IdempotencyKeyReused),
+                Verdict::Suppressed => {
+                    return Ok(IngestOutcome {
+                        status: IngestStatus::Suppressed,
+                        lead_id: String::new(),
+                        touch_id: String::new(),
+                    })
+                }
                 Verdict::Duplicate { lead_id, touch_id } => {
                     return Ok(IngestOutcome {
                         status: IngestStatus::Duplicate,
@@ -165,6 +175,12 @@ impl Store {
                         mode: MergeMode::Newer,
                         custom: CustomWrite::Fields,
                     });
+                }
+                Verdict::StaleMerge(Some(lead)) if lead.contains_key("erased") => {
+                    // Erased between our read of its marker and the merge: start over as a
+                    // new person (suppression, when configured, decides there).
+                    plan = Plan::Create;
+                    lead_id_for_create = new_id();
                 }
                 Verdict::StaleMerge(Some(lead)) => {
                     // The lead as it is now tells which condition failed: an older submission
@@ -235,7 +251,43 @@ impl Store {
             items.push(consent);
             roles.push(Role::Consent);
         }
+        self.suppression_items(sub, identity, &mut items, &mut roles);
         (items, roles)
+    }
+
+    /// Per identity, in the same transaction (no extra round trip): a check that no
+    /// suppression entry exists, or, for the person's own fresh consent, its removal.
+    fn suppression_items(
+        &self,
+        sub: &NormalizedSubmission,
+        identity: &[IdentityKey],
+        items: &mut Vec<TransactWriteItem>,
+        roles: &mut Vec<Role>,
+    ) {
+        let lifts = crate::privacy::lifts_suppression(sub);
+        for hash in identity.iter().filter_map(|k| self.pepper.identity(k)) {
+            let pk = s(keys::suppression_pk(&hash));
+            let sk = s(keys::SUPPRESSION_SK);
+            if lifts {
+                let del = Delete::builder()
+                    .table_name(&self.table)
+                    .key(keys::PK, pk)
+                    .key(keys::SK, sk)
+                    .build()
+                    .expect("delete has table and key");
+                items.push(TransactWriteItem::builder().delete(del).build());
+            } else {
+                let check = ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .key(keys::PK, pk)
+                    .key(keys::SK, sk)
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build()
+                    .expect("condition check has table, key and condition");
+                items.push(TransactWriteItem::builder().condition_check(check).build());
+            }
+            roles.push(Role::Suppression);
+        }
     }
 
     fn merge_items(
@@ -262,6 +314,8 @@ impl Store {
             items.push(self.marker_put(key, lead_id, received_at));
             roles.push(Role::Marker(key.clone()));
         }
+        // An identity new to the lead must not be a suppressed person's.
+        self.suppression_items(sub, &m.claim, &mut items, &mut roles);
         (items, roles)
     }
 
@@ -568,6 +622,10 @@ impl Store {
         if let Some(c) = custom_condition {
             condition = format!("{condition} AND {c}");
         }
+        // Never into an erased lead: its markers are gone (or going, with its erasure's
+        // transaction), so the person is new again, or suppressed.
+        names.insert("#erased".into(), "erased".into());
+        condition = format!("{condition} AND attribute_not_exists(#erased)");
         let update = self
             .lead_update(lead_id)
             .update_expression(expression)
@@ -618,6 +676,7 @@ enum Role {
     Lead,
     Touch,
     Consent,
+    Suppression,
 }
 
 fn summary(sub: &NormalizedSubmission, touch_id: &str) -> TouchSummary {
@@ -666,6 +725,7 @@ fn read_verdict(
     let mut existing = Vec::new();
     let mut taken = Vec::new();
     let mut stale_merge: Option<Option<Item>> = None;
+    let mut suppressed = false;
     for (reason, role) in reasons.iter().zip(roles) {
         if !failed(reason) {
             continue;
@@ -697,6 +757,7 @@ fn read_verdict(
             // Touch ids are fresh UUIDs: a collision means a retried attempt already wrote it
             // (the consent item is keyed by the touch id too).
             Role::Touch | Role::Consent => return Verdict::Retry,
+            Role::Suppression => suppressed = true,
         }
     }
     let is_merge = roles
@@ -710,6 +771,11 @@ fn read_verdict(
         if is_merge {
             return Verdict::StaleMerge(item);
         }
+    }
+    // A suppressed identity stops a merge that would claim it; a create stops unless the person
+    // still has a lead (opted out but not erased): then the merge path decides again.
+    if suppressed && (is_merge || existing.is_empty()) {
+        return Verdict::Suppressed;
     }
     if !existing.is_empty() {
         return if is_merge {

@@ -10,6 +10,9 @@
 //! | consent       | `LEAD#<lead_id>`            | `CONSENT#<at>#<touch>`      |                     |                           |
 //! | lead gone     | `GONE#<provider>#<lead id>` | `#GONE`                     | `LEADGONE`          | `<received_at>#<pk>`      |
 //! | announcement  | `ANNOUNCED#<lead_id>`       | `V#<version, 20 digits>`    |                     |                           |
+//! | q. filing     | `QREF#<identity pk>`        | `Q#<quarantine id>`         |                     |                           |
+//! | suppression   | `SUPPRESS#<hmac>`           | `#SUPPRESS`                 |                     |                           |
+//! | erasure       | `ERASURE#<lead_id>`         | `#RECEIPT`                  |                     |                           |
 //!
 //! Touchpoints share their lead's partition: one Query reads a lead with its history, and a
 //! parallel Scan segment sees a lead and its touchpoints together (segments split by pk).
@@ -115,14 +118,44 @@ pub fn quarantine_pk(id: &str) -> String {
     format!("QUARANTINE#{id}")
 }
 
+/// Files a quarantined delivery under an identity its body contains, so erasing that person
+/// finds it: `QREF#<identity marker key>` / `Q#<quarantine id>` (same TTL as the delivery).
+/// Keyed like the identity marker (which every live person already has), because erasure knows
+/// a lead's past addresses only by their marker keys; deleted with the markers at erasure.
+pub fn quarantine_ref_pk(identity_pk: &str) -> String {
+    format!("QREF#{identity_pk}")
+}
+
+pub fn quarantine_ref_sk(quarantine_id: &str) -> String {
+    format!("Q#{quarantine_id}")
+}
+
+/// A suppressed person: `SUPPRESS#<HMAC(pepper, identity)>` / `#SUPPRESS`. Keyed with the
+/// secret pepper, so the entry cannot be matched to an address without it.
+pub const SUPPRESSION_SK: &str = "#SUPPRESS";
+
+pub fn suppression_pk(keyed_identity: &str) -> String {
+    format!("SUPPRESS#{keyed_identity}")
+}
+
+/// An erasure's progress and then its receipt (audit trail, no personal data):
+/// `ERASURE#<lead_id>` / `#RECEIPT`.
+pub const ERASURE_SK: &str = "#RECEIPT";
+
+pub fn erasure_pk(lead_id: &str) -> String {
+    format!("ERASURE#{lead_id}")
+}
+
 /// Time-ordered unique ids (UUIDv7): lead ids, touch ids, quarantine ids.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
 /// A sales event of a lead, in the lead's partition: `EV#<event_id>` (idempotency per event id).
+pub const SALES_EVENT_SK_PREFIX: &str = "EV#";
+
 pub fn sales_event_sk(event_id: &str) -> String {
-    format!("EV#{event_id}")
+    format!("{SALES_EVENT_SK_PREFIX}{event_id}")
 }
 
 /// Ad spend of one day: `SPEND#<day>` / `<source>#<campaign>` (a second post replaces).
@@ -155,6 +188,24 @@ pub const REFERRAL_SK_PREFIX: &str = "REF#";
 
 pub fn referral_sk(referral_key: &str) -> String {
     format!("{REFERRAL_SK_PREFIX}{referral_key}")
+}
+
+/// A referral whose referee was erased: re-keyed by the referee's lead id (the referral key
+/// was derived from the referee's address), so the referrer's list and credit stay whole.
+pub fn erased_referral_sk(referee_lead_id: &str, touch_id: &str) -> String {
+    format!("{REFERRAL_SK_PREFIX}erased#{referee_lead_id}#{touch_id}")
+}
+
+/// The referral key in a referee touch's delivery marker key (`referral_delivery`), given its
+/// referrer.
+pub fn referral_key_in_delivery<'a>(
+    delivery_pk: &'a str,
+    referrer_lead_id: &str,
+) -> Option<&'a str> {
+    delivery_pk
+        .strip_prefix("DELIVERY#referral#id#")?
+        .strip_prefix(referrer_lead_id)?
+        .strip_prefix('#')
 }
 
 /// Marks a referee's conversion as credited to its referrer once: `REFCONV#<referee_lead_id>`,

@@ -10,6 +10,7 @@
 mod announced;
 mod announcements;
 pub(crate) mod codec;
+mod erasure;
 mod ingest;
 pub(crate) mod keys;
 mod metrics;
@@ -19,6 +20,7 @@ mod quarantine;
 mod read;
 mod referrals;
 mod rescore;
+mod retention;
 mod reviews;
 mod sales;
 #[cfg(any(test, feature = "test-support"))]
@@ -29,6 +31,7 @@ pub use announcements::{
     is_lead_key, item_from_stream_json, item_to_stream_json, lead_snapshot, LeadSnapshot,
     ScoreWriter,
 };
+pub use erasure::ErasureReceipt;
 pub use keys::{new_id, ts};
 pub use phones::{PhoneAdoption, RefusedPhone};
 pub use read::{record_from_items, LeadRecord};
@@ -173,6 +176,8 @@ pub struct Store {
     client: Client,
     table: String,
     round_trips: RoundTrips,
+    /// Keys suppression entries (`PRIVACY_PEPPER`); unset: no suppression is written or checked.
+    pepper: crate::privacy::Pepper,
 }
 
 impl Store {
@@ -187,7 +192,37 @@ impl Store {
             client: Client::from_conf(conf),
             table: table.into(),
             round_trips,
+            pepper: Default::default(),
         }
+    }
+
+    /// One BatchWriteItem (at most 25 writes), sending unprocessed items again until none are.
+    pub(crate) async fn write_batch(
+        &self,
+        batch: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+    ) -> Result<(), StoreError> {
+        let mut pending = Some(batch);
+        while let Some(b) = pending.take() {
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, b)
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("BatchWriteItem", e))?;
+            pending = out
+                .unprocessed_items()
+                .and_then(|u| u.get(&self.table).cloned())
+                .filter(|v| !v.is_empty());
+        }
+        Ok(())
+    }
+
+    /// The privacy pepper that keys suppression entries (each function passes
+    /// `PRIVACY_PEPPER`).
+    pub fn with_pepper(mut self, pepper: crate::privacy::Pepper) -> Store {
+        self.pepper = pepper;
+        self
     }
 
     /// Wraps an existing client (fault-injection tests use a mocked one).
@@ -196,6 +231,7 @@ impl Store {
             client,
             table: table.into(),
             round_trips: RoundTrips::default(),
+            pepper: Default::default(),
         }
     }
 

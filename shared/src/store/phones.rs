@@ -47,19 +47,12 @@ impl Store {
     /// request path).
     pub async fn leads_with_refused_phone(&self) -> Result<Vec<RefusedPhone>, StoreError> {
         let items = self
-            .scan_all(|| {
-                self.client
-                    .scan()
-                    .table_name(&self.table)
-                    .filter_expression(
-                        "#t = :lead AND attribute_exists(phone_raw) \
-                         AND attribute_not_exists(phone) AND attribute_not_exists(erased)",
-                    )
-                    .projection_expression("lead_id, phone_raw, country")
-                    .expression_attribute_names("#t", "type")
-                    .expression_attribute_values(":lead", s("lead"))
-                    .consistent_read(true)
-            })
+            .scan_lead_items(
+                "attribute_exists(phone_raw) AND attribute_not_exists(phone) \
+                 AND attribute_not_exists(erased)",
+                "lead_id, phone_raw, country",
+                &[],
+            )
             .await?;
         let mut found: Vec<RefusedPhone> = items
             .iter()

@@ -2,7 +2,7 @@
 //! so nothing is lost and `leadflow replay-quarantine` can ingest them once the parser learns.
 
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use chrono::{DateTime, Duration, Utc};
 
 use super::codec::{get_s, get_time, n, s, Item};
@@ -58,12 +58,57 @@ impl Store {
         if !query.is_empty() {
             item.insert("raw_query".into(), s(query));
         }
-        item.insert(
-            keys::EXPIRES_AT.into(),
-            n((received_at + Duration::days(QUARANTINE_TTL_DAYS)).timestamp()),
-        );
+        let expires = n((received_at + Duration::days(QUARANTINE_TTL_DAYS)).timestamp());
+        item.insert(keys::EXPIRES_AT.into(), expires.clone());
+        // Filed under every identity the raw body names, so that erasing the person finds the
+        // delivery (crate::privacy says what is and is not found). The filings are written
+        // first: a failure in between leaves a filing of nothing, never an unfiled body.
+        let refs: Vec<WriteRequest> = crate::privacy::identities_in(body)
+            .iter()
+            .map(|k| {
+                let mut r = Item::new();
+                r.insert(
+                    keys::PK.into(),
+                    s(keys::quarantine_ref_pk(&keys::identity_pk(k))),
+                );
+                r.insert(keys::SK.into(), s(keys::quarantine_ref_sk(&id)));
+                r.insert("type".into(), s("quarantine_ref"));
+                r.insert("quarantine_id".into(), s(id.clone()));
+                r.insert(keys::EXPIRES_AT.into(), expires.clone());
+                let put = PutRequest::builder()
+                    .set_item(Some(r))
+                    .build()
+                    .expect("put request has an item");
+                WriteRequest::builder().put_request(put).build()
+            })
+            .collect();
+        if !refs.is_empty() {
+            self.write_batch(refs).await?;
+        }
         self.put(item).await?;
         Ok(id)
+    }
+
+    /// Deletes every quarantined delivery filed under one of these identity marker keys, and
+    /// the filing (Query per identity, then a delete per item). Returns how many deliveries.
+    pub(crate) async fn delete_quarantine_of(
+        &self,
+        identity_pks: &[String],
+    ) -> Result<u64, StoreError> {
+        let mut deleted = 0;
+        for pk in identity_pks {
+            let ref_pk = keys::quarantine_ref_pk(pk);
+            for r in self.partition_items(&ref_pk).await? {
+                if let Some(qid) = get_s(&r, "quarantine_id") {
+                    self.delete_quarantine(&qid).await?;
+                    deleted += 1;
+                }
+                if let Some(sk) = get_s(&r, keys::SK) {
+                    self.delete_key(&ref_pk, &sk).await?;
+                }
+            }
+        }
+        Ok(deleted)
     }
 
     /// Quarantined deliveries, oldest first, expired ones left out (Query on the index).
@@ -80,11 +125,17 @@ impl Store {
 
     /// Removes a quarantined delivery once replayed (1 DeleteItem).
     pub async fn delete_quarantine(&self, id: &str) -> Result<(), StoreError> {
+        self.delete_key(&keys::quarantine_pk(id), keys::QUARANTINE_SK)
+            .await
+    }
+
+    /// Deletes one item by key (1 DeleteItem; deleting nothing is fine).
+    pub(crate) async fn delete_key(&self, pk: &str, sk: &str) -> Result<(), StoreError> {
         self.client
             .delete_item()
             .table_name(&self.table)
-            .key(keys::PK, s(keys::quarantine_pk(id)))
-            .key(keys::SK, s(keys::QUARANTINE_SK))
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
             .send()
             .await
             .map_err(|e| StoreError::sdk("DeleteItem", e))?;

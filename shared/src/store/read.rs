@@ -2,6 +2,7 @@
 
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder;
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::codec::{consent_record_from, get_n, get_s, lead_from, s, touchpoint_from, Item};
 use super::keys;
@@ -146,6 +147,32 @@ impl Store {
                 _ => return Ok(items),
             }
         }
+    }
+
+    /// Lead items matching `filter` (besides `type = lead`), with only `projection`: a paged,
+    /// filtered Scan for operators' tools and daily jobs, not a request path.
+    pub(crate) async fn scan_lead_items(
+        &self,
+        filter: &str,
+        projection: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<Vec<Item>, StoreError> {
+        self.scan_all(|| {
+            let mut scan = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression(format!("#t = :lead AND {filter}"))
+                .projection_expression(projection)
+                .expression_attribute_names("#t", "type")
+                .expression_attribute_values(":lead", s("lead"))
+                .consistent_read(true);
+            for (k, v) in values {
+                scan = scan.expression_attribute_values(*k, v.clone());
+            }
+            scan
+        })
+        .await
     }
 
     /// Every lead, via a paged Scan filtered to lead items (tools and small tables only: the

@@ -22,6 +22,7 @@ use super::keys::{self, ts};
 use super::txn::{backoff, failed};
 use super::{Store, StoreError};
 use crate::model::{DeliveryKey, IdentityKey, Lead, Referral};
+use crate::privacy::Pepper;
 
 const MAX_ATTEMPTS: u32 = 8;
 
@@ -46,9 +47,12 @@ impl Referrer {
 }
 
 /// The referral's idempotency key within its referrer: the sender's `referral_id`, else the
-/// program and the referee's match key (email key first, as identity decides). Hashed so no
-/// address appears in a key.
+/// program and the referee's match key (email key first, as identity decides), keyed with the
+/// privacy pepper (`k#`) so the key cannot be recomputed from an address without the secret.
+/// Without a pepper (an older deployment) the historical unkeyed form `p#<sha256>` is used, and
+/// erasure re-keys those items.
 pub fn referral_key(
+    pepper: &Pepper,
     referral_id: Option<&str>,
     program: Option<&str>,
     referee: &[IdentityKey],
@@ -61,10 +65,11 @@ pub fn referral_key(
                 Some(IdentityKey::Phone(p)) => format!("phone:{p}"),
                 None => String::new(),
             };
-            format!(
-                "p#{}",
-                keys::hashed(&format!("{}\u{0}{who}", program.unwrap_or("")))
-            )
+            let program = program.unwrap_or("");
+            match pepper.keyed(&["referral", program, &who]) {
+                Some(k) => format!("k#{k}"),
+                None => format!("p#{}", keys::hashed(&format!("{program}\u{0}{who}"))),
+            }
         }
     }
 }
@@ -404,10 +409,24 @@ mod tests {
     #[test]
     fn referral_keys() {
         let email = [IdentityKey::Email("a@x.com".into())];
-        let k1 = referral_key(None, Some("p1"), &email);
-        assert_eq!(k1, referral_key(None, Some("p1"), &email));
-        assert_ne!(k1, referral_key(None, Some("p2"), &email));
-        assert_ne!(k1, referral_key(Some("r-1"), Some("p1"), &email));
-        assert!(!k1.contains("a@x.com"));
+        for pepper in [Pepper::default(), Pepper::new("a-long-random-pepper")] {
+            let k1 = referral_key(&pepper, None, Some("p1"), &email);
+            assert_eq!(k1, referral_key(&pepper, None, Some("p1"), &email));
+            assert_ne!(k1, referral_key(&pepper, None, Some("p2"), &email));
+            assert_ne!(k1, referral_key(&pepper, Some("r-1"), Some("p1"), &email));
+            assert!(!k1.contains("a@x.com"));
+        }
+        // With the pepper the key is not the plain hash anyone can recompute.
+        let keyed = referral_key(
+            &Pepper::new("a-long-random-pepper"),
+            None,
+            Some("p1"),
+            &email,
+        );
+        assert_ne!(
+            keyed,
+            referral_key(&Pepper::default(), None, Some("p1"), &email)
+        );
+        assert!(keyed.starts_with("k#"));
     }
 }

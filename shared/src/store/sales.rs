@@ -1,16 +1,14 @@
-//! Sales events and GDPR erasure: the writes lead-api makes to a lead.
+//! Sales events: the writes lead-api makes to a lead (erasure is `erasure`).
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
-use super::codec::{get_s, n, s, Item};
+use super::codec::{n, s, Item};
 use super::keys::{self, ts};
 use super::txn::{cancellation_reasons, failed};
-use super::{record_from_items, Store, StoreError};
+use super::{Store, StoreError};
 use crate::model::Lead;
 use crate::sales::{apply, SalesEvent};
 
@@ -152,123 +150,5 @@ impl Store {
         Err(StoreError::Contention {
             attempts: MAX_ATTEMPTS,
         })
-    }
-
-    /// GDPR erasure. Removes the person's data and identity markers; keeps the non-personal
-    /// facts (created day, channel, source, campaign, stage, score) so metrics stay exact, and
-    /// anonymizes touchpoints (custom answers and click ids removed, campaign attribution kept).
-    /// Afterwards the same email or phone creates a new lead. Idempotent; returns false when no
-    /// such lead exists.
-    pub async fn erase_lead(&self, lead_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let items = self.partition_items(&keys::lead_pk(lead_id)).await?;
-        let Some(record) = record_from_items(&items) else {
-            return Ok(false);
-        };
-        let lead_item = items
-            .iter()
-            .find(|i| get_s(i, keys::SK).as_deref() == Some(keys::LEAD_SK))
-            .cloned()
-            .unwrap_or_default();
-        let markers: Vec<String> = lead_item
-            .get("identity_keys")
-            .and_then(|v| v.as_ss().ok())
-            .cloned()
-            .unwrap_or_default();
-
-        let mut actions: Vec<TransactWriteItem> = Vec::new();
-        for pk in markers {
-            // Only a marker that still names this lead is removed.
-            let del = Delete::builder()
-                .table_name(&self.table)
-                .key(keys::PK, s(pk))
-                .key(keys::SK, s(keys::MARKER_SK))
-                .condition_expression("attribute_not_exists(pk) OR lead_id = :id")
-                .expression_attribute_values(":id", s(lead_id))
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::None)
-                .build()
-                .expect("delete has table and key");
-            actions.push(TransactWriteItem::builder().delete(del).build());
-        }
-        // The lead's referral code resolves to nobody once the person is erased.
-        if let Some(code) = get_s(&lead_item, "referral_code") {
-            let del = Delete::builder()
-                .table_name(&self.table)
-                .key(keys::PK, s(keys::referral_code_pk(&code)))
-                .key(keys::SK, s(keys::REFERRAL_CODE_SK))
-                .build()
-                .expect("delete has table and key");
-            actions.push(TransactWriteItem::builder().delete(del).build());
-        }
-        let personal = [
-            "email",
-            "email_key",
-            "phone",
-            "phone_raw",
-            "phone_ext",
-            "first_name",
-            "last_name",
-            "full_name",
-            "company",
-            "job_title",
-            "country",
-            "consent",
-            "identity_keys",
-            "score_reasons",
-            "referral_code",
-        ];
-        let erase = self.lead_update(lead_id)
-            .update_expression(format!(
-                "REMOVE {} SET erased = :t, erased_at = :now, custom = :empty, updated_at = :now ADD version :one",
-                personal.join(", ")
-            ))
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":t", AttributeValue::Bool(true))
-            .expression_attribute_values(":now", s(ts(now)))
-            .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
-            .expression_attribute_values(":one", n(1))
-            .build()
-            .expect("update has table, key and expression");
-        actions.push(TransactWriteItem::builder().update(erase).build());
-        for tp in &record.touchpoints {
-            let anonymize = Update::builder()
-                .table_name(&self.table)
-                .key(keys::PK, s(keys::lead_pk(lead_id)))
-                .key(keys::SK, s(keys::touch_sk(tp.occurred_at, &tp.touch_id)))
-                .update_expression(
-                    "SET custom = :empty REMOVE attribution.gclid, attribution.fbclid, \
-                     attribution.li_fat_id, attribution.msclkid, attribution.referrer, \
-                     attribution.landing_page",
-                )
-                .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
-                .build()
-                .expect("update has table, key and expression");
-            actions.push(TransactWriteItem::builder().update(anonymize).build());
-        }
-        // Consent evidence keeps what was agreed and when (non-personal once the lead is
-        // erased), not where from: the page and the IP hash go.
-        for sk in items
-            .iter()
-            .filter_map(|i| get_s(i, keys::SK))
-            .filter(|sk| sk.starts_with(keys::CONSENT_SK_PREFIX))
-        {
-            let anonymize = Update::builder()
-                .table_name(&self.table)
-                .key(keys::PK, s(keys::lead_pk(lead_id)))
-                .key(keys::SK, s(sk))
-                .update_expression("REMOVE page, ip_hash")
-                .build()
-                .expect("update has table, key and expression");
-            actions.push(TransactWriteItem::builder().update(anonymize).build());
-        }
-        // The lead and its markers go first, together (at most 3 + touchpoints per 100).
-        for chunk in actions.chunks(100) {
-            self.client
-                .transact_write_items()
-                .set_transact_items(Some(chunk.to_vec()))
-                .send()
-                .await
-                .map_err(|e| StoreError::sdk("TransactWriteItems", e))?;
-        }
-        Ok(true)
     }
 }

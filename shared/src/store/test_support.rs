@@ -69,22 +69,4 @@ impl Store {
             .try_for_each_concurrent(8, |batch| self.write_batch(batch))
             .await
     }
-
-    async fn write_batch(&self, batch: Vec<WriteRequest>) -> Result<(), StoreError> {
-        let mut pending = Some(batch);
-        while let Some(b) = pending.take() {
-            let out = self
-                .client
-                .batch_write_item()
-                .request_items(&self.table, b)
-                .send()
-                .await
-                .map_err(|e| StoreError::sdk("BatchWriteItem", e))?;
-            pending = out
-                .unprocessed_items()
-                .and_then(|u| u.get(&self.table).cloned())
-                .filter(|v| !v.is_empty());
-        }
-        Ok(())
-    }
 }

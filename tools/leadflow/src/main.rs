@@ -109,8 +109,10 @@ async fn run(argv: Vec<String>) -> Result<(), String> {
         }
         "replay-quarantine" => {
             let limit = args.limit()?;
+            // The functions' pepper, so a replay of a suppressed person stores nothing.
+            let pepper = leadflow::privacy::Pepper::privacy(|k| std::env::var(k).ok())?;
             replay::replay_quarantine(
-                &Store::new(&sdk, args.table()?),
+                &Store::new(&sdk, args.table()?).with_pepper(pepper),
                 limit,
                 args.has("--dry-run"),
             )
