@@ -685,9 +685,16 @@ async fn retention_erases_an_inactive_lead_and_keeps_an_active_one() {
     .unwrap();
     let run = |input: Value| metrics_rollup::handler(&state, integration_tests::json_event(input));
 
-    let dry = run(json!({"mode": "retention", "dry_run": true}))
-        .await
-        .unwrap();
+    // The sample in events/ is the dry run.
+    let sample: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../events/metrics-retention-dry-run.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let dry = run(sample).await.unwrap();
     assert_eq!(
         (dry["inactive"].as_u64(), dry["erased"].as_u64()),
         (Some(1), Some(0)),
