@@ -161,12 +161,8 @@ pub fn day_rollups(
 
 crate::named_enum! {
     /// How `GET /metrics` groups rows.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum GroupBy {
-        Day = "day",
-        Source = "source",
-        Channel = "channel",
-        Campaign = "campaign",
+        Day = "day", Source = "source", Channel = "channel", Campaign = "campaign",
     }
 }
 

@@ -90,44 +90,29 @@ pub struct Attribution {
 
 crate::named_enum! {
     /// Marketing channel, derived by the documented rules in [`crate::classify`].
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    #[derive(Hash, PartialOrd, Ord)]
     pub enum Channel {
-        PaidSearch = "paid_search",
-        PaidSocial = "paid_social",
-        OrganicSearch = "organic_search",
-        OrganicSocial = "organic_social",
-        Email = "email",
-        Referral = "referral",
-        Review = "review",
-        Event = "event",
-        Content = "content",
-        Direct = "direct",
-        Other = "other",
+        PaidSearch = "paid_search", PaidSocial = "paid_social", OrganicSearch = "organic_search",
+        OrganicSocial = "organic_social", Email = "email", Referral = "referral", Review = "review",
+        Event = "event", Content = "content", Direct = "direct", Other = "other",
     }
 }
 
 crate::named_enum! {
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum Direction {
-        Inbound = "inbound",
-        Outbound = "outbound",
+        Inbound = "inbound", Outbound = "outbound",
     }
 }
 
 crate::named_enum! {
     /// What kind of touch a submission is; scoring weighs touches by kind.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    #[derive(Hash, PartialOrd, Ord)]
     pub enum TouchKind {
         FormSubmission = "form_submission",
         /// A form started but not finished (e.g. Typeform partial responses).
-        PartialSubmission = "partial_submission",
-        AdLead = "ad_lead",
-        MeetingBooked = "meeting_booked",
-        MeetingCanceled = "meeting_canceled",
-        Event = "event",
-        ReferralGiven = "referral_given",
-        ReferralReceived = "referral_received",
-        Review = "review",
+        PartialSubmission = "partial_submission", AdLead = "ad_lead",
+        MeetingBooked = "meeting_booked", MeetingCanceled = "meeting_canceled", Event = "event",
+        ReferralGiven = "referral_given", ReferralReceived = "referral_received", Review = "review",
         Visit = "visit",
     }
 }
@@ -339,11 +324,8 @@ pub enum IdentityKey {
 
 crate::named_enum! {
     /// What the ingest did.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum IngestStatus {
-        Created = "created",
-        Merged = "merged",
-        Duplicate = "duplicate",
+        Created = "created", Merged = "merged", Duplicate = "duplicate",
         /// The person was erased (or opted out, when so configured) and this is not their own
         /// fresh consent: nothing stored (`privacy::lifts_suppression`).
         Suppressed = "suppressed",
@@ -359,21 +341,16 @@ pub struct IngestOutcome {
 
 crate::named_enum! {
     /// Lifecycle stage: moves forward only.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    #[derive(PartialOrd, Ord, Hash)]
     pub enum Stage {
-        Lead = "lead",
-        Mql = "mql",
-        Sql = "sql",
-        Customer = "customer",
+        Lead = "lead", Mql = "mql", Sql = "sql", Customer = "customer",
     }
 }
 
 crate::named_enum! {
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    #[derive(PartialOrd, Ord, Hash)]
     pub enum Temperature {
-        Cold = "cold",
-        Warm = "warm",
-        Hot = "hot",
+        Cold = "cold", Warm = "warm", Hot = "hot",
     }
 }
 
@@ -459,15 +436,10 @@ pub struct Touchpoint {
 
 crate::named_enum! {
     /// Where a review was published (referral-review accepts exactly these).
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    #[derive(Hash, PartialOrd, Ord)]
     pub enum ReviewPlatform {
-        Internal = "internal",
-        Google = "google",
-        Trustpilot = "trustpilot",
-        G2 = "g2",
-        Capterra = "capterra",
-        Yelp = "yelp",
-        Facebook = "facebook",
+        Internal = "internal", Google = "google", Trustpilot = "trustpilot", G2 = "g2",
+        Capterra = "capterra", Yelp = "yelp", Facebook = "facebook",
     }
 }
 

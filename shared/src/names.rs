@@ -7,10 +7,9 @@
 /// ```
 /// leadflow::named_enum! {
 ///     /// How warm a lead is.
-///     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///     #[derive(Hash)]
 ///     pub enum Warmth {
-///         Cold = "cold",
-///         Hot = "hot",
+///         Cold = "cold", Hot = "hot",
 ///     }
 /// }
 /// assert_eq!(Warmth::parse("hot"), Some(Warmth::Hot));
@@ -18,6 +17,9 @@
 /// assert_eq!(Warmth::ALL, [Warmth::Cold, Warmth::Hot]);
 /// assert_eq!(serde_json::to_string(&Warmth::Hot).unwrap(), "\"hot\"");
 /// ```
+///
+/// The enum always derives `Debug, Clone, Copy, PartialEq, Eq` (a name is a small value: `as_str`
+/// takes `self`); further derives go on the declaration as usual.
 ///
 /// The enum gets `ALL` (declaration order), `as_str`, `parse` (exact names only) and
 /// `Serialize`/`Deserialize` as its names (an unknown name is serde's `unknown variant` error,
@@ -31,6 +33,7 @@ macro_rules! named_enum {
         }
     ) => {
         $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         $vis enum $name {
             $($(#[$vmeta])* $variant),+
         }

@@ -15,12 +15,8 @@ use serde::Deserialize;
 use crate::model::{Lead, Stage};
 
 crate::named_enum! {
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum SalesEventKind {
-        Contacted = "contacted",
-        Sql = "sql",
-        Won = "won",
-        Lost = "lost",
+        Contacted = "contacted", Sql = "sql", Won = "won", Lost = "lost",
         Unsubscribe = "unsubscribe",
     }
 }

@@ -17,12 +17,9 @@ use crate::signature::keys_equal;
 
 crate::named_enum! {
     /// What a key may do.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    #[derive(Hash)]
     pub enum Scope {
-        Read = "read",
-        Write = "write",
-        Erase = "erase",
-        Dashboard = "dashboard",
+        Read = "read", Write = "write", Erase = "erase", Dashboard = "dashboard",
     }
 }
 

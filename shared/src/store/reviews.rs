@@ -73,11 +73,8 @@ impl ReviewChange<'_> {
 }
 
 crate::named_enum! {
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum ReviewStatus {
-        Created = "created",
-        Updated = "updated",
-        Deleted = "deleted",
+        Created = "created", Updated = "updated", Deleted = "deleted",
         /// The same state was stored before: nothing changed.
         Duplicate = "duplicate",
         /// Older than the stored state (`updated_at`), or the review was deleted: ignored.
