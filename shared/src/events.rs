@@ -186,7 +186,7 @@ pub struct Published {
 impl Publisher {
     /// The publisher for `EVENT_BUS_NAME` (unset: the account's `default` bus; empty: `None`,
     /// changes are recorded but not published).
-    pub fn from_env(sdk_config: &aws_config::SdkConfig) -> Option<Publisher> {
+    pub fn from_env(sdk_config: &aws_types::SdkConfig) -> Option<Publisher> {
         let bus = std::env::var("EVENT_BUS_NAME").unwrap_or_else(|_| "default".to_string());
         (!bus.trim().is_empty()).then(|| Publisher {
             client: aws_sdk_eventbridge::Client::new(sdk_config),

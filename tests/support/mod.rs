@@ -92,11 +92,14 @@ fn reuse_or_start(var: &str, what: &str, command: impl Fn(u16) -> String) -> Ser
     }
 }
 
-/// The production SDK configuration (`leadflow::config::sdk_loader`: its timeouts) pointed at a
-/// local server, with a fixed region and dummy credentials (the SDK signs requests even for a
-/// local server). Callers may change more (a bench's longer timeouts) before loading it.
+/// An SDK configuration with the production timeouts (`leadflow::config::sdk_timeouts`) pointed
+/// at a local server, with a fixed region and dummy credentials (the SDK signs requests even for
+/// a local server). Callers may change more (a bench's longer timeouts) before loading it. (The
+/// functions' own environment-based configuration, `leadflow::config::load_sdk_config`, is
+/// unit-tested in shared/src/config.rs and runs in scripts/run-local against the local servers.)
 pub fn sdk_loader(endpoint: &str) -> aws_config::ConfigLoader {
-    leadflow::config::sdk_loader()
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(leadflow::config::sdk_timeouts())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

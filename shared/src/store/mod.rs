@@ -183,7 +183,7 @@ pub struct Store {
 impl Store {
     /// Builds the client from the SDK configuration (endpoint, region, credentials, timeouts)
     /// with the round-trip counter installed. Call once per cold start.
-    pub fn new(sdk_config: &aws_config::SdkConfig, table: impl Into<String>) -> Store {
+    pub fn new(sdk_config: &aws_types::SdkConfig, table: impl Into<String>) -> Store {
         let round_trips = RoundTrips::default();
         let conf = aws_sdk_dynamodb::config::Builder::from(sdk_config)
             .interceptor(round_trips.clone())

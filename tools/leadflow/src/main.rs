@@ -92,7 +92,13 @@ async fn run(argv: Vec<String>) -> Result<(), String> {
     if command == "providers" {
         return providers::run(args.has("--names"), args.one("--check").as_deref());
     }
-    let sdk = leadflow::config::load_sdk_config().await;
+    // Operators run this from a workstation or CI: the full credential chain (profiles, web
+    // identity, IMDS), unlike the functions' environment-only configuration.
+    leadflow::config::drop_blank_endpoint_overrides();
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(leadflow::config::sdk_timeouts())
+        .load()
+        .await;
     match command.as_str() {
         "create-tables" => {
             let path = args
