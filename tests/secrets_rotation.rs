@@ -46,38 +46,52 @@ async fn put(client: &aws_sdk_secretsmanager::Client, id: &str, typeform: &str) 
         .unwrap();
 }
 
-#[tokio::test]
-async fn a_rotated_secret_is_picked_up_without_a_restart_and_the_previous_one_still_works() {
+/// A fresh secret holding `typeform`, and form-webhook's state built once over it as main.rs
+/// builds it (the secret's values, then the here-empty environment).
+async fn rotating_state(
+    typeform: &str,
+    min_forced_interval: Duration,
+) -> (
+    aws_sdk_secretsmanager::Client,
+    String,
+    Arc<Secrets>,
+    AppState,
+) {
     let sdk = sdk_config(&events_endpoint()).await;
     let client = aws_sdk_secretsmanager::Client::new(&sdk);
     let id = format!("leadflow-test-{}", uuid_like());
     client
         .create_secret()
         .name(&id)
-        .secret_string(json!({"TYPEFORM_SECRET": "first-typeform-secret"}).to_string())
+        .secret_string(json!({"TYPEFORM_SECRET": typeform}).to_string())
         .send()
         .await
         .unwrap();
-    // A long maximum age: only the forced refresh can explain a rotation picked up here.
+    // A long maximum age: only a forced refresh can explain a rotation picked up here.
     let secrets = Arc::new(
         Secrets::load(
             client.clone(),
             &id,
             Duration::from_secs(3600),
-            Duration::ZERO,
+            min_forced_interval,
         )
         .await
         .unwrap(),
     );
     let start = AtStart::of(secrets.clone()).await;
-    // Built once, as main.rs does: the secret's values, then the (here empty) environment.
     let lookup = start.lookup();
     let state = AppState::from_lookup(fresh_store().await, |k| {
         lookup(k).filter(|_| k == "TYPEFORM_SECRET")
     })
     .unwrap()
     .rotating(start.secrets.clone());
+    (client, id, secrets, state)
+}
 
+#[tokio::test]
+async fn a_rotated_secret_is_picked_up_without_a_restart_and_the_previous_one_still_works() {
+    let (client, id, secrets, state) =
+        rotating_state("first-typeform-secret", Duration::ZERO).await;
     let a = send(&state, typeform_delivery("first-typeform-secret")).await;
     assert_eq!(a.status, 200, "{}", a.text);
     assert_eq!(a.json["results"][0]["status"], "created");
@@ -108,33 +122,8 @@ async fn a_rotated_secret_is_picked_up_without_a_restart_and_the_previous_one_st
 
 #[tokio::test]
 async fn forced_refreshes_are_rate_limited() {
-    let sdk = sdk_config(&events_endpoint()).await;
-    let client = aws_sdk_secretsmanager::Client::new(&sdk);
-    let id = format!("leadflow-test-{}", uuid_like());
-    client
-        .create_secret()
-        .name(&id)
-        .secret_string(json!({"TYPEFORM_SECRET": "the-typeform-secret"}).to_string())
-        .send()
-        .await
-        .unwrap();
-    let secrets = Arc::new(
-        Secrets::load(
-            client.clone(),
-            &id,
-            Duration::from_secs(3600),
-            Duration::from_secs(3600),
-        )
-        .await
-        .unwrap(),
-    );
-    let start = AtStart::of(secrets.clone()).await;
-    let lookup = start.lookup();
-    let state = AppState::from_lookup(fresh_store().await, |k| {
-        lookup(k).filter(|_| k == "TYPEFORM_SECRET")
-    })
-    .unwrap()
-    .rotating(start.secrets.clone());
+    let (_, _, secrets, state) =
+        rotating_state("the-typeform-secret", Duration::from_secs(3600)).await;
     let before = secrets.requests();
     for _ in 0..5 {
         let a = send(&state, typeform_delivery("forged")).await;
