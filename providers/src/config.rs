@@ -120,6 +120,9 @@ impl std::fmt::Debug for Secret {
 #[derive(Clone)]
 pub struct ProvidersConfig {
     values: BTreeMap<&'static str, Secret>,
+    /// A secret's previous value during a rotation (Secrets Manager's AWSPREVIOUS), accepted
+    /// alongside the current one ([`ProvidersConfig::previous_secret`]).
+    previous: BTreeMap<&'static str, Secret>,
     pub api_timeout: Duration,
     pub api_concurrency: usize,
 }
@@ -143,6 +146,7 @@ impl ProvidersConfig {
             .unwrap_or(DEFAULT_API_TIMEOUT);
         ProvidersConfig {
             values,
+            previous: BTreeMap::new(),
             api_timeout,
             api_concurrency: DEFAULT_API_CONCURRENCY,
         }
@@ -151,6 +155,28 @@ impl ProvidersConfig {
     /// A secret's value when it is set.
     pub fn secret(&self, var: &Variable) -> Option<&str> {
         self.values.get(var.name).and_then(Secret::get)
+    }
+
+    /// The value a rotation replaced, while it is still accepted (differs from the current).
+    pub fn previous_secret(&self, var: &Variable) -> Option<&str> {
+        self.previous.get(var.name).and_then(Secret::get)
+    }
+
+    /// This configuration with the secret's values (leadflow::secrets) over it: each declared
+    /// variable the secret holds takes its current value, and its previous one is kept.
+    pub fn overlay(&self, snapshot: &leadflow::secrets::Snapshot) -> ProvidersConfig {
+        let mut next = self.clone();
+        for var in PROVIDERS.iter().flat_map(|p| p.variables()) {
+            if let Some(v) = snapshot.current(var.name) {
+                next.values
+                    .insert(var.name, Secret::new(Some(v.to_string())));
+            }
+            next.previous.insert(
+                var.name,
+                Secret::new(snapshot.previous(var.name).map(str::to_string)),
+            );
+        }
+        next
     }
 
     /// A setting's value (trailing `/` removed: these are base URLs and versions), else its

@@ -29,11 +29,15 @@ mod provider;
 mod registry;
 mod replay;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
 use chrono::{DateTime, Utc};
 use leadflow::edge::{AppError, InboundRequest, Response};
 use leadflow::ingest::IngestError;
 use leadflow::model::{IngestOutcome, Submission};
 use leadflow::normalize::NormalizeConfig;
+use leadflow::secrets::Secrets;
 use leadflow::store::Store;
 use leadflow::telemetry::Metrics;
 
@@ -66,6 +70,21 @@ platforms![
     typeform, facebook, google_ads, hubspot, linkedin, tally, webflow, calendly, unbounce, jotform,
 ];
 
+/// One check of a delivery under `config`: the current secret, then the previous one.
+fn verify_with(
+    config: &ProvidersConfig,
+    p: &dyn Provider,
+    req: &InboundRequest,
+    now: DateTime<Utc>,
+) -> Result<(), ProviderError> {
+    let secret = config.require(p.name(), p.secret())?;
+    p.verify(secret, req, now)
+        .or_else(|e| match config.previous_secret(p.secret()) {
+            Some(previous) if p.verify(previous, req, now).is_ok() => Ok(()),
+            _ => Err(ProviderError::Signature(e)),
+        })
+}
+
 /// What to do with a platform delivery.
 // One short-lived value per request; the handler takes the response out by value.
 #[allow(clippy::large_enum_variant)]
@@ -91,14 +110,65 @@ pub enum ProviderOutcome {
 /// The platform adapters with their configuration and API client, built once per cold start.
 #[derive(Debug)]
 pub struct Providers {
-    config: ProvidersConfig,
+    /// The configuration in force; replaced when the secret rotates.
+    config: RwLock<Arc<ProvidersConfig>>,
+    rotation: Option<Rotation>,
     api: PlatformApi,
+}
+
+/// Where rotated secrets come from: the secret, and the configuration it is laid over (read at
+/// cold start), with the generation of the values in force.
+#[derive(Debug)]
+struct Rotation {
+    secrets: Arc<Secrets>,
+    base: ProvidersConfig,
+    generation: AtomicU64,
 }
 
 impl Providers {
     pub fn new(config: ProvidersConfig) -> Providers {
         let api = PlatformApi::new(config.api_timeout);
-        Providers { config, api }
+        Providers {
+            config: RwLock::new(Arc::new(config)),
+            rotation: None,
+            api,
+        }
+    }
+
+    /// Secrets that rotate: the configuration follows `secrets` (refreshed on its schedule,
+    /// and at once after a signature failure); the previous value of each secret stays
+    /// accepted during a rotation. `None` keeps the configuration as built.
+    pub fn rotating(mut self, secrets: Option<Arc<Secrets>>) -> Providers {
+        self.rotation = secrets.map(|secrets| Rotation {
+            secrets,
+            base: self.config().as_ref().clone(),
+            generation: AtomicU64::new(0),
+        });
+        self
+    }
+
+    /// The secret's values, refreshed when stale (no request otherwise), laid over the
+    /// configuration when they changed. `forced`: after a signature failure (rate limited by
+    /// [`Secrets::refresh_now`]). True when the configuration changed.
+    async fn follow_secrets(&self, forced: bool) -> bool {
+        let Some(rotation) = &self.rotation else {
+            return false;
+        };
+        let snapshot = if forced {
+            rotation.secrets.refresh_now().await
+        } else {
+            rotation.secrets.snapshot().await
+        };
+        if rotation
+            .generation
+            .swap(snapshot.generation, Ordering::Relaxed)
+            == snapshot.generation
+        {
+            return false;
+        }
+        let next = Arc::new(rotation.base.overlay(&snapshot));
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = next;
+        true
     }
 
     /// True for the provider names this crate handles (everything but "form").
@@ -106,8 +176,12 @@ impl Providers {
         find(name).is_some()
     }
 
-    pub fn config(&self) -> &ProvidersConfig {
-        &self.config
+    /// The configuration in force (a rotation replaces it; holders keep the one they took).
+    pub fn config(&self) -> Arc<ProvidersConfig> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The platform API client (for [`Provider::fetch`]).
@@ -124,32 +198,40 @@ impl Providers {
         now: DateTime<Utc>,
     ) -> Result<ProviderOutcome, AppError> {
         let p = find(provider).ok_or_else(|| ProviderError::Unknown(provider.to_string()))?;
+        self.follow_secrets(false).await;
         match req.method.as_str() {
-            "GET" => Ok(ProviderOutcome::Respond(p.handshake(&self.config, req)?)),
+            "GET" => Ok(ProviderOutcome::Respond(p.handshake(&self.config(), req)?)),
             "POST" => {
-                self.verify(provider, req, now)?;
+                self.verify(provider, req, now).await?;
                 Ok(self.parse_authenticated(provider, req, now).await?)
             }
             other => {
-                self.config.require(p.name(), p.secret())?;
+                self.config().require(p.name(), p.secret())?;
                 Err(ProviderError::MethodNotAllowed(other.to_string()).into())
             }
         }
     }
 
     /// Checks a delivery's signature or shared key over the raw body: not configured (404),
-    /// or not authentic (401).
-    pub fn verify(
+    /// or not authentic (401). The current secret, else its previous value during a rotation;
+    /// when both fail and the secret is rotating, it is read again at once (rate limited) and
+    /// the delivery checked once more, so a secret rotated at the platform works without
+    /// waiting for the next refresh.
+    pub async fn verify(
         &self,
         provider: &str,
         req: &InboundRequest,
         now: DateTime<Utc>,
     ) -> Result<(), ProviderError> {
         let p = find(provider).ok_or_else(|| ProviderError::Unknown(provider.to_string()))?;
-        let secret = self.config.require(p.name(), p.secret())?;
-        p.verify(secret, req, now).map_err(|e| {
-            tracing::info!(provider, reason = %e, "delivery not authentic");
-            ProviderError::Signature(e)
+        let mut checked = verify_with(&self.config(), p, req, now);
+        if matches!(checked, Err(ProviderError::Signature(_))) && self.follow_secrets(true).await {
+            checked = verify_with(&self.config(), p, req, now);
+        }
+        checked.inspect_err(|e| {
+            if let ProviderError::Signature(e) = e {
+                tracing::info!(provider, reason = %e, "delivery not authentic");
+            }
         })
     }
 

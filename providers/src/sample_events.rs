@@ -82,9 +82,9 @@ fn every_registered_platform_has_a_sample() {
     }
 }
 
-/// The deployment gives form-webhook every declared secret (template.yaml) and `sam local`
-/// a test value for each (sam-local-env.json): a forgotten one fails here, not in production.
-/// Settings have defaults and may be left out.
+/// The deployment keeps every declared secret in the Secrets Manager secret (SECRETS_ID), never
+/// in a plaintext environment variable of template.yaml; `sam local` has a test value for each
+/// (sam-local-env.json, the environment path). Settings have defaults and may be left out.
 #[test]
 fn the_deployment_passes_every_declared_secret() {
     let read = |name: &str| {
@@ -92,11 +92,26 @@ fn the_deployment_passes_every_declared_secret() {
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     };
     let (template, sam) = (read("template.yaml"), read("sam-local-env.json"));
+    assert!(
+        template.contains(
+            "          SECRETS_ID: !If [UseLocalDynamoDb, !Ref AWS::NoValue, !Ref AppSecrets]"
+        ),
+        "template.yaml does not give form-webhook SECRETS_ID"
+    );
     for v in PROVIDERS.iter().flat_map(|p| p.variables()) {
         if v.is_secret() {
+            assert_eq!(
+                template.matches(&format!("{}: ", v.name)).count(),
+                1,
+                "template.yaml declares {} more than once",
+                v.name
+            );
             assert!(
-                template.contains(&format!("          {}: !Ref ", v.name)),
-                "template.yaml does not pass {} to form-webhook",
+                template.contains(&format!(
+                    "{}: !If [UseLocalDynamoDb, \"\", !Ref AWS::NoValue]",
+                    v.name
+                )),
+                "template.yaml must declare {} for sam local only (never a value in AWS)",
                 v.name
             );
             assert!(

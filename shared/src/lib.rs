@@ -23,6 +23,7 @@ pub mod privacy;
 pub mod rescoring;
 pub mod sales;
 pub mod scoring;
+pub mod secrets;
 pub mod signature;
 pub mod store;
 pub mod telemetry;

@@ -62,6 +62,14 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Provider secrets that rotate (`SECRETS_ID`; `None`: as read at cold start).
+    pub fn rotating(mut self, secrets: Option<std::sync::Arc<leadflow::secrets::Secrets>>) -> Self {
+        self.providers = self.providers.rotating(secrets);
+        self
+    }
+}
+
 impl Service for AppState {
     const NAME: &'static str = "form-webhook";
     const ROUTES: &'static [Route<AppState>] = &[

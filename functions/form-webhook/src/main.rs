@@ -9,5 +9,8 @@ use form_webhook::AppState;
 // third of the CPU per invocation (1.67 -> 1.11 ms, bench/cold-start.sh).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    leadflow::edge::run(|store| AppState::from_lookup(store, |k| std::env::var(k).ok())).await
+    leadflow::edge::run(|store, secrets| {
+        Ok(AppState::from_lookup(store, secrets.lookup())?.rotating(secrets.secrets.clone()))
+    })
+    .await
 }

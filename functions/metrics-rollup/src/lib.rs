@@ -15,6 +15,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use lambda_runtime::LambdaEvent;
 use leadflow::metrics::day_rollups;
 use leadflow::store::Store;
+use leadflow::telemetry::Metrics;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -205,8 +206,26 @@ pub fn days_for(
     Ok(from.iter_days().take_while(|d| *d <= to).collect())
 }
 
-/// Recomputes the days the event names; the result is a run summary.
+/// Recomputes the days the event names; the result is a run summary. Every run emits one EMF
+/// record with `rollup_failed` 0 or 1 (template.yaml's RollupFailedAlarm watches it).
 pub async fn handler(
+    state: &RollupState,
+    event: LambdaEvent<RollupEvent>,
+) -> Result<Value, lambda_runtime::Error> {
+    let result = run(state, event).await;
+    outcome_metrics(&result).emit();
+    result
+}
+
+/// The run's EMF record: `rollup_failed` is 1 when the run failed (the invoke is retried and
+/// then dead-lettered; the alarm fires on the first failure).
+pub fn outcome_metrics<T, E>(result: &Result<T, E>) -> Metrics {
+    let mut metrics = Metrics::new("leadflow").dimension("function", "metrics-rollup");
+    metrics.count("rollup_failed", if result.is_ok() { 0.0 } else { 1.0 });
+    metrics
+}
+
+async fn run(
     state: &RollupState,
     event: LambdaEvent<RollupEvent>,
 ) -> Result<Value, lambda_runtime::Error> {
@@ -275,6 +294,19 @@ mod tests {
         assert_eq!(back.len(), 31);
         assert!(days_for(&json!({"from": "2026-10-01"}), now, 7).is_err());
         assert!(days_for(&json!({"from": "2025-01-01", "to": "2026-10-31"}), now, 7).is_err());
+    }
+
+    #[test]
+    fn a_failed_run_is_counted_for_its_alarm() {
+        let failed = outcome_metrics::<(), _>(&Err("table gone")).to_json(1);
+        assert_eq!(failed["rollup_failed"], 1.0);
+        assert_eq!(failed["function"], "metrics-rollup");
+        assert_eq!(
+            failed["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "leadflow"
+        );
+        let ok = outcome_metrics::<(), &str>(&Ok(())).to_json(1);
+        assert_eq!(ok["rollup_failed"], 0.0);
     }
 
     #[test]

@@ -74,16 +74,18 @@ pub trait Service: Send + Sync + Sized + 'static {
     }
 }
 
-/// The Lambda entry point of an HTTP function: tracing, the SDK configuration and the store
-/// are set up once; `build` makes the state from the store; every invocation then runs
+/// The Lambda entry point of an HTTP function: tracing, the SDK configuration, the store and
+/// the secret (`SECRETS_ID`, [`crate::secrets`]) are set up once; `build` makes the state from
+/// them (`AtStart::lookup` reads the secret, then the environment); every invocation then runs
 /// [`handle`]. The caller picks the Tokio runtime (`main.rs`).
 pub async fn run<S: Service>(
-    build: impl FnOnce(Store) -> Result<S, String>,
+    build: impl FnOnce(Store, &crate::secrets::AtStart) -> Result<S, String>,
 ) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init_tracing();
     let sdk_config = crate::config::load_sdk_config().await;
     let store = Store::new(&sdk_config, crate::config::table_name()?);
-    let state = build(store)?;
+    let secrets = crate::secrets::AtStart::from_env(&sdk_config).await?;
+    let state = build(store, &secrets)?;
     // Phone metadata warms up without delaying the first poll (leadflow::warm).
     crate::warm::start_background_warm_up(state.store(), state.normalize());
     let state = &state;
