@@ -109,7 +109,7 @@ impl std::fmt::Debug for Secrets {
 impl Secrets {
     /// The secret named by `SECRETS_ID`, read now; `None` when the variable is unset (values
     /// then come from the environment).
-    pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<Option<Arc<Secrets>>, String> {
+    pub async fn from_env(sdk: &aws_types::SdkConfig) -> Result<Option<Arc<Secrets>>, String> {
         match std::env::var(SECRETS_ID)
             .ok()
             .filter(|v| !v.trim().is_empty())
@@ -268,7 +268,7 @@ pub struct AtStart {
 
 impl AtStart {
     /// Reads the secret named by `SECRETS_ID`, if any (a failure stops the cold start).
-    pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<AtStart, String> {
+    pub async fn from_env(sdk: &aws_types::SdkConfig) -> Result<AtStart, String> {
         match Secrets::from_env(sdk).await? {
             None => Ok(AtStart::default()),
             Some(secrets) => Ok(AtStart::of(secrets).await),
