@@ -194,7 +194,11 @@ impl Store {
             expression.push_str(&format!(", {} = :rating", keys::REVIEW_RATING));
             update = update.expression_attribute_values(":rating", n(rating));
         }
-        self.conditional(update.update_expression(expression).send().await, outcome)
+        let applied = super::txn::applied(
+            update.update_expression(expression).send().await,
+            "UpdateItem",
+        )?;
+        Ok(if applied { outcome } else { Outcome::Skipped })
     }
 
     /// A linked review's mirror in its lead's partition, unless a live write made one.
@@ -233,44 +237,11 @@ impl Store {
                 }
             }
         }
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        self.conditional(result, Outcome::Mirror)
-    }
-
-    /// A conditional write's result: done, skipped (condition failed), or the error.
-    fn conditional<T, E>(
-        &self,
-        result: Result<
-            T,
-            aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
-        >,
-        done: Outcome,
-    ) -> Result<Outcome, StoreError>
-    where
-        E: std::error::Error
-            + aws_sdk_dynamodb::error::ProvideErrorMetadata
-            + std::fmt::Debug
-            + Send
-            + Sync
-            + 'static,
-    {
-        match result {
-            Ok(_) => Ok(done),
-            Err(e)
-                if aws_sdk_dynamodb::error::ProvideErrorMetadata::code(&e)
-                    == Some("ConditionalCheckFailedException") =>
-            {
-                Ok(Outcome::Skipped)
-            }
-            Err(e) => Err(StoreError::sdk("backfill write", e)),
-        }
+        Ok(if self.put_if_absent(item).await? {
+            Outcome::Mirror
+        } else {
+            Outcome::Skipped
+        })
     }
 
     async fn save_backfill_state(

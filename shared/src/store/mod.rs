@@ -276,6 +276,19 @@ impl Store {
         Ok(())
     }
 
+    /// Writes `item` unless an item with its key exists (1 PutItem): `true` when written.
+    pub(crate) async fn put_if_absent(&self, item: Item) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        txn::applied(out, "PutItem")
+    }
+
     /// A transaction's Put of a new item: cancelled (`ConditionalCheckFailed`) when an item
     /// with its key exists.
     pub(crate) fn put_new(&self, item: Item) -> aws_sdk_dynamodb::types::Put {

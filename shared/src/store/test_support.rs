@@ -89,7 +89,21 @@ impl Store {
                 (keys::PK.to_string(), s(pk.clone())),
                 (keys::SK.to_string(), s(sk.clone())),
             ]);
-            if pk.starts_with(keys::LEAD_PK_PREFIX) && sk.starts_with(keys::LEAD_REVIEW_SK_PREFIX) {
+            let mirror =
+                pk.starts_with(keys::LEAD_PK_PREFIX) && sk.starts_with(keys::LEAD_REVIEW_SK_PREFIX);
+            let shard_of = pk
+                .strip_prefix("REVIEWAGG#")
+                .and_then(|rest| rest.split_once('#'))
+                .map(|(p, _)| p.to_string());
+            if let Some(platform) = &shard_of {
+                let sums = legacy_aggs.entry(platform.clone()).or_default();
+                for (name, v) in &item {
+                    if let Some(v) = v.as_n().ok().and_then(|n| n.parse::<i64>().ok()) {
+                        *sums.entry(name.clone()).or_default() += v;
+                    }
+                }
+            }
+            if mirror || shard_of.is_some() {
                 self.client
                     .delete_item()
                     .table_name(&self.table)
@@ -112,25 +126,6 @@ impl Store {
                     .send()
                     .await
                     .map_err(|e| StoreError::sdk("UpdateItem", e))?;
-                changed += 1;
-            } else if let Some(platform) = pk
-                .strip_prefix("REVIEWAGG#")
-                .and_then(|rest| rest.split_once('#'))
-                .map(|(p, _)| p.to_string())
-            {
-                let sums = legacy_aggs.entry(platform).or_default();
-                for (name, v) in &item {
-                    if let Some(v) = v.as_n().ok().and_then(|n| n.parse::<i64>().ok()) {
-                        *sums.entry(name.clone()).or_default() += v;
-                    }
-                }
-                self.client
-                    .delete_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key))
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::sdk("DeleteItem", e))?;
                 changed += 1;
             }
         }
