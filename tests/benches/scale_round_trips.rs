@@ -112,6 +112,8 @@ async fn main() {
     );
     let (trips, _) = count(&store, metrics_rollup::handler(&state, event())).await;
     println!("{:<58} {trips:>11}", "  again (rows replaced)");
+    // The table as the version before issue 13 left it, then migrated.
+    store.rewrite_as_pre_issue13().await.unwrap();
     let (trips, report) = count(
         &store,
         store.backfill_day_keys(1000, None, false, Utc::now()),
@@ -121,7 +123,7 @@ async fn main() {
     println!(
         "{:<58} {trips:>11}",
         format!(
-            "backfill ({} leads, {} touchpoints, {} pages)",
+            "backfill of that table ({} leads, {} touchpoints, {} pages)",
             report.leads, report.touchpoints, report.pages
         )
     );
