@@ -226,7 +226,10 @@ async fn a_seeded_month_reconciles_and_reruns_change_nothing() {
         expected.len(),
         "every group of the scan has a rollup row"
     );
-    let spend: i64 = stored.iter().map(|(_, c)| c.spend_micros).sum();
+    let spend: i64 = stored
+        .iter()
+        .map(|(_, c)| c.spend_micros.get("USD").copied().unwrap_or(0))
+        .sum();
     assert_eq!(
         spend,
         27 * 40_500_000 + 50_000_000,

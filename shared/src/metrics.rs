@@ -8,17 +8,50 @@
 //!   recomputed every day).
 //! - conversion rate (cohort): customers / new leads; MQL to SQL rate: sqls / mqls.
 //! - spend: reported ad spend for the day x source x campaign, plus a fixed cost per lead for
-//!   sources configured with one; cost per lead: spend / new leads.
+//!   sources configured with one, summed per currency (never across currencies); cost per
+//!   lead: spend / new leads, per currency.
 //! - time to first touch: first sales contact - lead creation, P50 and P95 in minutes.
 //! - lead velocity rate (monthly): (MQLs this month - last month) / last month.
 //! - test leads and touchpoints (`is_test`) are left out.
 
 use std::collections::{BTreeMap, HashMap};
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::limits::label;
 use crate::model::{Lead, Stage, Temperature, TouchKind, Touchpoint};
+
+/// The largest spend one entry may report: a billion units of its currency (in micros).
+pub const MAX_SPEND_MICROS: i64 = 1_000_000_000 * 1_000_000;
+
+/// A decimal amount ("40.5", "0.000001", "1200") -> micros: digits, at most one '.', at most
+/// 6 decimals, at most `MAX_SPEND_MICROS`. Parsed as text, never through a float, so nothing
+/// is rounded, saturated or wrapped.
+pub fn parse_amount_micros(text: &str) -> Result<i64, String> {
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || (text.contains('.') && !digits(frac)) {
+        return Err("must be a non-negative decimal number such as 40.5".into());
+    }
+    if frac.len() > 6 {
+        return Err("has more than 6 decimals".into());
+    }
+    let too_large = || format!("is over {}", MAX_SPEND_MICROS / 1_000_000);
+    let whole: i64 = whole.parse().map_err(|_| too_large())?;
+    let frac: i64 = format!("{frac:0<6}").parse().unwrap_or(0);
+    whole
+        .checked_mul(1_000_000)
+        .and_then(|w| w.checked_add(frac))
+        .filter(|m| *m <= MAX_SPEND_MICROS)
+        .ok_or_else(too_large)
+}
+
+/// An ISO 4217 alphabetic code, upper-cased (three ASCII letters), or `None`.
+pub fn currency(code: &str) -> Option<String> {
+    let c = code.trim().to_ascii_uppercase();
+    (c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase())).then_some(c)
+}
 
 /// Reported spend of one day for a source and campaign (amounts in micros of the currency).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -49,7 +82,9 @@ pub struct RollupCounts {
     pub mqls: u64,
     pub sqls: u64,
     pub customers: u64,
-    pub spend_micros: i64,
+    /// Spend per ISO 4217 currency, in micros. Amounts are bounded at input
+    /// (`MAX_SPEND_MICROS`), so sums over any 400-day range stay far inside `i64`.
+    pub spend_micros: BTreeMap<String, i64>,
     pub score_sum: u64,
     pub scored: u64,
     pub hot: u64,
@@ -70,7 +105,10 @@ impl RollupCounts {
         self.mqls += o.mqls;
         self.sqls += o.sqls;
         self.customers += o.customers;
-        self.spend_micros += o.spend_micros;
+        for (currency, micros) in &o.spend_micros {
+            let sum = self.spend_micros.entry(currency.clone()).or_default();
+            *sum = sum.saturating_add(*micros);
+        }
         self.score_sum += o.score_sum;
         self.scored += o.scored;
         self.hot += o.hot;
@@ -84,29 +122,112 @@ impl RollupCounts {
     }
 }
 
-/// Computes the rollups of one day. `leads` are those created that day, `touches` those that
-/// occurred that day, `spend` that day's entries, `fixed_cpl_micros` the configured cost per
-/// lead of sources without a spend feed.
-pub fn day_rollups(
-    day: &str,
-    leads: &[Lead],
-    touches: &[Touchpoint],
-    spend: &[SpendEntry],
-    fixed_cpl_micros: &HashMap<String, i64>,
-) -> BTreeMap<GroupKey, RollupCounts> {
-    let mut rows: BTreeMap<GroupKey, RollupCounts> = BTreeMap::new();
-    // Groups become rollup sort keys: labels are bounded again here, so leads stored before
-    // ingest bounded them (or any other unbounded value) cannot fail a day's rollup.
-    let key = |source: &str, channel: &str, campaign: &str| GroupKey {
-        day: day.to_string(),
-        source: label(source),
-        channel: label(channel),
-        campaign: label(campaign),
-    };
-    for lead in leads.iter().filter(|l| !l.is_test) {
-        let row = rows
-            .entry(key(&lead.source, lead.channel.as_str(), &lead.campaign))
-            .or_default();
+/// What the rollup reads of a lead (gsi2 projects exactly these attributes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DayLead {
+    pub source: String,
+    pub channel: String,
+    pub campaign: String,
+    pub is_test: bool,
+    pub stage: Stage,
+    pub score: Option<u32>,
+    pub temperature: Option<Temperature>,
+    pub created_at: DateTime<Utc>,
+    pub first_contacted_at: Option<DateTime<Utc>>,
+}
+
+impl From<&Lead> for DayLead {
+    fn from(l: &Lead) -> DayLead {
+        DayLead {
+            source: l.source.clone(),
+            channel: l.channel.as_str().to_string(),
+            campaign: l.campaign.clone(),
+            is_test: l.is_test,
+            stage: l.stage,
+            score: l.score,
+            temperature: l.temperature,
+            created_at: l.created_at,
+            first_contacted_at: l.sales.first_contacted_at,
+        }
+    }
+}
+
+/// What the rollup reads of a touchpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DayTouch {
+    pub source: String,
+    pub channel: String,
+    pub campaign: String,
+    pub is_test: bool,
+    pub kind: TouchKind,
+    /// A review's 1-5 rating (reviews only).
+    pub rating: Option<u64>,
+}
+
+impl From<&Touchpoint> for DayTouch {
+    fn from(t: &Touchpoint) -> DayTouch {
+        DayTouch {
+            source: t.source.clone(),
+            channel: t.channel.as_str().to_string(),
+            campaign: t.campaign.clone(),
+            is_test: t.is_test,
+            kind: t.kind,
+            rating: t
+                .custom
+                .get("rating")
+                .and_then(|r| r.parse::<u64>().ok())
+                .filter(|r| (1..=5).contains(r)),
+        }
+    }
+}
+
+/// The rollups of one day, built one lead, touch and spend entry at a time: the caller
+/// streams a day's items through it page by page, so memory grows with the day's groups,
+/// not with its leads.
+#[derive(Debug, Clone)]
+pub struct DayRollup<'a> {
+    day: String,
+    fixed_cpl: &'a FixedCpl,
+    rows: BTreeMap<GroupKey, RollupCounts>,
+}
+
+/// The configured cost per lead of sources without a spend feed (`FIXED_CPL`), in micros of
+/// one currency (`FIXED_CPL_CURRENCY`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FixedCpl {
+    pub currency: String,
+    pub micros_by_source: HashMap<String, i64>,
+}
+
+impl<'a> DayRollup<'a> {
+    pub fn new(day: &str, fixed_cpl: &'a FixedCpl) -> DayRollup<'a> {
+        DayRollup {
+            day: day.to_string(),
+            fixed_cpl,
+            rows: BTreeMap::new(),
+        }
+    }
+
+    /// Groups become rollup sort keys: labels are bounded again here, so leads stored before
+    /// ingest bounded them (or any other unbounded value) cannot fail a day's rollup.
+    fn row(&mut self, source: &str, channel: &str, campaign: &str) -> &mut RollupCounts {
+        let key = GroupKey {
+            day: self.day.clone(),
+            source: label(source),
+            channel: label(channel),
+            campaign: label(campaign),
+        };
+        self.rows.entry(key).or_default()
+    }
+
+    /// A lead created this day.
+    pub fn add_lead(&mut self, lead: &DayLead) {
+        if lead.is_test {
+            return;
+        }
+        let cpl = self.fixed_cpl.micros_by_source.get(&lead.source).copied();
+        let currency = self.fixed_cpl.currency.clone();
+        let row = self.row(&lead.source, &lead.channel, &lead.campaign);
         row.new_leads += 1;
         row.mqls += u64::from(lead.stage >= Stage::Mql);
         row.sqls += u64::from(lead.stage >= Stage::Sql);
@@ -121,29 +242,28 @@ pub fn day_rollups(
             Some(Temperature::Cold) => row.cold += 1,
             None => {}
         }
-        if let Some(contacted) = lead.sales.first_contacted_at {
+        if let Some(contacted) = lead.first_contacted_at {
             let minutes = (contacted - lead.created_at).num_minutes().max(0) as u64;
             row.ttft_minutes.push(minutes);
         }
-        if let Some(cpl) = fixed_cpl_micros.get(&lead.source) {
-            row.spend_micros += cpl;
+        if let Some(cpl) = cpl {
+            let sum = row.spend_micros.entry(currency).or_default();
+            *sum = sum.saturating_add(cpl);
         }
     }
-    for t in touches.iter().filter(|t| !t.is_test) {
-        let row = rows
-            .entry(key(&t.source, t.channel.as_str(), &t.campaign))
-            .or_default();
+
+    /// A touchpoint that occurred this day.
+    pub fn add_touch(&mut self, t: &DayTouch) {
+        if t.is_test {
+            return;
+        }
+        let row = self.row(&t.source, &t.channel, &t.campaign);
         row.submissions += 1;
         match t.kind {
             TouchKind::ReferralReceived => row.referrals += 1,
             TouchKind::Review => {
                 row.reviews += 1;
-                if let Some(r) = t
-                    .custom
-                    .get("rating")
-                    .and_then(|r| r.parse::<u64>().ok())
-                    .filter(|r| (1..=5).contains(r))
-                {
+                if let Some(r) = t.rating.filter(|r| (1..=5).contains(r)) {
                     row.rating_sum += r;
                     row.rated += 1;
                 }
@@ -151,12 +271,39 @@ pub fn day_rollups(
             _ => {}
         }
     }
-    for s in spend {
-        rows.entry(key(&s.source, &s.channel, &s.campaign))
-            .or_default()
-            .spend_micros += s.amount_micros;
+
+    /// A spend entry of this day.
+    pub fn add_spend(&mut self, s: &SpendEntry) {
+        let row = self.row(&s.source, &s.channel, &s.campaign);
+        let sum = row.spend_micros.entry(s.currency.clone()).or_default();
+        *sum = sum.saturating_add(s.amount_micros);
     }
-    rows
+
+    /// The day's rows. Times to first touch are sorted, so a row does not depend on the
+    /// order the leads were read in (shards, pages).
+    pub fn finish(mut self) -> BTreeMap<GroupKey, RollupCounts> {
+        for row in self.rows.values_mut() {
+            row.ttft_minutes.sort_unstable();
+        }
+        self.rows
+    }
+}
+
+/// Computes the rollups of one day from whole lists (tests and small callers; the rollup
+/// function streams through [`DayRollup`]). `leads` are those created that day, `touches`
+/// those that occurred that day, `spend` that day's entries.
+pub fn day_rollups(
+    day: &str,
+    leads: &[Lead],
+    touches: &[Touchpoint],
+    spend: &[SpendEntry],
+    fixed_cpl: &FixedCpl,
+) -> BTreeMap<GroupKey, RollupCounts> {
+    let mut r = DayRollup::new(day, fixed_cpl);
+    leads.iter().for_each(|l| r.add_lead(&l.into()));
+    touches.iter().for_each(|t| r.add_touch(&t.into()));
+    spend.iter().for_each(|s| r.add_spend(s));
+    r.finish()
 }
 
 crate::named_enum! {
@@ -189,8 +336,13 @@ pub struct MetricsRow {
     /// Cohort conversion: customers among the group's new leads.
     pub conversion_rate: Option<f64>,
     pub mql_to_sql_rate: Option<f64>,
+    /// Spend and cost per lead when the group's spend is in one currency (`currency`); with
+    /// several, 0 / null here and the figures per currency below (never added together).
     pub spend: f64,
     pub cpl: Option<f64>,
+    pub currency: Option<String>,
+    pub spend_by_currency: BTreeMap<String, f64>,
+    pub cpl_by_currency: BTreeMap<String, f64>,
     pub avg_score: Option<f64>,
     pub hot: u64,
     pub warm: u64,
@@ -222,7 +374,23 @@ pub fn percentile(values: &[u64], p: u32) -> Option<u64> {
 }
 
 pub fn to_row(key: String, c: &RollupCounts) -> MetricsRow {
-    let spend = c.spend_micros as f64 / 1_000_000.0;
+    let cents = |micros: i64| (micros as f64 / 10_000.0).round() / 100.0;
+    let spend_by_currency: BTreeMap<String, f64> = c
+        .spend_micros
+        .iter()
+        .map(|(k, m)| (k.clone(), cents(*m)))
+        .collect();
+    let cpl_by_currency: BTreeMap<String, f64> = if c.new_leads > 0 {
+        c.spend_micros
+            .iter()
+            .map(|(k, m)| (k.clone(), cents(m / c.new_leads as i64)))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
+    let single = (c.spend_micros.len() == 1)
+        .then(|| c.spend_micros.keys().next().cloned())
+        .flatten();
     MetricsRow {
         key,
         new_leads: c.new_leads,
@@ -232,8 +400,13 @@ pub fn to_row(key: String, c: &RollupCounts) -> MetricsRow {
         customers: c.customers,
         conversion_rate: ratio(c.customers, c.new_leads),
         mql_to_sql_rate: ratio(c.sqls, c.mqls),
-        spend: (spend * 100.0).round() / 100.0,
-        cpl: (c.new_leads > 0).then(|| (spend / c.new_leads as f64 * 100.0).round() / 100.0),
+        spend: single.as_ref().map(|k| spend_by_currency[k]).unwrap_or(0.0),
+        cpl: single
+            .as_ref()
+            .and_then(|k| cpl_by_currency.get(k).copied()),
+        currency: single,
+        spend_by_currency,
+        cpl_by_currency,
         avg_score: (c.scored > 0).then(|| round4(c.score_sum as f64 / c.scored as f64)),
         hot: c.hot,
         warm: c.warm,
@@ -292,6 +465,56 @@ mod tests {
     use super::*;
 
     #[test]
+    fn amounts_parse_as_decimals_within_bounds() {
+        assert_eq!(parse_amount_micros("40.5"), Ok(40_500_000));
+        assert_eq!(parse_amount_micros("0.000001"), Ok(1));
+        assert_eq!(parse_amount_micros("1000000000"), Ok(MAX_SPEND_MICROS));
+        for bad in [
+            "",
+            "-1",
+            "1e3",
+            "1.2.3",
+            ".5",
+            "5.",
+            "NaN",
+            "inf",
+            "0.0000001",
+            "1000000000.01",
+            "99999999999999999999999",
+            " 1",
+        ] {
+            assert!(parse_amount_micros(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(currency("eur").as_deref(), Some("EUR"));
+        assert_eq!(currency("EU"), None);
+        assert_eq!(currency("€UR"), None);
+    }
+
+    #[test]
+    fn spend_is_summed_per_currency_never_mixed() {
+        let cpl = FixedCpl::default();
+        let entry = |amount, currency: &str| SpendEntry {
+            day: "2026-10-01".into(),
+            source: "google".into(),
+            channel: "paid_search".into(),
+            campaign: "brand".into(),
+            amount_micros: amount,
+            currency: currency.into(),
+        };
+        let mut r = DayRollup::new("2026-10-01", &cpl);
+        r.add_spend(&entry(10_000_000, "USD"));
+        r.add_spend(&entry(5_000_000, "EUR"));
+        r.add_spend(&entry(1_000_000, "USD"));
+        let rows = r.finish();
+        let (_, c) = rows.iter().next().unwrap();
+        assert_eq!(c.spend_micros["USD"], 11_000_000);
+        assert_eq!(c.spend_micros["EUR"], 5_000_000);
+        let row = to_row("x".into(), c);
+        assert_eq!((row.spend, row.cpl, row.currency), (0.0, None, None));
+        assert_eq!(row.spend_by_currency["USD"], 11.0);
+    }
+
+    #[test]
     fn percentiles_nearest_rank() {
         let v = [10, 1, 5, 7, 3];
         assert_eq!(percentile(&v, 50), Some(5));
@@ -310,7 +533,7 @@ mod tests {
         let c = |leads, customers, spend| RollupCounts {
             new_leads: leads,
             customers,
-            spend_micros: spend,
+            spend_micros: BTreeMap::from([("USD".to_string(), spend)]),
             mqls: leads,
             sqls: customers,
             ..Default::default()

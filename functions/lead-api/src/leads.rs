@@ -2,11 +2,13 @@
 
 use chrono::Utc;
 use leadflow::edge::{json_response, AppError, InboundRequest, Response};
-use leadflow::model::{IdentityKey, Stage, TouchKind};
+use leadflow::model::{IdentityKey, Stage};
 use leadflow::normalize::{check_email, normalize_phone};
 use leadflow::sales::SalesEvent;
 use leadflow::store::ts;
-use leadflow::store::{LeadRecord, SalesEventOutcome};
+use leadflow::store::{
+    LeadRecord, SalesEventOutcome, TouchCursor, LEAD_VIEW_TOUCHPOINTS, MAX_TOUCHPOINT_PAGE,
+};
 use serde_json::{json, Value};
 
 use crate::ApiState;
@@ -21,15 +23,17 @@ pub fn lead_json(r: &LeadRecord) -> Value {
     let (lead, touchpoints) = (&r.lead, &r.touchpoints);
     let c = &lead.contact;
     let s = &lead.sales;
-    let reviews: Vec<Value> = touchpoints
+    // Each review as it is now: an update shows the new rating, a deleted review is gone.
+    let reviews: Vec<Value> = r
+        .reviews
         .iter()
-        .filter(|t| t.kind == TouchKind::Review)
-        .map(|t| {
+        .map(|v| {
             json!({
-                "external_id": t.custom.get("external_id"),
-                "platform": t.custom.get("platform").cloned().unwrap_or_else(|| t.provider.clone()),
-                "rating": t.custom.get("rating").and_then(|r| r.parse::<u8>().ok()),
-                "at": ts(t.occurred_at),
+                "external_id": v.external_id,
+                "platform": v.platform,
+                "rating": v.rating,
+                "at": v.published_at.map(ts),
+                "updated_at": v.updated_at.map(ts),
             })
         })
         .collect();
@@ -76,6 +80,9 @@ pub fn lead_json(r: &LeadRecord) -> Value {
             "withdrawn": t.withdrawn_at.is_some(), "withdrawn_at": t.withdrawn_at.map(ts),
         })).collect::<Vec<_>>(),
         // Every opt-in and opt-out as it came, oldest first (GDPR Art. 7(1) evidence).
+        // Newest first; `touchpoints_next_cursor` continues with older ones (`?cursor=`).
+        "touchpoints_truncated": r.more_touchpoints.is_some(),
+        "touchpoints_next_cursor": r.more_touchpoints.as_ref().map(|c| c.encode()),
         "consent_history": r.consents.iter().map(|c| json!({
             "opt_in": c.opt_in, "at": ts(c.at), "source": c.source, "form_id": c.form_id,
             "page": c.page, "text": c.text, "ip_hash": c.ip_hash, "touch_id": c.touch_id,
@@ -90,16 +97,44 @@ pub fn lead_json(r: &LeadRecord) -> Value {
     out
 }
 
-async fn record(state: &ApiState, id: &str) -> Result<LeadRecord, AppError> {
-    match state.store.lead_record(id).await? {
-        Some(r) if !r.lead.sales.erased => Ok(r),
-        _ => Err(not_found()),
-    }
+/// The touchpoint page a request asks for: `?limit=` (1 to `MAX_TOUCHPOINT_PAGE`, default
+/// `LEAD_VIEW_TOUCHPOINTS`) and `?cursor=` (from `touchpoints_next_cursor`).
+fn page_of(req: &InboundRequest) -> Result<(usize, Option<TouchCursor>), AppError> {
+    let limit = match req.query.get("limit") {
+        None => LEAD_VIEW_TOUCHPOINTS,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_TOUCHPOINT_PAGE).contains(n))
+            .ok_or_else(|| {
+                AppError::unprocessable(
+                    "invalid_value",
+                    "limit",
+                    format!("limit must be a whole number from 1 to {MAX_TOUCHPOINT_PAGE}"),
+                )
+            })?,
+    };
+    let cursor = match req.query.get("cursor") {
+        None => None,
+        Some(c) => Some(TouchCursor::parse(c).ok_or_else(|| {
+            AppError::unprocessable(
+                "invalid_cursor",
+                "cursor",
+                "cursor is not a touchpoints_next_cursor this API gave",
+            )
+        })?),
+    };
+    Ok((limit, cursor))
 }
 
-pub async fn get(state: &ApiState, id: &str) -> Result<Response, AppError> {
-    let r = record(state, id).await?;
-    Ok(json_response(200, &lead_json(&r)))
+/// `GET /leads/{id}`: the lead with one page of touchpoints, newest first (2 round trips
+/// whatever the lead's history).
+pub async fn get(state: &ApiState, id: &str, req: &InboundRequest) -> Result<Response, AppError> {
+    let (limit, cursor) = page_of(req)?;
+    match state.store.lead_view(id, limit, cursor.as_ref()).await? {
+        Some(r) if !r.lead.sales.erased => Ok(json_response(200, &lead_json(&r))),
+        _ => Err(not_found()),
+    }
 }
 
 /// `?email=` or `?phone=`, matched by the same canonical keys ingest uses.
@@ -122,7 +157,7 @@ pub async fn find(state: &ApiState, req: &InboundRequest) -> Result<Response, Ap
         ));
     };
     let id = state.store.lead_id_for(&key).await?.ok_or_else(not_found)?;
-    get(state, &id).await
+    get(state, &id, req).await
 }
 
 pub async fn event(state: &ApiState, id: &str, req: &InboundRequest) -> Result<Response, AppError> {

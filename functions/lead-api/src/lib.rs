@@ -3,12 +3,13 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `GET /leads/{id}` | a lead with touchpoints, score, stage, referrals, reviews |
+//! | `GET /leads/{id}` | a lead with a page of touchpoints (`limit`, `cursor`), score, stage, referrals, reviews |
 //! | `GET /leads?email=` / `?phone=` | the same, found by identity |
 //! | `POST /leads/{id}/events` | sales events: contacted, sql, won, lost, unsubscribe |
 //! | `DELETE /leads/{id}` | GDPR erasure |
 //! | `POST /spend` | ad spend per day x source x campaign (a repost replaces) |
 //! | `GET /metrics` | rollups grouped by day, source, channel or campaign |
+//! | `GET /reviews/aggregates` | per-platform review count, average and 1-5 distribution |
 //! | `GET /dashboard` | one self-contained HTML page (the key may be given as `?key=`) |
 
 pub mod dashboard;
@@ -59,7 +60,7 @@ impl Service for ApiState {
             Box::pin(leads::find(s, req))
         }),
         Route::get("/leads/{id}", Auth::ApiKey(Scope::Read), |s, req, _| {
-            Box::pin(leads::get(s, req.param("id")))
+            Box::pin(leads::get(s, req.param("id"), req))
         }),
         Route::delete("/leads/{id}", Auth::ApiKey(Scope::Erase), |s, req, _| {
             Box::pin(leads::erase(s, req.param("id")))
@@ -78,6 +79,11 @@ impl Service for ApiState {
         Route::post("/spend", Auth::ApiKey(Scope::Write), |s, req, _| {
             Box::pin(reports::post_spend(s, req))
         }),
+        Route::get(
+            "/reviews/aggregates",
+            Auth::ApiKey(Scope::Read),
+            |s, req, _| Box::pin(reports::get_review_aggregates(s, req)),
+        ),
         Route::get("/metrics", Auth::ApiKey(Scope::Read), |s, req, _| {
             Box::pin(reports::get_metrics(s, req))
         }),

@@ -4,7 +4,8 @@ use chrono::{Duration, NaiveDate, Utc};
 use leadflow::edge::{json_response, AppError, InboundRequest, Response};
 use leadflow::limits::label;
 use leadflow::metrics::{
-    aggregate, lead_velocity, to_row, GroupBy, GroupKey, RollupCounts, SpendEntry,
+    aggregate, currency, lead_velocity, parse_amount_micros, to_row, GroupBy, GroupKey,
+    RollupCounts, SpendEntry,
 };
 use leadflow::model::Channel;
 use serde::Deserialize;
@@ -20,7 +21,8 @@ struct SpendBody {
     source: Option<String>,
     channel: Option<String>,
     campaign: Option<String>,
-    amount: Option<f64>,
+    /// A JSON number or a decimal string; parsed as decimal text, never as a float.
+    amount: Option<serde_json::Value>,
     currency: Option<String>,
 }
 
@@ -41,7 +43,8 @@ fn date(field: &str, v: Option<&str>) -> Result<NaiveDate, AppError> {
     })
 }
 
-/// `POST /spend`: one day's spend for a source and campaign; posting it again replaces it.
+/// `POST /spend`: one day's spend for a source, campaign and currency; posting it again
+/// replaces it (another currency is another entry: currencies are never added together).
 pub async fn post_spend(state: &ApiState, req: &InboundRequest) -> Result<Response, AppError> {
     let b: SpendBody = serde_json::from_slice(&req.body).map_err(|e| {
         AppError::bad_request(
@@ -69,22 +72,28 @@ pub async fn post_spend(state: &ApiState, req: &InboundRequest) -> Result<Respon
             .as_str()
             .to_string(),
     };
-    let amount = b
-        .amount
-        .filter(|a| a.is_finite() && *a >= 0.0)
-        .ok_or_else(|| {
-            AppError::unprocessable(
-                "invalid_value",
-                "amount",
-                "amount must be a non-negative number",
-            )
-        })?;
-    let currency = b.currency.unwrap_or_else(|| "USD".into()).to_uppercase();
-    if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic()) {
-        return Err(AppError::unprocessable(
+    let invalid_amount =
+        |why: String| AppError::unprocessable("invalid_value", "amount", format!("amount {why}"));
+    let amount_micros = match &b.amount {
+        Some(serde_json::Value::Number(n)) => parse_amount_micros(&n.to_string()),
+        Some(serde_json::Value::String(s)) => parse_amount_micros(s),
+        Some(_) => Err("must be a number".to_string()),
+        None => Err("is required".to_string()),
+    }
+    .map_err(invalid_amount)?;
+    let currency = currency(b.currency.as_deref().unwrap_or("USD")).ok_or_else(|| {
+        AppError::unprocessable(
             "invalid_value",
             "currency",
-            "currency must be an ISO 4217 code",
+            "currency must be an ISO 4217 code (three letters)",
+        )
+    })?;
+    let earliest = NaiveDate::from_ymd_opt(2000, 1, 1).expect("a date");
+    if day < earliest || day > Utc::now().date_naive() + Duration::days(1) {
+        return Err(AppError::unprocessable(
+            "invalid_value",
+            "date",
+            "date must be between 2000-01-01 and tomorrow",
         ));
     }
     let entry = SpendEntry {
@@ -97,7 +106,7 @@ pub async fn post_spend(state: &ApiState, req: &InboundRequest) -> Result<Respon
             .map(|c| label(&c))
             .filter(|c| !c.is_empty())
             .unwrap_or_else(|| "(none)".into()),
-        amount_micros: (amount * 1_000_000.0).round() as i64,
+        amount_micros,
         currency,
     };
     state.store.put_spend(&entry, Utc::now()).await?;
@@ -177,4 +186,29 @@ pub async fn get_metrics(state: &ApiState, req: &InboundRequest) -> Result<Respo
             "lead_velocity": lead_velocity(&rows),
         }),
     ))
+}
+
+/// `GET /reviews/aggregates`: every platform's exact review aggregate (live reviews only:
+/// updates move a review between ratings, deletes remove it), 1 BatchGetItem.
+pub async fn get_review_aggregates(
+    state: &ApiState,
+    _req: &InboundRequest,
+) -> Result<Response, AppError> {
+    let aggregates = state.store.review_aggregates().await?;
+    let platforms: Vec<_> = aggregates
+        .iter()
+        .map(|a| {
+            json!({
+                "platform": a.platform.as_str(),
+                "count": a.count,
+                "average": a.average().map(|x| (x * 10_000.0).round() / 10_000.0),
+                "rating_sum": a.rating_sum,
+                "distribution": {
+                    "1": a.distribution[0], "2": a.distribution[1], "3": a.distribution[2],
+                    "4": a.distribution[3], "5": a.distribution[4],
+                },
+            })
+        })
+        .collect();
+    Ok(json_response(200, &json!({ "platforms": platforms })))
 }

@@ -11,15 +11,16 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use futures_util::stream::{self, StreamExt, TryStreamExt};
+use futures_util::stream::{self, StreamExt};
 use lambda_runtime::LambdaEvent;
-use leadflow::metrics::day_rollups;
-use leadflow::store::Store;
+use leadflow::metrics::{DayRollup, FixedCpl};
+use leadflow::store::{DayIndex, Store, StoreError};
 use leadflow::telemetry::Metrics;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-/// Days recomputed concurrently: each is a few Queries and one batch of writes.
+/// Days recomputed concurrently: each is 2 x `DAY_SHARDS` Queries (one per shard and kind,
+/// more for days over 1 MB a shard) and its writes.
 const DAY_CONCURRENCY: usize = 4;
 const MAX_RANGE_DAYS: i64 = 400;
 
@@ -27,8 +28,9 @@ pub struct RollupState {
     pub store: Store,
     /// `LATE_DAYS` (default 7).
     pub late_days: i64,
-    /// `FIXED_CPL`: `source=amount,...` cost per lead for sources without a spend feed.
-    pub fixed_cpl_micros: HashMap<String, i64>,
+    /// `FIXED_CPL`: `source=amount,...` cost per lead for sources without a spend feed, in
+    /// `FIXED_CPL_CURRENCY` (ISO 4217, default USD).
+    pub fixed_cpl: FixedCpl,
     /// `RETENTION_DAYS`: leads inactive this long are erased by `{"mode": "retention"}`;
     /// unset: no retention.
     pub retention_days: Option<i64>,
@@ -53,7 +55,15 @@ impl RollupState {
         Ok(RollupState {
             store,
             late_days,
-            fixed_cpl_micros: parse_fixed_cpl(&get("FIXED_CPL").unwrap_or_default())?,
+            fixed_cpl: FixedCpl {
+                currency: match get("FIXED_CPL_CURRENCY").filter(|v| !v.trim().is_empty()) {
+                    None => "USD".to_string(),
+                    Some(c) => leadflow::metrics::currency(&c).ok_or_else(|| {
+                        format!("FIXED_CPL_CURRENCY {c:?} is not an ISO 4217 code")
+                    })?,
+                },
+                micros_by_source: parse_fixed_cpl(&get("FIXED_CPL").unwrap_or_default())?,
+            },
             retention_days: positive(&get, "RETENTION_DAYS")?.map(|d| d as i64),
             retention_max_per_run: positive(&get, "RETENTION_MAX_PER_RUN")?.unwrap_or(200),
         })
@@ -69,16 +79,9 @@ pub fn parse_fixed_cpl(v: &str) -> Result<HashMap<String, i64>, String> {
             let (source, amount) = pair
                 .split_once('=')
                 .ok_or_else(|| format!("FIXED_CPL entry {pair:?} is not source=amount"))?;
-            let amount: f64 = amount
-                .trim()
-                .parse()
-                .ok()
-                .filter(|a: &f64| a.is_finite() && *a >= 0.0)
-                .ok_or_else(|| format!("FIXED_CPL amount in {pair:?} is not a number"))?;
-            Ok((
-                source.trim().to_lowercase(),
-                (amount * 1_000_000.0).round() as i64,
-            ))
+            let micros = leadflow::metrics::parse_amount_micros(amount.trim())
+                .map_err(|e| format!("FIXED_CPL amount in {pair:?}: {e}"))?;
+            Ok((source.trim().to_lowercase(), micros))
         })
         .collect()
 }
@@ -206,6 +209,63 @@ pub fn days_for(
     Ok(from.iter_days().take_while(|d| *d <= to).collect())
 }
 
+/// Attempts per day: a transient failure (throttling, a timeout, a 5xx) is retried with
+/// backoff; a permanent one (a ValidationException, a corrupt item) is not.
+const DAY_ATTEMPTS: u32 = 3;
+
+/// One day recomputed: its groups and the writes that replaced its rows.
+struct DayDone {
+    groups: usize,
+    writes: usize,
+}
+
+/// Recomputes one day, streaming its leads and touches shard by shard and page by page
+/// through [`DayRollup`], then replaces the day's rows.
+async fn recompute_day(
+    state: &RollupState,
+    index: DayIndex,
+    day: &str,
+    now: DateTime<Utc>,
+) -> Result<DayDone, StoreError> {
+    let store = &state.store;
+    let mut rollup = DayRollup::new(day, &state.fixed_cpl);
+    store
+        .visit_day_leads(index, day, |l| rollup.add_lead(&l))
+        .await?;
+    store
+        .visit_day_touches(index, day, |t| rollup.add_touch(&t))
+        .await?;
+    for s in store.spend_on(day).await? {
+        rollup.add_spend(&s);
+    }
+    let rows = rollup.finish();
+    let writes = store.replace_day_rollups(day, &rows, now).await?;
+    Ok(DayDone {
+        groups: rows.len(),
+        writes,
+    })
+}
+
+/// The day, retried while its failure is transient.
+async fn recompute_day_retried(
+    state: &RollupState,
+    index: DayIndex,
+    day: &str,
+    now: DateTime<Utc>,
+) -> Result<DayDone, StoreError> {
+    let mut attempt = 1;
+    loop {
+        match recompute_day(state, index, day, now).await {
+            Err(e) if e.is_transient() && attempt < DAY_ATTEMPTS => {
+                tracing::warn!(day, attempt, error = %e, "rollup day failed, retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Recomputes the days the event names; the result is a run summary. Every run emits one EMF
 /// record with `rollup_failed` 0 or 1 (template.yaml's RollupFailedAlarm watches it).
 pub async fn handler(
@@ -218,13 +278,21 @@ pub async fn handler(
 }
 
 /// The run's EMF record: `rollup_failed` is 1 when the run failed (the invoke is retried and
-/// then dead-lettered; the alarm fires on the first failure).
-pub fn outcome_metrics<T, E>(result: &Result<T, E>) -> Metrics {
+/// then dead-lettered; the alarm fires on the first failure) or when any of its days failed
+/// (the summary's `failed`: the other days were written, the failed ones need attention).
+pub fn outcome_metrics(result: &Result<Value, lambda_runtime::Error>) -> Metrics {
+    let failed = match result {
+        Err(_) => true,
+        Ok(summary) => summary["failed"].as_array().is_some_and(|f| !f.is_empty()),
+    };
     let mut metrics = Metrics::new("leadflow").dimension("function", "metrics-rollup");
-    metrics.count("rollup_failed", if result.is_ok() { 0.0 } else { 1.0 });
+    metrics.count("rollup_failed", if failed { 1.0 } else { 0.0 });
     metrics
 }
 
+/// Each day stands alone: a day that fails (after retries, when transient) is reported in
+/// `failed` and the EMF metric `failed_days`, and the other days are still written. The
+/// invocation fails only when every day failed, so a schedule's retry has something to do.
 async fn run(
     state: &RollupState,
     event: LambdaEvent<RollupEvent>,
@@ -235,28 +303,56 @@ async fn run(
     }
     let days = days_for(&event.payload, now, state.late_days)?;
     let started = state.store.round_trips();
-    let written: Vec<(String, usize, usize)> = stream::iter(days.iter().map(|d| d.to_string()))
-        .map(|day| async move {
-            let store = &state.store;
-            let leads = store.leads_created_on(&day).await?;
-            let touches = store.touches_on(&day).await?;
-            let spend = store.spend_on(&day).await?;
-            let rows = day_rollups(&day, &leads, &touches, &spend, &state.fixed_cpl_micros);
-            let writes = store.replace_day_rollups(&day, &rows, now).await?;
-            Ok::<_, leadflow::store::StoreError>((day, rows.len(), writes))
-        })
-        .buffer_unordered(DAY_CONCURRENCY)
-        .try_collect()
-        .await?;
-    let groups: usize = written.iter().map(|(_, g, _)| g).sum();
+    let index = state.store.day_index().await?;
+    let results: Vec<(String, Result<DayDone, StoreError>)> =
+        stream::iter(days.iter().map(|d| d.to_string()))
+            .map(|day| async move {
+                let r = recompute_day_retried(state, index, &day, now).await;
+                (day, r)
+            })
+            .buffer_unordered(DAY_CONCURRENCY)
+            .collect()
+            .await;
+    let mut failed: Vec<Value> = Vec::new();
+    let (mut groups, mut writes) = (0, 0);
+    for (day, r) in &results {
+        match r {
+            Ok(d) => {
+                groups += d.groups;
+                writes += d.writes;
+            }
+            Err(e) => {
+                tracing::error!(day, error = %e, "rollup day failed");
+                failed.push(
+                    json!({"day": day, "error": e.to_string(), "transient": e.is_transient()}),
+                );
+            }
+        }
+    }
+    failed.sort_by(|a, b| a["day"].as_str().cmp(&b["day"].as_str()));
+    let round_trips = state.store.round_trips() - started;
     let summary = json!({
         "days": days.len(),
         "from": days.first().map(|d| d.to_string()),
         "to": days.last().map(|d| d.to_string()),
+        "index": match index { DayIndex::Sharded => "gsi2", DayIndex::Legacy => "gsi1" },
         "groups": groups,
-        "writes": written.iter().map(|(_, _, w)| w).sum::<usize>(),
-        "dynamodb_round_trips": state.store.round_trips() - started,
+        "writes": writes,
+        "failed": failed,
+        "dynamodb_round_trips": round_trips,
     });
+    let mut metrics = Metrics::new("leadflow").dimension("function", "metrics-rollup");
+    metrics
+        .count("days", days.len() as f64)
+        .count("failed_days", failed.len() as f64)
+        .count("groups", groups as f64)
+        .count("writes", writes as f64)
+        .count("dynamodb_round_trips", round_trips as f64);
+    metrics.emit();
+    if !days.is_empty() && failed.len() == days.len() {
+        tracing::error!(summary = %summary, "rollup failed");
+        return Err(format!("every day failed: {}", failed[0]["error"]).into());
+    }
     tracing::info!(summary = %summary, "rollup complete");
     Ok(summary)
 }
@@ -297,23 +393,28 @@ mod tests {
     }
 
     #[test]
+    fn fixed_cost_per_lead() {
+        let m = parse_fixed_cpl("referral=25, Trustpilot=0.5").unwrap();
+        assert_eq!(m["referral"], 25_000_000);
+        assert_eq!(m["trustpilot"], 500_000);
+        assert!(parse_fixed_cpl("x").is_err());
+    }
+
+    #[test]
     fn a_failed_run_is_counted_for_its_alarm() {
-        let failed = outcome_metrics::<(), _>(&Err("table gone")).to_json(1);
+        let failed = outcome_metrics(&Err("table gone".into())).to_json(1);
         assert_eq!(failed["rollup_failed"], 1.0);
         assert_eq!(failed["function"], "metrics-rollup");
         assert_eq!(
             failed["_aws"]["CloudWatchMetrics"][0]["Namespace"],
             "leadflow"
         );
-        let ok = outcome_metrics::<(), &str>(&Ok(())).to_json(1);
+        let ok = outcome_metrics(&Ok(json!({"failed": []}))).to_json(1);
         assert_eq!(ok["rollup_failed"], 0.0);
-    }
-
-    #[test]
-    fn fixed_cost_per_lead() {
-        let m = parse_fixed_cpl("referral=25, Trustpilot=0.5").unwrap();
-        assert_eq!(m["referral"], 25_000_000);
-        assert_eq!(m["trustpilot"], 500_000);
-        assert!(parse_fixed_cpl("x").is_err());
+        let one_day_failed = json!({"failed": [{"day": "2026-11-01", "error": "throttled"}]});
+        assert_eq!(
+            outcome_metrics(&Ok(one_day_failed)).to_json(1)["rollup_failed"],
+            1.0
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 
 use super::codec::{get_n, get_s, get_time, n, s, Item};
@@ -12,10 +12,6 @@ use super::keys::{self, ts};
 use super::{Store, StoreError};
 use crate::model::{DeliveryKey, LeadGone};
 
-/// BatchGetItem reads at most 100 keys per request.
-const BATCH_GET_MAX: usize = 100;
-/// Unprocessed keys are sent again this many times before the read counts as failed.
-const BATCH_GET_ATTEMPTS: u32 = 6;
 /// How long a `lead_gone` record is kept: as long as a delivery marker, longer than any
 /// platform's retry schedule, long enough for an operator to look.
 const LEAD_GONE_TTL_DAYS: i64 = 90;
@@ -49,58 +45,23 @@ impl Store {
             .iter()
             .map(|k| (keys::delivery_pk(provider, k), k))
             .collect();
-        let pks: Vec<&String> = by_pk.keys().collect();
+        let wanted: Vec<(String, String)> = by_pk
+            .keys()
+            .map(|pk| (pk.clone(), keys::DELIVERY_SK.to_string()))
+            .collect();
         let mut found = HashMap::new();
-        for chunk in pks.chunks(BATCH_GET_MAX) {
-            let mut request = KeysAndAttributes::builder().consistent_read(true);
-            for pk in chunk {
-                let mut key = HashMap::new();
-                key.insert(keys::PK.to_string(), s((*pk).clone()));
-                key.insert(keys::SK.to_string(), s(keys::DELIVERY_SK));
-                request = request.keys(key);
-            }
-            let mut pending = Some(request.build().expect("keys are set"));
-            for attempt in 0..BATCH_GET_ATTEMPTS {
-                let Some(req) = pending.take() else { break };
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(self.table.clone(), req)
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::sdk("BatchGetItem", e))?;
-                for item in out
-                    .responses()
-                    .and_then(|r| r.get(&self.table))
-                    .into_iter()
-                    .flatten()
-                {
-                    let live = get_n::<i64>(item, keys::EXPIRES_AT)
-                        .is_none_or(|exp| exp >= now.timestamp());
-                    let (Some(pk), Some(lead_id), Some(touch_id)) = (
-                        get_s(item, keys::PK),
-                        get_s(item, "lead_id"),
-                        get_s(item, "touch_id"),
-                    ) else {
-                        continue;
-                    };
-                    if let (true, Some(key)) = (live, by_pk.get(&pk)) {
-                        found.insert((*key).clone(), StoredDelivery { lead_id, touch_id });
-                    }
-                }
-                pending = out
-                    .unprocessed_keys()
-                    .and_then(|m| m.get(&self.table))
-                    .filter(|k| !k.keys().is_empty())
-                    .cloned();
-                if pending.is_some() {
-                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
-                }
-            }
-            if pending.is_some() {
-                return Err(StoreError::Contention {
-                    attempts: BATCH_GET_ATTEMPTS,
-                });
+        for item in self.batch_get(wanted).await? {
+            let live =
+                get_n::<i64>(&item, keys::EXPIRES_AT).is_none_or(|exp| exp >= now.timestamp());
+            let (Some(pk), Some(lead_id), Some(touch_id)) = (
+                get_s(&item, keys::PK),
+                get_s(&item, "lead_id"),
+                get_s(&item, "touch_id"),
+            ) else {
+                continue;
+            };
+            if let (true, Some(key)) = (live, by_pk.get(&pk)) {
+                found.insert((*key).clone(), StoredDelivery { lead_id, touch_id });
             }
         }
         Ok(found)

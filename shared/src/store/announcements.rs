@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
@@ -276,21 +275,8 @@ impl Store {
             keys::EXPIRES_AT.into(),
             n((now + Duration::days(MARKER_TTL_DAYS)).timestamp()),
         );
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) => match e.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(_)) => Ok(()),
-                _ => Err(StoreError::sdk("PutItem", e)),
-            },
-        }
+        // Already there: another delivery of the record announced it first.
+        self.put_if_absent(item).await.map(|_| ())
     }
 }
 

@@ -290,3 +290,14 @@ pub fn touchpoint_from(item: &Item) -> Option<Touchpoint> {
         withdrawn_at: get_time(item, "withdrawn_at"),
     })
 }
+
+/// The 1-5 rating a review touchpoint carries in its answers (`rating`), if any.
+pub fn review_rating(
+    kind: crate::model::TouchKind,
+    custom: &std::collections::BTreeMap<String, String>,
+) -> Option<u64> {
+    (kind == crate::model::TouchKind::Review)
+        .then(|| custom.get("rating")?.parse::<u64>().ok())
+        .flatten()
+        .filter(|r| (1..=5).contains(r))
+}

@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 
 use super::codec::{get_map, get_n, get_s, n, s, Item};
 use super::keys::{self, ts};
-use super::txn::{backoff, cancellation_reasons, failed};
+use super::txn::{applied, backoff, cancellation_reasons, failed};
 use super::{Store, StoreError};
 use crate::model::IdentityKey;
 
@@ -366,10 +366,8 @@ impl Store {
             u = u.expression_attribute_values(":last", s(last.unwrap_or(from)));
             format!("SET {}", sets.join(", "))
         };
-        ignore_condition(
-            u.update_expression(expression).send().await.map(|_| ()),
-            "UpdateItem",
-        )
+        // A condition that failed did nothing, which is what erasure wanted (here and below).
+        applied(u.update_expression(expression).send().await, "UpdateItem").map(|_| ())
     }
 
     /// What erasure does with one item of the lead's partition (see the module): writes
@@ -472,7 +470,7 @@ impl Store {
             .expression_attribute_values(":now", s(ts(now)))
             .send()
             .await;
-        ignore_condition(out.map(|_| ()), "UpdateItem")
+        applied(out, "UpdateItem").map(|_| ())
     }
 
     /// A referral whose key hashes the erased referee's address: the same facts under
@@ -531,7 +529,7 @@ impl Store {
             .expression_attribute_values(":id", s(lead_id))
             .send()
             .await;
-        ignore_condition(out.map(|_| ()), "DeleteItem")
+        applied(out, "DeleteItem").map(|_| ())
     }
 
     /// The note the erased person wrote when referring someone: on the referee's touch (found
@@ -564,7 +562,7 @@ impl Store {
                     .condition_expression("attribute_exists(custom)")
                     .send()
                     .await;
-                ignore_condition(out.map(|_| ()), "UpdateItem")?;
+                applied(out, "UpdateItem").map(|_| ())?;
             }
         }
         let out = self
@@ -578,7 +576,7 @@ impl Store {
             .expression_attribute_values(":me", s(referrer))
             .send()
             .await;
-        ignore_condition(out.map(|_| ()), "UpdateItem")
+        applied(out, "UpdateItem").map(|_| ())
     }
 }
 
@@ -616,30 +614,4 @@ fn receipt_from(item: &Item) -> ErasureReceipt {
 
 fn sk_starts(item: &Item, prefix: &str) -> bool {
     get_s(item, keys::SK).is_some_and(|sk| sk.starts_with(prefix))
-}
-
-/// A conditional write whose condition failed did nothing, which is what erasure wanted.
-fn ignore_condition<E, R>(
-    out: Result<(), aws_sdk_dynamodb::error::SdkError<E, R>>,
-    operation: &'static str,
-) -> Result<(), StoreError>
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata
-        + std::error::Error
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    match out {
-        Ok(()) => Ok(()),
-        Err(e)
-            if e.as_service_error().and_then(|s| s.code())
-                == Some("ConditionalCheckFailedException") =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(StoreError::sdk(operation, e)),
-    }
 }

@@ -387,11 +387,9 @@ impl Store {
         let mut item = Item::new();
         item.insert(keys::PK.into(), s(keys::lead_pk(lead_id)));
         item.insert(keys::SK.into(), s(keys::LEAD_SK));
-        item.insert(keys::GSI1_PK.into(), s(keys::leads_day_pk(sub.occurred_at)));
-        item.insert(
-            keys::GSI1_SK.into(),
-            s(format!("{}#{lead_id}", ts(sub.occurred_at))),
-        );
+        for (name, value) in keys::day_index_keys(keys::DayItem::Lead, sub.occurred_at, lead_id) {
+            item.insert(name.into(), s(value));
+        }
         item.insert("type".into(), s("lead"));
         item.insert("lead_id".into(), s(lead_id));
         for (name, value) in contact_fields(&sub.contact) {
@@ -450,14 +448,9 @@ impl Store {
             keys::SK.into(),
             s(keys::touch_sk(sub.occurred_at, touch_id)),
         );
-        item.insert(
-            keys::GSI1_PK.into(),
-            s(keys::touches_day_pk(sub.occurred_at)),
-        );
-        item.insert(
-            keys::GSI1_SK.into(),
-            s(format!("{}#{touch_id}", ts(sub.occurred_at))),
-        );
+        for (name, value) in keys::day_index_keys(keys::DayItem::Touch, sub.occurred_at, touch_id) {
+            item.insert(name.into(), s(value));
+        }
         item.insert("type".into(), s("touch"));
         item.insert("touch_id".into(), s(touch_id));
         item.insert("lead_id".into(), s(lead_id));
@@ -471,6 +464,11 @@ impl Store {
         item.insert("campaign".into(), s(c.campaign.clone()));
         item.insert("attribution".into(), attribution_value(&sub.attribution));
         item.insert("custom".into(), str_map(&sub.custom));
+        // The rollup reads a review's rating through gsi2, which projects top-level
+        // attributes only (not the answers map).
+        if let Some(r) = super::codec::review_rating(sub.kind, &sub.custom) {
+            item.insert(keys::REVIEW_RATING.into(), n(r));
+        }
         item.insert("is_test".into(), AttributeValue::Bool(sub.is_test));
         item.insert(
             "delivery".into(),

@@ -62,6 +62,84 @@ pub fn touches_day_pk(t: DateTime<Utc>) -> String {
     format!("TOUCHES#{}", day(t))
 }
 
+/// The sharded day index (gsi2): a day's leads and touches spread over `DAY_SHARDS`
+/// partitions, so a flood of one day's writes does not land on one index partition (about
+/// 1,000 WCU/s each, and a throttled index throttles the base table). The rollup queries every
+/// shard. gsi2 projects only what the rollup reads (`GSI2_PROJECTED` in the template).
+pub const GSI2: &str = "gsi2";
+pub const GSI2_PK: &str = "gsi2pk";
+pub const GSI2_SK: &str = "gsi2sk";
+pub const DAY_SHARDS: u32 = 16;
+/// What gsi2 projects besides the keys: exactly the attributes the rollup reads
+/// (`metrics::day_lead_from`, `day_touch_from`); the template's `NonKeyAttributes` must match.
+pub const DAY_INDEX_PROJECTION: [&str; 11] = [
+    "source",
+    "channel",
+    "campaign",
+    "is_test",
+    "stage",
+    "score",
+    "temperature",
+    "created_at",
+    "first_contacted_at",
+    "kind",
+    REVIEW_RATING,
+];
+
+/// A review touchpoint's rating as a top-level attribute (gsi2 cannot project a map's key).
+pub const REVIEW_RATING: &str = "review_rating";
+
+/// The shard of an item (0..DAY_SHARDS), from a hash of its id: stable, so a backfill and a
+/// live write agree, and uniform over UUIDv7 ids (whose leading bytes are a timestamp).
+pub fn day_shard(id: &str) -> u32 {
+    shard_of(id, DAY_SHARDS)
+}
+
+fn shard_of(id: &str, shards: u32) -> u32 {
+    let h = Sha256::digest(id.as_bytes());
+    u32::from_be_bytes([h[0], h[1], h[2], h[3]]) % shards
+}
+
+pub fn leads_day_shard_pk(day: &str, shard: u32) -> String {
+    format!("LEADS#{day}#{shard:02}")
+}
+
+pub fn touches_day_shard_pk(day: &str, shard: u32) -> String {
+    format!("TOUCHES#{day}#{shard:02}")
+}
+
+/// Which day partition an item belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DayItem {
+    /// A lead, on its created day.
+    Lead,
+    /// A touchpoint, on the day it occurred.
+    Touch,
+}
+
+/// The day-index keys of a lead (keyed by its lead id) or a touchpoint (by its touch id):
+/// gsi1 `LEADS#<day>` / `TOUCHES#<day>` (still written: the version before this one reads it)
+/// and gsi2 `LEADS#<day>#<shard>` / `TOUCHES#<day>#<shard>`, both sorted by `<at>#<id>`.
+pub fn day_index_keys(kind: DayItem, at: DateTime<Utc>, id: &str) -> [(&'static str, String); 4] {
+    let sort = format!("{}#{id}", ts(at));
+    let d = day(at);
+    let (old, new) = match kind {
+        DayItem::Lead => (leads_day_pk(at), leads_day_shard_pk(&d, day_shard(id))),
+        DayItem::Touch => (touches_day_pk(at), touches_day_shard_pk(&d, day_shard(id))),
+    };
+    [
+        (GSI1_PK, old),
+        (GSI1_SK, sort.clone()),
+        (GSI2_PK, new),
+        (GSI2_SK, sort),
+    ]
+}
+
+/// Written by `leadflow backfill` once every lead and touch carries its gsi2 keys: from then
+/// on the rollup reads gsi2 (before, gsi1), so readers switch without a second deployment.
+pub const MIGRATION_PK: &str = "MIGRATION#DAYKEYS";
+pub const MIGRATION_SK: &str = "#STATE";
+
 fn sha256_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
@@ -158,22 +236,31 @@ pub fn sales_event_sk(event_id: &str) -> String {
     format!("{SALES_EVENT_SK_PREFIX}{event_id}")
 }
 
-/// Ad spend of one day: `SPEND#<day>` / `<source>#<campaign>` (a second post replaces).
+/// Ad spend of one day: `SPEND#<day>` / `<source>#<campaign>#<currency>` (a second post
+/// replaces; before issue 13 the key had no currency).
 pub fn spend_pk(day: &str) -> String {
     format!("SPEND#{day}")
 }
 
-pub fn spend_sk(source: &str, campaign: &str) -> String {
-    format!("{source}#{campaign}")
+pub fn spend_sk(source: &str, campaign: &str, currency: &str) -> String {
+    format!("{source}#{campaign}#{currency}")
 }
 
-/// Metric rollups of one day: `ROLLUP#<day>` / `<source>#<channel>#<campaign>`.
-pub fn rollup_pk(day: &str) -> String {
+/// Metric rollups written before issue 13: `ROLLUP#<day>` / `<source>#<channel>#<campaign>`.
+/// A recomputed day deletes them (its rows move to the month partition).
+pub fn legacy_rollup_pk(day: &str) -> String {
     format!("ROLLUP#{day}")
 }
 
-pub fn rollup_sk(source: &str, channel: &str, campaign: &str) -> String {
-    format!("{source}#{channel}#{campaign}")
+/// Metric rollups, one partition per month: `ROLLUPM#<yyyy-mm>` /
+/// `<day>#<source>#<channel>#<campaign>`. A 400-day read is one Query per month (at most 15
+/// months), not one per day.
+pub fn rollup_pk(day: &str) -> String {
+    format!("ROLLUPM#{}", day.get(..7).unwrap_or(day))
+}
+
+pub fn rollup_sk(day: &str, source: &str, channel: &str, campaign: &str) -> String {
+    format!("{day}#{source}#{channel}#{campaign}")
 }
 
 /// Referral code -> lead: `REFCODE#<code>` / `#REFCODE` (codes are URL-safe base64).
@@ -226,11 +313,32 @@ pub fn review_pk(platform: &str, external_id: &str) -> String {
     format!("REVIEW#{platform}#{id}")
 }
 
-/// Per-platform review aggregate: `REVIEWAGG#<platform>` / `#AGG`.
+/// Per-platform review aggregate: `REVIEWAGG#<platform>#<shard>` / `#AGG`, one of
+/// `REVIEW_AGG_SHARDS` chosen by the review's id, so a bulk import of reviews does not
+/// serialize on one item; a read sums the shards and the unsharded `REVIEWAGG#<platform>`
+/// written before issue 13 (counts add, so the sum stays exact).
 pub const REVIEW_AGG_SK: &str = "#AGG";
+pub const REVIEW_AGG_SHARDS: u32 = 8;
 
-pub fn review_agg_pk(platform: &str) -> String {
+pub fn legacy_review_agg_pk(platform: &str) -> String {
     format!("REVIEWAGG#{platform}")
+}
+
+pub fn review_agg_pk(platform: &str, external_id: &str) -> String {
+    review_agg_shard_pk(platform, shard_of(external_id, REVIEW_AGG_SHARDS))
+}
+
+pub fn review_agg_shard_pk(platform: &str, shard: u32) -> String {
+    format!("REVIEWAGG#{platform}#{shard}")
+}
+
+/// A review's current state in its lead's partition (rating, deleted; no content), written
+/// in the review's transaction, so the lead view shows every review as it is now without
+/// reading the review items: `LEAD#<lead_id>` / `REVIEW#<platform>#<id>`.
+pub const LEAD_REVIEW_SK_PREFIX: &str = "REVIEW#";
+
+pub fn lead_review_sk(platform: &str, external_id: &str) -> String {
+    review_pk(platform, external_id)
 }
 
 /// Sparse gsi1 partition of reviews flagged for follow-up (rating 2 or less, not deleted).
@@ -317,7 +425,7 @@ mod tests {
                 utm_campaign: Some(campaign), referrer: Some(referrer), ..Default::default()
             };
             let c = classify(&a, None, None, "form");
-            let sk = rollup_sk(&c.source, c.channel.as_str(), &c.campaign);
+            let sk = rollup_sk("2026-11-30", &c.source, c.channel.as_str(), &c.campaign);
             prop_assert!(sk.len() < 1024, "{}", sk.len());
         }
     }

@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
 use chrono::{DateTime, Utc};
 
-use super::codec::{get_n, get_s, lead_from, n, s, touchpoint_from, Item};
+use super::codec::{get_bool, get_n, get_s, get_time, n, s, Item};
 use super::keys::{self, ts};
 use super::{Store, StoreError};
-use crate::metrics::{GroupKey, RollupCounts, SpendEntry};
-use crate::model::{Lead, Touchpoint};
+use crate::metrics::{DayLead, DayTouch, GroupKey, RollupCounts, SpendEntry};
+use crate::model::{Stage, Temperature, TouchKind};
 
 impl Store {
     /// Records a day's spend for a source and campaign; a second post for the same day x source
@@ -19,7 +19,10 @@ impl Store {
     pub async fn put_spend(&self, e: &SpendEntry, now: DateTime<Utc>) -> Result<(), StoreError> {
         let mut item = Item::new();
         item.insert(keys::PK.into(), s(keys::spend_pk(&e.day)));
-        item.insert(keys::SK.into(), s(keys::spend_sk(&e.source, &e.campaign)));
+        item.insert(
+            keys::SK.into(),
+            s(keys::spend_sk(&e.source, &e.campaign, &e.currency)),
+        );
         item.insert("type".into(), s("spend"));
         item.insert("day".into(), s(e.day.clone()));
         item.insert("source".into(), s(e.source.clone()));
@@ -32,37 +35,134 @@ impl Store {
         Ok(())
     }
 
+    /// A day's spend entries (1 Query). An entry stored before issue 13 (keyed without its
+    /// currency) gives way to a later post of the same source, campaign and currency.
     pub async fn spend_on(&self, day: &str) -> Result<Vec<SpendEntry>, StoreError> {
         let items = self.partition_items(&keys::spend_pk(day)).await?;
-        Ok(items
-            .iter()
-            .filter_map(|i| {
+        let mut entries: BTreeMap<(String, String, String), (bool, SpendEntry)> = BTreeMap::new();
+        for i in &items {
+            let Some(e) = (|| {
                 Some(SpendEntry {
                     day: get_s(i, "day")?,
                     source: get_s(i, "source")?,
                     channel: get_s(i, "channel").unwrap_or_else(|| "other".into()),
                     campaign: get_s(i, "campaign")?,
                     amount_micros: get_n(i, "amount_micros")?,
-                    currency: get_s(i, "currency").unwrap_or_default(),
+                    currency: get_s(i, "currency").unwrap_or_else(|| "USD".into()),
                 })
-            })
-            .collect())
+            })() else {
+                continue;
+            };
+            let current =
+                get_s(i, keys::SK) == Some(keys::spend_sk(&e.source, &e.campaign, &e.currency));
+            let key = (e.source.clone(), e.campaign.clone(), e.currency.clone());
+            if entries
+                .get(&key)
+                .is_none_or(|(was_current, _)| current && !was_current)
+            {
+                entries.insert(key, (current, e));
+            }
+        }
+        Ok(entries.into_values().map(|(_, e)| e).collect())
     }
 
-    /// Leads created on a day (Query on the day index).
-    pub async fn leads_created_on(&self, day: &str) -> Result<Vec<Lead>, StoreError> {
-        let items = self.index_partition(&format!("LEADS#{day}")).await?;
-        Ok(items.iter().filter_map(lead_from).collect())
+    /// Which day index the rollup reads: gsi2 (sharded) once `leadflow backfill` has marked
+    /// every lead and touch as carrying its keys, gsi1 before (1 GetItem per run).
+    pub async fn day_index(&self) -> Result<DayIndex, StoreError> {
+        let done = self
+            .get_item(keys::MIGRATION_PK, keys::MIGRATION_SK)
+            .await?
+            .is_some_and(|i| get_s(&i, "done_at").is_some());
+        Ok(if done {
+            DayIndex::Sharded
+        } else {
+            DayIndex::Legacy
+        })
     }
 
-    /// Touchpoints that occurred on a day (Query on the day index).
-    pub async fn touches_on(&self, day: &str) -> Result<Vec<Touchpoint>, StoreError> {
-        let items = self.index_partition(&format!("TOUCHES#{day}")).await?;
-        Ok(items.iter().filter_map(touchpoint_from).collect())
+    /// Streams the leads created on `day` through `each`, one 1 MB page at a time (memory
+    /// bounded by a page): every shard of gsi2, or the day's gsi1 partition.
+    pub async fn visit_day_leads(
+        &self,
+        index: DayIndex,
+        day: &str,
+        mut each: impl FnMut(DayLead),
+    ) -> Result<(), StoreError> {
+        self.visit_day(index, day, keys::DayItem::Lead, |item| {
+            if let Some(l) = day_lead_from(item) {
+                each(l);
+            }
+        })
+        .await
+    }
+
+    /// Streams the touchpoints that occurred on `day` through `each` (as `visit_day_leads`).
+    pub async fn visit_day_touches(
+        &self,
+        index: DayIndex,
+        day: &str,
+        mut each: impl FnMut(DayTouch),
+    ) -> Result<(), StoreError> {
+        self.visit_day(index, day, keys::DayItem::Touch, |item| {
+            if let Some(t) = day_touch_from(item) {
+                each(t);
+            }
+        })
+        .await
+    }
+
+    async fn visit_day(
+        &self,
+        index: DayIndex,
+        day: &str,
+        kind: keys::DayItem,
+        mut each: impl FnMut(&Item),
+    ) -> Result<(), StoreError> {
+        let partitions: Vec<(&str, &str, String)> = match (index, kind) {
+            (DayIndex::Legacy, keys::DayItem::Lead) => {
+                vec![(keys::GSI1, keys::GSI1_PK, format!("LEADS#{day}"))]
+            }
+            (DayIndex::Legacy, keys::DayItem::Touch) => {
+                vec![(keys::GSI1, keys::GSI1_PK, format!("TOUCHES#{day}"))]
+            }
+            (DayIndex::Sharded, kind) => (0..keys::DAY_SHARDS)
+                .map(|shard| {
+                    let pk = match kind {
+                        keys::DayItem::Lead => keys::leads_day_shard_pk(day, shard),
+                        keys::DayItem::Touch => keys::touches_day_shard_pk(day, shard),
+                    };
+                    (keys::GSI2, keys::GSI2_PK, pk)
+                })
+                .collect(),
+        };
+        for (index_name, key, pk) in partitions {
+            let mut start = None;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(index_name)
+                    .key_condition_expression("#k = :p")
+                    .expression_attribute_names("#k", key)
+                    .expression_attribute_values(":p", s(pk.clone()))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::sdk("Query", e))?;
+                out.items().iter().for_each(&mut each);
+                match out.last_evaluated_key() {
+                    Some(k) if !k.is_empty() => start = Some(k.clone()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Replaces a day's rollups: writes every row and deletes rows of groups that no longer
-    /// exist, so recomputing a day overwrites it and never adds to it.
+    /// exist (and the day's rows in the layout before issue 13), so recomputing a day
+    /// overwrites it and never adds to it. 2 Queries + 1 BatchWriteItem per 25 writes.
     pub async fn replace_day_rollups(
         &self,
         day: &str,
@@ -70,17 +170,34 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         let pk = keys::rollup_pk(day);
-        let existing: Vec<String> = self
-            .partition_items(&pk)
+        let prefix = format!("{day}#");
+        let mut existing: Vec<(String, String)> = self
+            .query_all(|| {
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :day)")
+                    .expression_attribute_values(":pk", s(pk.clone()))
+                    .expression_attribute_values(":day", s(prefix.clone()))
+                    .projection_expression("pk, sk")
+                    .consistent_read(true)
+            })
             .await?
             .iter()
-            .filter_map(|i| get_s(i, keys::SK))
+            .filter_map(|i| Some((get_s(i, keys::PK)?, get_s(i, keys::SK)?)))
             .collect();
+        let legacy = keys::legacy_rollup_pk(day);
+        existing.extend(
+            self.partition_items(&legacy)
+                .await?
+                .iter()
+                .filter_map(|i| Some((legacy.clone(), get_s(i, keys::SK)?))),
+        );
         let mut writes: Vec<WriteRequest> = Vec::new();
         let mut wanted = std::collections::HashSet::new();
         for (k, c) in rows {
-            let sk = keys::rollup_sk(&k.source, &k.channel, &k.campaign);
-            wanted.insert(sk.clone());
+            let sk = keys::rollup_sk(day, &k.source, &k.channel, &k.campaign);
+            wanted.insert((pk.clone(), sk.clone()));
             let mut item = rollup_item(k, c);
             item.insert(keys::PK.into(), s(pk.clone()));
             item.insert(keys::SK.into(), s(sk));
@@ -96,9 +213,9 @@ impl Store {
                     .build(),
             );
         }
-        for sk in existing.into_iter().filter(|sk| !wanted.contains(sk)) {
+        for (pk, sk) in existing.into_iter().filter(|k| !wanted.contains(k)) {
             let mut key = HashMap::new();
-            key.insert(keys::PK.to_string(), s(pk.clone()));
+            key.insert(keys::PK.to_string(), s(pk));
             key.insert(keys::SK.to_string(), s(sk));
             writes.push(
                 WriteRequest::builder()
@@ -113,48 +230,89 @@ impl Store {
         }
         let count = writes.len();
         for chunk in writes.chunks(25) {
-            let mut pending = chunk.to_vec();
-            // BatchWriteItem may leave items unprocessed under load: resend them, bounded.
-            for attempt in 0..8u32 {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(self.table.clone(), pending.clone())
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::sdk("BatchWriteItem", e))?;
-                pending = out
-                    .unprocessed_items()
-                    .and_then(|m| m.get(&self.table))
-                    .cloned()
-                    .unwrap_or_default();
-                if pending.is_empty() {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
-            }
-            if !pending.is_empty() {
-                return Err(StoreError::Contention { attempts: 8 });
-            }
+            self.write_batch(chunk.to_vec()).await?;
         }
         Ok(count)
     }
 
-    /// Stored rollups of the days from `from` to `to` inclusive (one Query per day).
+    /// Stored rollups of the given days (sorted `YYYY-MM-DD`): one Query per calendar month
+    /// the days span (a 400-day range spans at most 15), +1 per further 1 MB of a month.
     pub async fn rollups_between(
         &self,
         days: &[String],
     ) -> Result<Vec<(GroupKey, RollupCounts)>, StoreError> {
-        let mut out = Vec::new();
+        let mut months: BTreeMap<String, (String, String)> = BTreeMap::new();
         for day in days {
-            for item in self.partition_items(&keys::rollup_pk(day)).await? {
-                if let Some(row) = rollup_from(&item) {
-                    out.push(row);
-                }
-            }
+            let e = months
+                .entry(keys::rollup_pk(day))
+                .or_insert_with(|| (day.clone(), day.clone()));
+            e.0 = e.0.clone().min(day.clone());
+            e.1 = e.1.clone().max(day.clone());
+        }
+        let wanted: std::collections::HashSet<&str> = days.iter().map(String::as_str).collect();
+        let mut out = Vec::new();
+        for (pk, (first, last)) in months {
+            let items = self
+                .query_all(|| {
+                    self.client
+                        .query()
+                        .table_name(&self.table)
+                        .key_condition_expression("pk = :pk AND sk BETWEEN :a AND :b")
+                        .expression_attribute_values(":pk", s(pk.clone()))
+                        .expression_attribute_values(":a", s(format!("{first}#")))
+                        // '$' sorts right after '#': every sort key of the last day.
+                        .expression_attribute_values(":b", s(format!("{last}$")))
+                })
+                .await?;
+            out.extend(
+                items
+                    .iter()
+                    .filter_map(rollup_from)
+                    .filter(|(k, _)| wanted.contains(k.day.as_str())),
+            );
         }
         Ok(out)
     }
+}
+
+/// The day index the rollup reads (see `Store::day_index`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DayIndex {
+    /// gsi1 `LEADS#<day>` / `TOUCHES#<day>`, before the backfill completed.
+    Legacy,
+    /// gsi2, `DAY_SHARDS` partitions per day and kind.
+    Sharded,
+}
+
+fn day_lead_from(i: &Item) -> Option<DayLead> {
+    Some(DayLead {
+        source: get_s(i, "source").unwrap_or_default(),
+        channel: get_s(i, "channel").unwrap_or_else(|| "other".into()),
+        campaign: get_s(i, "campaign").unwrap_or_default(),
+        is_test: get_bool(i, "is_test"),
+        stage: get_s(i, "stage")
+            .and_then(|s| Stage::parse(&s))
+            .unwrap_or(Stage::Lead),
+        score: get_n(i, "score"),
+        temperature: get_s(i, "temperature").and_then(|t| Temperature::parse(&t)),
+        created_at: get_time(i, "created_at")?,
+        first_contacted_at: get_time(i, "first_contacted_at"),
+    })
+}
+
+fn day_touch_from(i: &Item) -> Option<DayTouch> {
+    let kind = get_s(i, "kind").and_then(|k| TouchKind::parse(&k))?;
+    Some(DayTouch {
+        source: get_s(i, "source").unwrap_or_default(),
+        channel: get_s(i, "channel").unwrap_or_else(|| "other".into()),
+        campaign: get_s(i, "campaign").unwrap_or_default(),
+        is_test: get_bool(i, "is_test"),
+        kind,
+        // gsi2 projects `review_rating`; an item read through gsi1 before the backfill wrote
+        // it still has the answer.
+        rating: get_n(i, keys::REVIEW_RATING)
+            .or_else(|| super::codec::review_rating(kind, &super::codec::get_str_map(i, "custom"))),
+    })
 }
 
 fn rollup_item(k: &GroupKey, c: &RollupCounts) -> Item {
@@ -167,7 +325,15 @@ fn rollup_item(k: &GroupKey, c: &RollupCounts) -> Item {
     for (name, v) in counts(c) {
         item.insert(name.into(), n(v));
     }
-    item.insert("spend_micros".into(), n(c.spend_micros));
+    item.insert(
+        "spend_micros".into(),
+        AttributeValue::M(
+            c.spend_micros
+                .iter()
+                .map(|(currency, micros)| (currency.clone(), n(*micros)))
+                .collect(),
+        ),
+    );
     item.insert(
         "ttft_minutes".into(),
         AttributeValue::L(c.ttft_minutes.iter().map(|m| n(*m)).collect()),
@@ -208,7 +374,15 @@ fn rollup_from(i: &Item) -> Option<(GroupKey, RollupCounts)> {
         mqls: g("mqls"),
         sqls: g("sqls"),
         customers: g("customers"),
-        spend_micros: get_n(i, "spend_micros").unwrap_or(0),
+        spend_micros: i
+            .get("spend_micros")
+            .and_then(|v| v.as_m().ok())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_n().ok()?.parse().ok()?)))
+                    .collect()
+            })
+            .unwrap_or_default(),
         score_sum: g("score_sum"),
         scored: g("scored"),
         hot: g("hot"),

@@ -14,6 +14,7 @@ mod erasure;
 mod ingest;
 pub(crate) mod keys;
 mod metrics;
+mod migration;
 mod phones;
 mod predict;
 mod quarantine;
@@ -32,13 +33,19 @@ pub use announcements::{
     ScoreWriter,
 };
 pub use erasure::ErasureReceipt;
-pub use keys::{new_id, ts};
+pub use keys::{new_id, ts, DAY_INDEX_PROJECTION};
+pub use metrics::DayIndex;
+pub use migration::BackfillReport;
 pub use phones::{PhoneAdoption, RefusedPhone};
-pub use read::{record_from_items, LeadRecord};
+pub use read::{
+    record_from_items, LeadRecord, LeadReview, TouchCursor, LEAD_VIEW_TOUCHPOINTS,
+    MAX_TOUCHPOINT_PAGE,
+};
 pub use referrals::{referral_delivery, referral_key};
 pub use referrals::{ReferralCredit, Referrer};
 pub use rescore::{
     RescoreProgress, RunScope, ScoreChange, ScoreWrite, ScoringInput, SegmentPage, SegmentProgress,
+    MAX_SCORED_TOUCHES,
 };
 pub use reviews::{ReviewChange, ReviewStatus, ReviewWriteOutcome, StoredReview};
 pub use sales::SalesEventOutcome;
@@ -196,13 +203,26 @@ impl Store {
         }
     }
 
-    /// One BatchWriteItem (at most 25 writes), sending unprocessed items again until none are.
+    /// One BatchWriteItem (at most 25 writes), sending unprocessed items again (DynamoDB
+    /// leaves some under load) with backoff, at most `BATCH_ATTEMPTS` times: then the caller
+    /// gets `Contention` (transient) rather than a spin against a throttled table.
     pub(crate) async fn write_batch(
         &self,
         batch: Vec<aws_sdk_dynamodb::types::WriteRequest>,
     ) -> Result<(), StoreError> {
+        const BATCH_ATTEMPTS: u32 = 8;
         let mut pending = Some(batch);
+        let mut attempt = 0;
         while let Some(b) = pending.take() {
+            attempt += 1;
+            if attempt > BATCH_ATTEMPTS {
+                return Err(StoreError::Contention {
+                    attempts: BATCH_ATTEMPTS,
+                });
+            }
+            if attempt > 1 {
+                txn::backoff(attempt - 1).await;
+            }
             let out = self
                 .client
                 .batch_write_item()
@@ -254,6 +274,19 @@ impl Store {
             .await
             .map_err(|e| StoreError::sdk("PutItem", e))?;
         Ok(())
+    }
+
+    /// Writes `item` unless an item with its key exists (1 PutItem): `true` when written.
+    pub(crate) async fn put_if_absent(&self, item: Item) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        txn::applied(out, "PutItem")
     }
 
     /// A transaction's Put of a new item: cancelled (`ConditionalCheckFailed`) when an item

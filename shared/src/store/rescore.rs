@@ -309,6 +309,7 @@ fn input_from_partition(items: &[Item]) -> Option<ScoringInput> {
         }
     }
     let lead = lead?;
+    keep_newest(&mut touches);
     let email = get_s(lead, "email_key").or_else(|| get_s(lead, "email"));
     Some(ScoringInput {
         lead_id: get_s(lead, "lead_id")?,
@@ -341,6 +342,18 @@ fn input_from_partition(items: &[Item]) -> Option<ScoringInput> {
         first_contacted_at: get_time(lead, "first_contacted_at"),
         prediction: super::predict::prediction_from(lead),
     })
+}
+
+/// Touches a lead is scored on at most: the newest. Engagement decays by half every
+/// `half_life_days` (30 by default) and is capped, so older touches add little; the bound
+/// keeps a lead's scoring read and memory constant however long its history (docs/scoring).
+pub const MAX_SCORED_TOUCHES: usize = 200;
+
+/// Keeps the newest `MAX_SCORED_TOUCHES` touches, oldest first.
+fn keep_newest(touches: &mut Vec<Touch>) {
+    touches.sort_by_key(|t| t.at);
+    let excess = touches.len().saturating_sub(MAX_SCORED_TOUCHES);
+    touches.drain(..excess);
 }
 
 /// `#p0, #p1...` for the projected attributes (several are reserved words).
@@ -432,10 +445,58 @@ impl Store {
         .await
     }
 
-    /// One lead's scoring input, read consistently (1 Query per 1 MB): targeted rescores and
-    /// retries after a conflict.
+    /// One lead's scoring input, read consistently: targeted rescores, the stream function
+    /// and retries after a conflict. 1 Query when the partition fits in one 1 MB page (nearly
+    /// every lead); for a longer history, the rest of the items sorted before the score
+    /// changes (lead, referrals given) and the newest `MAX_SCORED_TOUCHES` touchpoints (one
+    /// page): 2-3 Queries whatever the history.
     pub async fn scoring_input(&self, lead_id: &str) -> Result<Option<ScoringInput>, StoreError> {
-        let items = self.partition_items(&keys::lead_pk(lead_id)).await?;
+        let (proj, names) = projection();
+        let pk = keys::lead_pk(lead_id);
+        let query = |condition: &str| {
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(condition)
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .projection_expression(proj.clone())
+                .set_expression_attribute_names(Some(names.clone()))
+                .consistent_read(true)
+        };
+        let first = query("#p0 = :pk")
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("Query", e))?;
+        let mut items = first.items().to_vec();
+        let Some(next) = first.last_evaluated_key().filter(|k| !k.is_empty()) else {
+            return Ok(input_from_partition(&items));
+        };
+        if get_s(next, keys::SK).is_some_and(|sk| sk.as_str() < keys::SCORE_CHANGE_SK_PREFIX) {
+            let next = next.clone();
+            let mut start = Some(next);
+            while let Some(from) = start.take() {
+                let out = query("#p0 = :pk AND #p1 < :score")
+                    .expression_attribute_values(":score", s(keys::SCORE_CHANGE_SK_PREFIX))
+                    .set_exclusive_start_key(Some(from))
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::sdk("Query", e))?;
+                items.extend(out.items().iter().cloned());
+                start = out.last_evaluated_key().filter(|k| !k.is_empty()).cloned();
+            }
+        }
+        // The oldest touches the first page held give way to the newest.
+        items.retain(|i| {
+            !get_s(i, keys::SK).is_some_and(|sk| sk.starts_with(keys::TOUCH_SK_PREFIX))
+        });
+        let newest = query("#p0 = :pk AND begins_with(#p1, :tp)")
+            .expression_attribute_values(":tp", s(keys::TOUCH_SK_PREFIX))
+            .scan_index_forward(false)
+            .limit(MAX_SCORED_TOUCHES as i32)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("Query", e))?;
+        items.extend(newest.items().iter().cloned());
         Ok(input_from_partition(&items))
     }
 

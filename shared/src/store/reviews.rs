@@ -15,6 +15,11 @@
 //! - the same state again: nothing written (`duplicate`).
 //!
 //! Reviews rated 2 or less (and live) are in the sparse gsi1 partition `REVIEWS#FOLLOWUP`.
+//!
+//! The aggregate is sharded (`REVIEWAGG#<platform>#<shard>`, the shard from the review's id),
+//! so a bulk import does not serialize on one item; reads sum the shards. A linked review is
+//! mirrored in its lead's partition (`REVIEW#<platform>#<id>`: rating or deleted) by the same
+//! transaction, so the lead view shows it as it is now.
 
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -147,7 +152,13 @@ impl Store {
                     ReviewStatus::Created,
                     vec![
                         self.review_put(r, link.as_deref(), None, now),
-                        self.aggregate_update(r.platform, 1, i64::from(r.rating), &[(r.rating, 1)]),
+                        self.aggregate_update(
+                            r.platform,
+                            &r.external_id,
+                            1,
+                            i64::from(r.rating),
+                            &[(r.rating, 1)],
+                        ),
                     ],
                 ),
                 Plan::Replace {
@@ -159,6 +170,7 @@ impl Store {
                     if old_rating != r.rating {
                         items.push(self.aggregate_update(
                             r.platform,
+                            &r.external_id,
                             0,
                             i64::from(r.rating) - i64::from(old_rating),
                             &[(old_rating, -1), (r.rating, 1)],
@@ -179,6 +191,7 @@ impl Store {
                         self.tombstone_put(change, link.as_deref(), Some(version), now),
                         self.aggregate_update(
                             change.platform(),
+                            change.external_id(),
                             -1,
                             -i64::from(old_rating),
                             &[(old_rating, -1)],
@@ -186,6 +199,8 @@ impl Store {
                     ],
                 ),
             };
+            let mut items = items;
+            items.extend(self.lead_review_writes(change, prev.as_ref(), link.as_deref(), now));
             let result = self.transact(items).await;
             let reasons = match result {
                 Ok(_) => {
@@ -222,23 +237,124 @@ impl Store {
         })
     }
 
-    /// The platform's aggregate (1 consistent GetItem); zeros before its first review.
+    /// The platform's aggregate: the sum of its shards and of the unsharded item written
+    /// before issue 13 (1 consistent BatchGetItem); zeros before its first review.
     pub async fn review_aggregate(
         &self,
         platform: ReviewPlatform,
     ) -> Result<ReviewAggregate, StoreError> {
-        let item = self
-            .get_item(keys::review_agg_pk(platform.as_str()), keys::REVIEW_AGG_SK)
-            .await?;
-        let mut agg = ReviewAggregate::empty(platform);
-        if let Some(item) = item.as_ref() {
-            agg.count = get_n(item, "count").unwrap_or(0);
-            agg.rating_sum = get_n(item, "rating_sum").unwrap_or(0);
-            for (i, d) in agg.distribution.iter_mut().enumerate() {
-                *d = get_n(item, &format!("d{}", i + 1)).unwrap_or(0);
+        Ok(self
+            .review_aggregates_of(&[platform])
+            .await?
+            .pop()
+            .unwrap_or_else(|| ReviewAggregate::empty(platform)))
+    }
+
+    /// Every platform's aggregate, in `ReviewPlatform::ALL` order (1 consistent
+    /// BatchGetItem: 7 platforms x 9 items).
+    pub async fn review_aggregates(&self) -> Result<Vec<ReviewAggregate>, StoreError> {
+        self.review_aggregates_of(&ReviewPlatform::ALL).await
+    }
+
+    async fn review_aggregates_of(
+        &self,
+        platforms: &[ReviewPlatform],
+    ) -> Result<Vec<ReviewAggregate>, StoreError> {
+        let mut wanted = Vec::new();
+        for p in platforms {
+            wanted.push((
+                keys::legacy_review_agg_pk(p.as_str()),
+                keys::REVIEW_AGG_SK.to_string(),
+            ));
+            for shard in 0..keys::REVIEW_AGG_SHARDS {
+                wanted.push((
+                    keys::review_agg_shard_pk(p.as_str(), shard),
+                    keys::REVIEW_AGG_SK.to_string(),
+                ));
             }
         }
-        Ok(agg)
+        // A shard alone may be negative (a review counted in another shard, or in the
+        // unsharded item, then deleted through this one): sum signed, then the total.
+        let mut sums: std::collections::HashMap<ReviewPlatform, [i64; 7]> = Default::default();
+        for item in self.batch_get(wanted).await? {
+            let Some(p) = get_s(&item, "platform").and_then(|p| ReviewPlatform::parse(&p)) else {
+                continue;
+            };
+            let sum = sums.entry(p).or_default();
+            sum[0] += get_n::<i64>(&item, "count").unwrap_or(0);
+            sum[1] += get_n::<i64>(&item, "rating_sum").unwrap_or(0);
+            for (i, d) in sum[2..].iter_mut().enumerate() {
+                *d += get_n::<i64>(&item, &format!("d{}", i + 1)).unwrap_or(0);
+            }
+        }
+        let total = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok(platforms
+            .iter()
+            .map(|p| {
+                let mut agg = ReviewAggregate::empty(*p);
+                if let Some(sum) = sums.get(p) {
+                    agg.count = total(sum[0]);
+                    agg.rating_sum = total(sum[1]);
+                    for (i, d) in agg.distribution.iter_mut().enumerate() {
+                        *d = total(sum[2 + i]);
+                    }
+                }
+                agg
+            })
+            .collect())
+    }
+
+    /// The review's mirror in its lead's partition (current rating, or deleted), and the
+    /// removal of the mirror from a lead the review is no longer linked to.
+    fn lead_review_writes(
+        &self,
+        change: ReviewChange<'_>,
+        prev: Option<&StoredReview>,
+        link: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Vec<TransactWriteItem> {
+        let (platform, id) = (change.platform().as_str(), change.external_id());
+        let sk = keys::lead_review_sk(platform, id);
+        let mut writes = Vec::new();
+        if let Some(old) = prev
+            .and_then(|p| p.lead_id.as_deref())
+            .filter(|o| Some(*o) != link)
+        {
+            let delete = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .key(keys::PK, s(keys::lead_pk(old)))
+                .key(keys::SK, s(sk.clone()))
+                .build()
+                .expect("delete has table and key");
+            writes.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        let Some(lead_id) = link else {
+            return writes;
+        };
+        let mut item = Item::new();
+        item.insert(keys::PK.into(), s(keys::lead_pk(lead_id)));
+        item.insert(keys::SK.into(), s(sk));
+        item.insert("type".into(), s("lead_review"));
+        item.insert("platform".into(), s(platform));
+        item.insert("external_id".into(), s(id));
+        item.insert("updated_at".into(), s(ts(now)));
+        match change {
+            ReviewChange::Upsert(r) | ReviewChange::Create(r) => {
+                item.insert("rating".into(), n(r.rating));
+                item.insert("published_at".into(), s(ts(r.published_at)));
+                item.insert("deleted".into(), AttributeValue::Bool(false));
+            }
+            ReviewChange::Delete { .. } => {
+                item.insert("deleted".into(), AttributeValue::Bool(true));
+            }
+        }
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .build()
+            .expect("put has table and item");
+        writes.push(TransactWriteItem::builder().put(put).build());
+        writes
     }
 
     /// Live reviews rated 2 or less, oldest first (Query on gsi1, eventually consistent).
@@ -344,11 +460,12 @@ impl Store {
             .build()
     }
 
-    /// `ADD count :dc, rating_sum :ds, d<r> :k...` on the platform's aggregate (created by the
-    /// first ADD).
+    /// `ADD count :dc, rating_sum :ds, d<r> :k...` on the platform's aggregate shard of this
+    /// review (created by the first ADD). Every change of one review goes to the same shard.
     fn aggregate_update(
         &self,
         platform: ReviewPlatform,
+        external_id: &str,
         count_delta: i64,
         sum_delta: i64,
         distribution: &[(u8, i64)],
@@ -356,7 +473,10 @@ impl Store {
         let mut adds = vec!["#count :dc".to_string(), "rating_sum :ds".to_string()];
         let mut update = Update::builder()
             .table_name(&self.table)
-            .key(keys::PK, s(keys::review_agg_pk(platform.as_str())))
+            .key(
+                keys::PK,
+                s(keys::review_agg_pk(platform.as_str(), external_id)),
+            )
             .key(keys::SK, s(keys::REVIEW_AGG_SK))
             .expression_attribute_names("#count", "count")
             .expression_attribute_values(":dc", n(count_delta))

@@ -69,4 +69,77 @@ impl Store {
             .try_for_each_concurrent(8, |batch| self.write_batch(batch))
             .await
     }
+
+    /// Turns the table into what the version before issue 13 wrote, to test the migration:
+    /// leads and touchpoints lose their gsi2 keys and `review_rating`, the review mirrors in
+    /// lead partitions go, and each platform's aggregate shards are folded into the one
+    /// unsharded item. Returns how many items changed.
+    pub async fn rewrite_as_pre_issue13(&self) -> Result<usize, StoreError> {
+        use std::collections::{BTreeMap, HashMap};
+        let mut changed = 0;
+        let mut legacy_aggs: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+        for item in self.scan_table().await? {
+            let (Some(pk), Some(sk)) = (
+                item.get(keys::PK).and_then(|v| v.as_s().ok()).cloned(),
+                item.get(keys::SK).and_then(|v| v.as_s().ok()).cloned(),
+            ) else {
+                continue;
+            };
+            let key = HashMap::from([
+                (keys::PK.to_string(), s(pk.clone())),
+                (keys::SK.to_string(), s(sk.clone())),
+            ]);
+            let mirror =
+                pk.starts_with(keys::LEAD_PK_PREFIX) && sk.starts_with(keys::LEAD_REVIEW_SK_PREFIX);
+            let shard_of = pk
+                .strip_prefix("REVIEWAGG#")
+                .and_then(|rest| rest.split_once('#'))
+                .map(|(p, _)| p.to_string());
+            if let Some(platform) = &shard_of {
+                let sums = legacy_aggs.entry(platform.clone()).or_default();
+                for (name, v) in &item {
+                    if let Some(v) = v.as_n().ok().and_then(|n| n.parse::<i64>().ok()) {
+                        *sums.entry(name.clone()).or_default() += v;
+                    }
+                }
+            }
+            if mirror || shard_of.is_some() {
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::sdk("DeleteItem", e))?;
+                changed += 1;
+            } else if item.contains_key(keys::GSI2_PK) {
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .update_expression(format!(
+                        "REMOVE {}, {}, {}",
+                        keys::GSI2_PK,
+                        keys::GSI2_SK,
+                        keys::REVIEW_RATING
+                    ))
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::sdk("UpdateItem", e))?;
+                changed += 1;
+            }
+        }
+        for (platform, sums) in legacy_aggs {
+            let mut item: Item = sums
+                .into_iter()
+                .map(|(k, v)| (k, super::codec::n(v)))
+                .collect();
+            item.insert(keys::PK.into(), s(keys::legacy_review_agg_pk(&platform)));
+            item.insert(keys::SK.into(), s(keys::REVIEW_AGG_SK));
+            item.insert("platform".into(), s(platform));
+            item.insert("type".into(), s("review_aggregate"));
+            self.put(item).await?;
+        }
+        Ok(changed)
+    }
 }

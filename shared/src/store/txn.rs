@@ -58,3 +58,30 @@ pub(crate) async fn backoff(attempt: u32) {
     let jitter = u64::from(Utc::now().timestamp_subsec_nanos()) % base.max(1);
     tokio::time::sleep(Duration::from_millis(base / 2 + jitter)).await;
 }
+
+/// A conditional write's outcome: `true` when it was applied, `false` when its condition
+/// failed (the write did nothing, which the caller may well have wanted), the error otherwise.
+pub(crate) fn applied<T, E, R>(
+    out: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
+    operation: &'static str,
+) -> Result<bool, StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata
+        + std::error::Error
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match out {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error().and_then(|s| s.code())
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(StoreError::sdk(operation, e)),
+    }
+}

@@ -6,6 +6,7 @@
 //!   leadflow list-lead-gone [--table NAME] [--limit N]
 //!   leadflow renormalize-phones [--table NAME] [--dry-run] [--full]
 //!   leadflow providers [--names | --check FILE]
+//!   leadflow backfill [--table NAME] [--dry-run] [--page-size N] [--max-pages N]
 //!
 //! DynamoDB is reached through the SDK's standard configuration (`AWS_ENDPOINT_URL_DYNAMODB`
 //! for a local server); `--table` defaults to `TABLE_NAME`.
@@ -27,7 +28,11 @@ fn usage() -> &'static str {
       BLOCKED_IDENTIFIERS as the functions read them); claims free numbers, reports taken ones
   leadflow providers [--names | --check FILE]
       the platforms and the variables each reads; --check fails naming every declared
-      secret FILE (NAME=value lines, e.g. events/local.env) leaves unset"
+      secret FILE (NAME=value lines, e.g. events/local.env) leaves unset
+  leadflow backfill [--table NAME] [--dry-run] [--page-size N] [--max-pages N]
+      the issue-13 migration: writes the sharded day keys (gsi2) on leads and touchpoints
+      stored before them and mirrors linked reviews into their leads; resumes from its
+      checkpoint, safe to repeat; when done the rollup reads gsi2 (docs/data-model.md)"
 }
 
 struct Args {
@@ -138,6 +143,33 @@ async fn run(argv: Vec<String>) -> Result<(), String> {
             )
             .await
             .map(|_| ())
+        }
+        "backfill" => {
+            let number = |flag: &str| -> Result<Option<u64>, String> {
+                args.one(flag)
+                    .map(|v| {
+                        v.parse::<u64>()
+                            .ok()
+                            .filter(|n| *n > 0)
+                            .ok_or_else(|| format!("{flag} takes a positive number"))
+                    })
+                    .transpose()
+            };
+            let page_size = number("--page-size")?.unwrap_or(1000).min(10_000) as i32;
+            let report = Store::new(&sdk, args.table()?)
+                .backfill_day_keys(
+                    page_size,
+                    number("--max-pages")?,
+                    args.has("--dry-run"),
+                    chrono::Utc::now(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+            );
+            Ok(())
         }
         other => Err(format!("unknown command {other:?}\n{}", usage())),
     }

@@ -410,18 +410,30 @@ mod tests {
             vec![
                 pair("gsi1pk", "S"),
                 pair("gsi1sk", "S"),
+                pair("gsi2pk", "S"),
+                pair("gsi2sk", "S"),
                 pair("pk", "S"),
                 pair("sk", "S")
             ]
         );
+        assert_eq!(leads.gsis.len(), 2);
         assert_eq!(
-            leads.gsis,
-            vec![GsiSpec {
+            leads.gsis[0],
+            GsiSpec {
                 name: "gsi1".into(),
                 key_schema: vec![pair("gsi1pk", "HASH"), pair("gsi1sk", "RANGE")],
                 projection: "ALL".into(),
                 non_key_attributes: vec![],
-            }]
+            }
+        );
+        // The sharded day index projects exactly what the rollup reads.
+        assert_eq!(leads.gsis[1].name, "gsi2");
+        assert_eq!(leads.gsis[1].projection, "INCLUDE");
+        assert_eq!(
+            leads.gsis[1].non_key_attributes,
+            leadflow::store::DAY_INDEX_PROJECTION
+                .map(String::from)
+                .to_vec()
         );
         assert_eq!(leads.ttl_attribute.as_deref(), Some("expires_at"));
         assert_eq!(
