@@ -12,7 +12,7 @@ use leadflow::model::{Channel, Temperature};
 
 use super::params::{Dir, Params, SortKey};
 use super::svg::{rating_bars, trend_chart};
-use super::view::{waited, View, MAX_CALLS};
+use super::view::{minutes, waited, View, MAX_CALLS};
 
 /// HTML-escapes text for element content and quoted attribute values.
 pub fn esc(s: &str) -> String {
@@ -93,19 +93,24 @@ button{background:#1d4ed8;color:#fff;border-color:#1d4ed8;cursor:pointer}\
 .kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(140px,100%),1fr));gap:10px}\
 .kpi{font-size:13px;color:#4b5563}.kpi b{display:block;font-size:21px;color:#111827;font-variant-numeric:tabular-nums}\
 .charts,.platforms{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(320px,100%),1fr));gap:14px}\
-svg{display:block;width:100%;height:auto}svg text{font-size:11px;fill:#4b5563}\
+svg{display:block;width:100%;height:auto}svg text{font-size:11px;fill:#4b5563}svg.dist text{font-size:13px}\
+.nw{white-space:nowrap}\
 svg rect.day:hover{fill:rgba(29,78,216,.08)}\
 table{border-collapse:collapse;width:100%}\
 th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #e5e7eb;vertical-align:top}\
 th{font-size:13px;color:#374151;white-space:nowrap}th a{color:inherit}\
 .n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\
-.sub{display:block;color:#6b7280;font-size:12px}\
+.sub{display:block;color:#6b7280;font-size:12px;font-weight:400}\
+code{font-size:12px}\
 .hot{color:#b91c1c;font-weight:600}.mql{color:#15803d;font-weight:600}\
 .sortby{display:none}\
 @media (max-width:700px){\
 table.cards thead{display:none}\
-table.cards tr{display:block;border-bottom:1px solid #d1d5db;padding:6px 0}\
-table.cards td{display:flex;justify-content:space-between;gap:12px;border:0;padding:2px 0;text-align:right;white-space:normal}\
+table.cards tr{display:grid;grid-template-columns:1fr 1fr;column-gap:14px;border-bottom:1px solid #d1d5db;padding:6px 0}\
+table.cards td{display:flex;justify-content:space-between;gap:8px;border:0;padding:2px 0;text-align:right;white-space:normal;min-width:0}\
+table.cards td:first-child{grid-column:1/-1;display:block;text-align:left;font-weight:600}\
+table.cards td:first-child::before{content:none}\
+table.cards td.wide{grid-column:1/-1}\
 table.cards td::before{content:attr(data-label);color:#6b7280;text-align:left;flex:none}\
 .sortby{display:flex;flex-wrap:wrap;gap:4px 10px;font-size:13px;margin:0 0 6px}\
 }";
@@ -129,7 +134,7 @@ pub fn render(p: &Page) -> String {
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
 <meta name=\"referrer\" content=\"no-referrer\">\
 <title>Leads {} to {} · leadflow</title><style>{CSS}</style></head><body><main>\
-<h1>Leads {} to {}</h1><p class=\"note\">{}Generated {} UTC from the daily rollups.</p>",
+<h1>Leads <span class=\"nw\">{}</span> to <span class=\"nw\">{}</span></h1><p class=\"note\">{}Generated {} UTC from the daily rollups.</p>",
         esc(p.params.from()),
         esc(p.params.to()),
         esc(p.params.from()),
@@ -297,7 +302,7 @@ fn kpis(h: &mut String, v: &View) {
         ),
         (
             "First touch (median)",
-            or_dash(t.ttft_p50_minutes.map(|m| format!("{} min", int(m)))),
+            or_dash(t.ttft_p50_minutes.map(minutes)),
         ),
         (
             "Hot / warm / cold",
@@ -319,7 +324,14 @@ fn trends(h: &mut String, p: &Page) {
         .collect();
     let mqls: Vec<Option<f64>> = p.view.trend.iter().map(|d| Some(d.mqls as f64)).collect();
     let cpl: Vec<Option<f64>> = p.view.trend.iter().map(|d| d.cpl()).collect();
-    let count = |v: f64| int(v.round() as u64);
+    // Axis labels halve the maximum: 2.5 leads is a label, not a count to round.
+    let count = |v: f64| {
+        if v.fract() == 0.0 {
+            int(v as u64)
+        } else {
+            format!("{v:.1}")
+        }
+    };
     let t = &p.view.totals;
     h.push_str("<section id=\"trends\"><h2>Daily trends</h2><div class=\"charts\">");
     for (id, title, total, values, fmt, color) in [
@@ -431,7 +443,7 @@ fn calls(h: &mut String, p: &Page) {
             }
             let _ = write!(
                 h,
-                "<td data-label=\"Source\"><span>{}</span><span class=\"sub\">{} · {}</span></td>\
+                "<td class=\"wide\" data-label=\"Source\"><span><span>{}</span><span class=\"sub\">{} · {}</span></span></td>\
 <td class=\"n\" data-label=\"Waiting\" title=\"{}\">{}</td></tr>",
                 lbl(&c.source),
                 lbl(&c.campaign),
@@ -535,7 +547,7 @@ fn campaigns(h: &mut String, p: &Page) {
         let channels: Vec<&str> = r.channels.iter().map(String::as_str).collect();
         let _ = write!(
             h,
-            "<tr><td data-label=\"Campaign\">{}</td><td data-label=\"Source\">{}<span class=\"sub\">{}</span></td>\
+            "<tr><td data-label=\"Campaign\">{}</td><td class=\"wide\" data-label=\"Source\"><span>{}<span class=\"sub\">{}</span></span></td>\
 <td class=\"n\" data-label=\"Leads\">{}</td><td class=\"n\" data-label=\"MQLs\">{}</td>\
 <td class=\"n\" data-label=\"Customers\">{}</td><td class=\"n\" data-label=\"Spend\">{}</td>\
 <td class=\"n\" data-label=\"Cost per lead\">{}</td><td class=\"n\" data-label=\"Conversion\">{}</td></tr>",

@@ -248,7 +248,11 @@ fn calling_order(a: &CallCandidate, b: &CallCandidate) -> Ordering {
 
 /// "4 min", "3 h 20 min", "2 d 5 h": how long a lead has waited.
 pub fn waited(now: DateTime<Utc>, since: DateTime<Utc>) -> String {
-    let m = (now - since).num_minutes().max(0);
+    minutes((now - since).num_minutes().max(0) as u64)
+}
+
+/// A number of minutes as a person reads it ("under 1 min", "3 h 20 min", "2 d 5 h").
+pub fn minutes(m: u64) -> String {
     match m {
         0 => "under 1 min".into(),
         1..60 => format!("{m} min"),
