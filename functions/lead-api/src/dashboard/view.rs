@@ -163,7 +163,7 @@ pub fn build(
             .map(|a| {
                 let in_range = reviews_by_source.get(a.platform.as_str());
                 (
-                    a.clone(),
+                    *a,
                     in_range.map_or(0, |c| c.reviews),
                     in_range.and_then(|c| to_row(String::new(), c).avg_rating),
                 )
@@ -429,7 +429,7 @@ mod tests {
                 ..Default::default()
             },
         ));
-        let v = build(&params(&[]), &rows, &[g.clone(), y], &CallList::default());
+        let v = build(&params(&[]), &rows, &[g, y], &CallList::default());
         assert_eq!(v.reviews, [(g, 2, Some(4.5))]);
     }
 }
