@@ -10,7 +10,7 @@
 //! | `POST /spend` | ad spend per day x source x campaign (a repost replaces) |
 //! | `GET /metrics` | rollups grouped by day, source, channel or campaign |
 //! | `GET /reviews/aggregates` | per-platform review count, average and 1-5 distribution |
-//! | `GET /dashboard` | one self-contained HTML page (the key may be given as `?key=`) |
+//! | `GET /dashboard` | one self-contained HTML page: range, filters, trends, call list, campaigns, reviews (the key may be given as `?key=`) |
 
 pub mod dashboard;
 pub mod leads;

@@ -13,7 +13,8 @@ use serde_json::json;
 
 use crate::ApiState;
 
-const MAX_DAYS: i64 = 400;
+/// The longest range `GET /metrics` and the dashboard report on.
+pub const MAX_DAYS: i64 = 400;
 
 #[derive(Deserialize)]
 struct SpendBody {
@@ -118,12 +119,25 @@ pub async fn post_spend(state: &ApiState, req: &InboundRequest) -> Result<Respon
 
 /// The requested day range (default: the last 30 days) as `YYYY-MM-DD` strings.
 pub fn day_range(req: &InboundRequest) -> Result<Vec<String>, AppError> {
-    let today = Utc::now().date_naive();
-    let to = match req.query.get("to") {
+    days_between(
+        req.query.get("from").map(String::as_str),
+        req.query.get("to").map(String::as_str),
+        Utc::now().date_naive(),
+    )
+}
+
+/// The days from `from` to `to` inclusive (`to` defaults to `today`, `from` to 29 days before
+/// `to`), at most [`MAX_DAYS`].
+pub fn days_between(
+    from: Option<&str>,
+    to: Option<&str>,
+    today: NaiveDate,
+) -> Result<Vec<String>, AppError> {
+    let to = match to {
         Some(v) => date("to", Some(v))?,
         None => today,
     };
-    let from = match req.query.get("from") {
+    let from = match from {
         Some(v) => date("from", Some(v))?,
         None => to - Duration::days(29),
     };

@@ -144,6 +144,18 @@ impl ApiKeys {
         require(scopes, scope)
     }
 
+    /// Whether the key a request was let in with (the header, else `?key=`, as
+    /// [`ApiKeys::check_header_or_query`] reads them) also grants `scope`: what a page shows
+    /// beyond its route's scope (the dashboard's names and addresses need `read`). A key
+    /// accepted in the query is dashboard-only, so it never grants more.
+    pub fn grants(&self, req: &InboundRequest, scope: Scope) -> bool {
+        let key = req
+            .header("x-api-key")
+            .or_else(|| req.query.get("key").map(String::as_str));
+        key.and_then(|k| self.scopes_of(k))
+            .is_some_and(|s| s.has(scope))
+    }
+
     fn check_key(&self, key: Option<&str>) -> Result<Scopes, AppError> {
         match key {
             None => Err(AppError::unauthorized(
@@ -224,5 +236,20 @@ mod tests {
         let e = keys.check(&req, Scope::Erase).unwrap_err();
         assert_eq!((e.status(), e.code()), (403, "insufficient_scope"));
         assert!(keys.check(&req, Scope::Read).is_err());
+    }
+
+    #[test]
+    fn what_else_the_request_key_grants() {
+        let keys = ApiKeys::parse(Some("reader:read+dashboard, dash:dashboard"));
+        let mut req = InboundRequest::default();
+        assert!(!keys.grants(&req, Scope::Read), "no key");
+        req.query.insert("key".into(), "dash".into());
+        assert!(!keys.grants(&req, Scope::Read));
+        assert!(keys.grants(&req, Scope::Dashboard));
+        // The header wins, as when the request was let in.
+        req.headers.insert("x-api-key".into(), "reader".into());
+        assert!(keys.grants(&req, Scope::Read));
+        req.headers.insert("x-api-key".into(), "nope".into());
+        assert!(!keys.grants(&req, Scope::Dashboard));
     }
 }

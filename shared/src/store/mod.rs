@@ -4,11 +4,13 @@
 //! `read` the lookups, `quarantine` the replay queue, `announced` the leads platforms announce
 //! by id, `announcements` what the stream function announced (and decoding stream images),
 //! `phones` the re-normalization of refused phone numbers, `rescore` the scores and run
-//! checkpoints, `referrals`, `reviews`, `sales`, `metrics`). Tests read raw items through the
-//! `test-support` feature's typed helpers (`test_support`), never a client of their own.
+//! checkpoints, `referrals`, `reviews`, `sales`, `metrics`, `calls` the dashboard's call list).
+//! Tests read raw items through the `test-support` feature's typed helpers (`test_support`),
+//! never a client of their own.
 
 mod announced;
 mod announcements;
+mod calls;
 pub(crate) mod codec;
 mod erasure;
 mod ingest;
@@ -32,6 +34,7 @@ pub use announcements::{
     is_lead_key, item_from_stream_json, item_to_stream_json, lead_snapshot, LeadSnapshot,
     ScoreWriter,
 };
+pub use calls::{CallCandidate, CallContact, CallList, MAX_PAGES_PER_DAY};
 pub use erasure::ErasureReceipt;
 pub use keys::{new_id, ts, DAY_INDEX_PROJECTION};
 pub use metrics::DayIndex;
