@@ -3,8 +3,9 @@
 //! channel/source/campaign filters, daily trends (new leads, MQLs, cost per lead), the leads to
 //! call now, a sortable campaign table and the review aggregates per platform.
 //!
-//! Reads, run concurrently: the range's rollups (`Store::rollups_between`), the per-platform
-//! review aggregates (`Store::review_aggregate`) and the call list (`Store::call_list`, the last
+//! Reads, run concurrently: the range's rollups (`Store::rollups_between`: one Query per
+//! calendar month), every platform's review aggregate (`Store::review_aggregates`: one
+//! BatchGetItem) and the call list (`Store::call_list`, the last
 //! [`CALL_LIST_DAYS`] days of the day index, filtered on the server). Names and contact details
 //! appear only for a key that may read leads (`read`); the dashboard-only key of a `?key=` link
 //! sees the list without them.
@@ -23,8 +24,6 @@ pub use params::{Dir, Filter, Params, SortKey};
 pub use view::{build, View};
 
 use leadflow::edge::{text_response, AppError, InboundRequest, Response, Scope};
-use leadflow::model::ReviewPlatform;
-use leadflow::store::Store;
 
 use crate::ApiState;
 
@@ -38,7 +37,7 @@ pub async fn get(state: &ApiState, req: &InboundRequest) -> Result<Response, App
     let store = &state.store;
     let (rows, reviews, calls) = tokio::try_join!(
         store.rollups_between(&params.days),
-        review_aggregates(store),
+        store.review_aggregates(),
         store.call_list(now, CALL_LIST_DAYS, with_contact),
     )?;
     let view = build(&params, &rows, &reviews, &calls);
@@ -70,13 +69,3 @@ pub async fn get(state: &ApiState, req: &InboundRequest) -> Result<Response, App
     Ok(resp)
 }
 
-/// Every platform's aggregate (one read each, through the store's own read function).
-async fn review_aggregates(
-    store: &Store,
-) -> Result<Vec<leadflow::model::ReviewAggregate>, leadflow::store::StoreError> {
-    let mut out = Vec::with_capacity(ReviewPlatform::ALL.len());
-    for platform in ReviewPlatform::ALL {
-        out.push(store.review_aggregate(platform).await?);
-    }
-    Ok(out)
-}
