@@ -3,7 +3,7 @@
 //! (`keys` names the items, `codec` converts them, `ingest` is the dedupe-and-merge write path,
 //! `read` the lookups, `quarantine` the replay queue, `announced` the leads platforms announce
 //! by id, `announcements` what the stream function announced (and decoding stream images),
-//! `phones` the re-normalization of refused phone numbers, `rescore` the scores and run
+//! `phones` the re-normalization of refused phone numbers, `export` the lead export's paged Scan, `rescore` the scores and run
 //! checkpoints, `referrals`, `reviews`, `sales`, `metrics`). Tests read raw items through the
 //! `test-support` feature's typed helpers (`test_support`), never a client of their own.
 
@@ -11,6 +11,7 @@ mod announced;
 mod announcements;
 pub(crate) mod codec;
 mod erasure;
+mod export;
 mod ingest;
 pub(crate) mod keys;
 mod metrics;
@@ -32,6 +33,7 @@ pub use announcements::{
     ScoreWriter,
 };
 pub use erasure::ErasureReceipt;
+pub use export::{ExportFilter, ExportPage, ExportPosition};
 pub use keys::{new_id, ts};
 pub use phones::{PhoneAdoption, RefusedPhone};
 pub use read::{record_from_items, LeadRecord};
