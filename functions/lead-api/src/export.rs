@@ -229,7 +229,9 @@ pub async fn get(
     'pages: loop {
         let page = state
             .store
-            .export_leads_page(&filter, position.as_ref())
+            // Never more leads than the page still takes: a page ends on DynamoDB's own
+            // LastEvaluatedKey unless the byte budget cuts it.
+            .export_leads_page(&filter, position.as_ref(), query.limit - rows)
             .await?;
         scans += 1;
         for (lead, after) in page.leads {

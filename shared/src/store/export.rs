@@ -81,13 +81,19 @@ pub struct ExportPage {
 }
 
 impl Store {
-    /// One Scan request (up to [`EXPORT_SCAN_ITEMS`] items or 1 MB read) from `start`, filtered
-    /// by `filter`.
+    /// One Scan request from `start`, filtered by `filter`, reading at most `max_items` items
+    /// (capped at [`EXPORT_SCAN_ITEMS`]; DynamoDB also stops at 1 MB). A caller that may take
+    /// only n more leads passes n: the page then never holds more, and `next` is DynamoDB's
+    /// own `LastEvaluatedKey`.
     pub async fn export_leads_page(
         &self,
         filter: &ExportFilter,
         start: Option<&ExportPosition>,
+        max_items: usize,
     ) -> Result<ExportPage, StoreError> {
+        let limit = i32::try_from(max_items)
+            .unwrap_or(EXPORT_SCAN_ITEMS)
+            .clamp(1, EXPORT_SCAN_ITEMS);
         let mut conditions = vec![
             "#t = :lead".to_string(),
             "attribute_not_exists(#erased)".to_string(),
@@ -126,7 +132,7 @@ impl Store {
             .scan()
             .table_name(&self.table)
             .filter_expression(conditions.join(" AND "))
-            .limit(EXPORT_SCAN_ITEMS)
+            .limit(limit)
             .consistent_read(true);
         for (k, v) in names {
             scan = scan.expression_attribute_names(k, v);
