@@ -82,7 +82,8 @@ start_events() {
 }
 
 # Starts the Graph API and LinkedIn API stand-ins (scripts/platform-apis) serving the sample
-# leads of events/platform-apis/; exports GRAPH_API_URL and LINKEDIN_API_URL for the functions.
+# leads of events/platform-apis/; exports GRAPH_API_URL, LINKEDIN_API_URL and HUBSPOT_API_URL
+# for the functions.
 start_platform_apis() {
   local port
   port=$(free_port)
@@ -90,7 +91,8 @@ start_platform_apis() {
   PIDS+=($!)
   wait_for_port "$port" "platform API stand-ins" 30 "$!"
   export GRAPH_API_URL="http://127.0.0.1:$port/v21.0" LINKEDIN_API_URL="http://127.0.0.1:$port/rest"
-  echo "Graph API + LinkedIn API stand-ins: http://127.0.0.1:$port (log: .local/platform-apis.log)"
+  export HUBSPOT_API_URL="http://127.0.0.1:$port"
+  echo "Graph, LinkedIn and HubSpot API stand-ins: http://127.0.0.1:$port (log: .local/platform-apis.log)"
 }
 
 # The functions' configuration for the local stack. The platforms' test secrets the samples in
@@ -117,11 +119,12 @@ PRIVACY_PEPPER=local-dev-privacy-pepper-not-a-secret
 FUNCTION_TIMEOUT_SECONDS=900
 REFERRAL_API_KEYS=local-dev-key
 TRUSTPILOT_KEY=local-trustpilot-key
-# The Graph / LinkedIn stand-ins (start_platform_apis); without them a closed loopback port:
-# the Meta and LinkedIn samples then answer 502 upstream_unavailable at once, and the test
-# tokens never go to the real APIs.
+# The Graph / LinkedIn / HubSpot stand-ins (start_platform_apis); without them a closed loopback
+# port: the Meta, LinkedIn and HubSpot CRM event samples then answer 502 upstream_unavailable at
+# once, and the test tokens never go to the real APIs.
 GRAPH_API_URL=${GRAPH_API_URL:-http://127.0.0.1:9/v21.0}
 LINKEDIN_API_URL=${LINKEDIN_API_URL:-http://127.0.0.1:9/rest}
+HUBSPOT_API_URL=${HUBSPOT_API_URL:-http://127.0.0.1:9}
 RUST_LOG=info
 ENV
   # rescore publishes to the local EventBridge (start_events + scripts/local-events) when there

@@ -240,9 +240,47 @@ async fn every_platform_sample_lands_as_a_lead_once() {
     }
 }
 
+/// The HubSpot CRM API stand-in serving the contacts of events/platform-apis/ (as
+/// scripts/platform-apis does for the local stack), for the test token only.
+async fn hubspot_stand_in() -> StandIn {
+    let path = format!(
+        "{}/../events/platform-apis/hubspot-contacts.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let data: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let bearer = format!("Bearer {}", local_env()["HUBSPOT_ACCESS_TOKEN"]);
+    StandIn::start_with_headers(move |req| {
+        let id = req
+            .target
+            .trim_start_matches("/crm/v3/objects/contacts/")
+            .split('?')
+            .next()
+            .unwrap_or_default();
+        match (
+            req.headers.get("authorization") == Some(&bearer),
+            &data["contacts"][id],
+        ) {
+            (false, _) => StandInReply::Json(
+                401,
+                r#"{"status":"error","category":"INVALID_AUTHENTICATION"}"#.into(),
+            ),
+            (true, Value::Null) => StandInReply::Json(
+                404,
+                r#"{"status":"error","category":"OBJECT_NOT_FOUND"}"#.into(),
+            ),
+            (true, contact) => StandInReply::Json(200, contact.to_string()),
+        }
+    })
+    .await
+}
+
 #[tokio::test]
-async fn handshakes_and_events_without_contacts() {
-    let state = state(fresh_store().await, &[]);
+async fn handshakes_and_hubspot_crm_events() {
+    let crm = hubspot_stand_in().await;
+    let state = state(
+        fresh_store().await,
+        &[("HUBSPOT_API_URL", crm.base_url.clone())],
+    );
     let fb = send(&state, sample("facebook-verify.json")).await;
     assert_eq!(fb.status, 200, "{}", fb.text);
     assert!(!fb.text.is_empty() && fb.json.is_number());
@@ -254,9 +292,17 @@ async fn handshakes_and_events_without_contacts() {
         resign("hubspot-events.json", sample("hubspot-events.json")),
     )
     .await;
+    // A creation and a property change of one contact: one fetch, one lead.
     assert_eq!(hs.status, 200, "{}", hs.text);
-    assert_eq!(hs.json["status"], "ignored");
-    assert_eq!(state.store.scan_leads().await.unwrap().len(), 0);
+    assert_eq!(hs.json["results"][0]["status"], "created", "{}", hs.text);
+    assert_eq!(crm.served(), 1);
+    let leads = state.store.scan_leads().await.unwrap();
+    assert_eq!(leads.len(), 1);
+    assert_eq!(
+        leads[0].contact.email.as_deref(),
+        Some("codey.huang@example.com")
+    );
+    assert_eq!(leads[0].source, "newsletter");
 }
 
 #[tokio::test]

@@ -182,13 +182,55 @@ fn hubspot_v3(body: &[u8]) -> EventBuilder {
 #[tokio::test]
 async fn hubspots_webhook_events_and_workflow_contact() {
     let store = fresh_store().await;
-    let st = state(store.clone(), &[]);
+    // The CRM API answers both contacts of the documented events with its documented contact
+    // (tests/fixtures/providers/README.md), so both become the same person.
+    let contact = String::from_utf8(fixture("hubspot-crm-contact.json")).unwrap();
+    let token = format!(
+        "Bearer {}",
+        String::from_utf8(secret("HUBSPOT_ACCESS_TOKEN")).unwrap()
+    );
+    let crm = StandIn::start_with_headers(move |req| {
+        let known = [
+            "/crm/v3/objects/contacts/1246965?",
+            "/crm/v3/objects/contacts/1246978?",
+        ];
+        if req.headers.get("authorization") != Some(&token) {
+            StandInReply::Json(
+                401,
+                r#"{"status":"error","category":"INVALID_AUTHENTICATION"}"#.into(),
+            )
+        } else if known.iter().any(|k| req.target.starts_with(k)) {
+            StandInReply::Json(200, contact.clone())
+        } else {
+            StandInReply::Json(
+                404,
+                r#"{"status":"error","category":"OBJECT_NOT_FOUND"}"#.into(),
+            )
+        }
+    })
+    .await;
+    let st = state(store.clone(), &[("HUBSPOT_API_URL", crm.base_url.clone())]);
     let events = send(&st, hubspot_v3(&fixture("hubspot-webhooks-events.json"))).await;
     assert_eq!(events.status, 200, "{}", events.text);
+    let mut statuses: Vec<&str> = events.json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, ["created", "merged"], "{}", events.text);
+    assert_eq!(crm.served(), 2);
+    let leads = store.scan_leads().await.unwrap();
+    assert_eq!(leads.len(), 1);
     assert_eq!(
-        events.json["status"], "ignored",
-        "ids only: nothing to store"
+        leads[0].contact.email.as_deref(),
+        Some("mark.s@lumon.industries")
     );
+    assert_eq!(leads[0].contact.first_name.as_deref(), Some("Mark"));
+
+    let store = fresh_store().await;
+    let st = state(store.clone(), &[]);
     let a = send(
         &st,
         hubspot_v3(&fixture("hubspot-workflow-legacy-contact.json")),

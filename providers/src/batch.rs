@@ -1,4 +1,4 @@
-//! Deliveries that announce leads by id (Meta, LinkedIn): each lead of a batch is handled on
+//! Deliveries that announce leads by id (Meta, LinkedIn, HubSpot CRM events): each lead of a batch is handled on
 //! its own and stored as soon as it is fetched, within the invocation's time budget.
 //!
 //! 1. The delivery markers of every announced lead are read first (1 BatchGetItem per 100):
@@ -43,10 +43,7 @@ pub fn fetch_deadline(deadline_ms: u64, now: DateTime<Utc>) -> Instant {
 /// [`DEFAULT_BUDGET`]).
 pub fn fetch_budget(deadline_ms: u64, now: DateTime<Utc>) -> Duration {
     let now_ms = u64::try_from(now.timestamp_millis()).unwrap_or(0);
-    match leadflow::lambda_time::remaining(deadline_ms, now_ms, None) {
-        Some(left) if !left.is_zero() => left.saturating_sub(DEADLINE_RESERVE),
-        _ => DEFAULT_BUDGET,
-    }
+    leadflow::lambda_time::budget(deadline_ms, now_ms, DEADLINE_RESERVE, DEFAULT_BUDGET)
 }
 
 /// What became of every lead of a delivery.

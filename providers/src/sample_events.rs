@@ -149,7 +149,7 @@ async fn every_platform_sample_verifies_and_parses() {
 }
 
 #[tokio::test]
-async fn handshake_and_ignored_samples() {
+async fn handshake_and_announcing_samples() {
     let p = providers("http://127.0.0.1:9");
     for name in ["facebook-verify.json", "linkedin-challenge.json"] {
         let req = load(name);
@@ -158,8 +158,11 @@ async fn handshake_and_ignored_samples() {
             other => panic!("{name}: {other:?}"),
         }
     }
+    // HubSpot's CRM events name one contact (a creation and a change): one fetch announced.
     let req = load("hubspot-events.json");
-    ignored_reason(p.handle("hubspot", &req, req.received_at).await.unwrap());
+    let (leads, _) = announced(p.handle("hubspot", &req, req.received_at).await.unwrap());
+    let keys: Vec<&str> = leads.iter().map(|l| l.platform_id()).collect();
+    assert_eq!(keys, ["contact-62515-3234574-1795374236500"]);
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
 //! Test helpers for the adapters: requests, signatures, the local test values, and the shared
-//! stand-in server (`http-stub`) for the Graph and LinkedIn APIs.
+//! stand-in server (`http-stub`) for the Graph, LinkedIn and HubSpot APIs.
 
 use std::collections::BTreeMap;
 
@@ -127,7 +127,17 @@ pub struct MockApi {
 
 impl MockApi {
     pub async fn start(handler: impl Fn(&str) -> Reply + Send + Sync + 'static) -> MockApi {
-        let stub = http_stub::Stub::start(handler);
+        MockApi::of(http_stub::Stub::start(handler))
+    }
+
+    /// A stand-in that reads the headers too (a bearer token).
+    pub async fn start_with_headers(
+        handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> MockApi {
+        MockApi::of(http_stub::Stub::start_with_headers(handler))
+    }
+
+    fn of(stub: http_stub::Stub) -> MockApi {
         MockApi {
             base: stub.base_url.clone(),
             stub,

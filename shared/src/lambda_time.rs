@@ -49,6 +49,16 @@ pub fn remaining(
     Some(configured_timeout.unwrap_or(Duration::ZERO))
 }
 
+/// The time a piece of work may take: what the invocation has left (`deadline_ms`, epoch ms,
+/// 0 = none) less `reserve` (to store, answer, log), or `default` when there is no usable
+/// deadline (tests, local runs, an emulator's deadline already past at the start).
+pub fn budget(deadline_ms: u64, now_ms: u64, reserve: Duration, default: Duration) -> Duration {
+    match remaining(deadline_ms, now_ms, None) {
+        Some(left) if !left.is_zero() => left.saturating_sub(reserve),
+        _ => default,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -348,6 +348,13 @@ impl StandIn {
     pub async fn start(reply: impl Fn(&str) -> StandInReply + Send + Sync + 'static) -> StandIn {
         StandIn(http_stub::Stub::start(reply))
     }
+
+    /// One answering by the whole request (path, query and headers: a bearer token).
+    pub async fn start_with_headers(
+        reply: impl Fn(&http_stub::Recorded) -> StandInReply + Send + Sync + 'static,
+    ) -> StandIn {
+        StandIn(http_stub::Stub::start_with_headers(reply))
+    }
 }
 
 impl std::ops::Deref for StandIn {

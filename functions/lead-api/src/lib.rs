@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `GET /leads/{id}` | a lead with a page of touchpoints (`limit`, `cursor`), score, stage, referrals, reviews |
 //! | `GET /leads?email=` / `?phone=` | the same, found by identity |
+//! | `GET /leads/export` | the leads as CSV, a page per request (`export`) |
 //! | `POST /leads/{id}/events` | sales events: contacted, sql, won, lost, unsubscribe |
 //! | `DELETE /leads/{id}` | GDPR erasure |
 //! | `POST /spend` | ad spend per day x source x campaign (a repost replaces) |
@@ -13,6 +14,7 @@
 //! | `GET /dashboard` | one self-contained HTML page: range, filters, trends, call list, campaigns, reviews (the key may be given as `?key=`) |
 
 pub mod dashboard;
+pub mod export;
 pub mod leads;
 pub mod reports;
 
@@ -58,6 +60,10 @@ impl Service for ApiState {
     const ROUTES: &'static [Route<ApiState>] = &[
         Route::get("/leads", Auth::ApiKey(Scope::Read), |s, req, _| {
             Box::pin(leads::find(s, req))
+        }),
+        // A literal segment wins over `{id}` (router.rs): `export` is never taken for an id.
+        Route::get("/leads/export", Auth::ApiKey(Scope::Read), |s, req, m| {
+            Box::pin(export::get(s, req, m))
         }),
         Route::get("/leads/{id}", Auth::ApiKey(Scope::Read), |s, req, _| {
             Box::pin(leads::get(s, req.param("id"), req))

@@ -27,7 +27,7 @@ struct SpendBody {
     currency: Option<String>,
 }
 
-fn date(field: &str, v: Option<&str>) -> Result<NaiveDate, AppError> {
+pub(crate) fn date(field: &str, v: Option<&str>) -> Result<NaiveDate, AppError> {
     let v = v.ok_or_else(|| {
         AppError::unprocessable(
             "missing_field",

@@ -3,7 +3,8 @@
 //! (`keys` names the items, `codec` converts them, `ingest` is the dedupe-and-merge write path,
 //! `read` the lookups, `quarantine` the replay queue, `announced` the leads platforms announce
 //! by id, `announcements` what the stream function announced (and decoding stream images),
-//! `phones` the re-normalization of refused phone numbers, `rescore` the scores and run
+//! `phones` the re-normalization of refused phone numbers, `export` the lead export's
+//! paged Scan, `rescore` the scores and run
 //! checkpoints, `referrals`, `reviews`, `sales`, `metrics`, `calls` the dashboard's call list).
 //! Tests read raw items through the `test-support` feature's typed helpers (`test_support`),
 //! never a client of their own.
@@ -13,6 +14,7 @@ mod announcements;
 mod calls;
 pub(crate) mod codec;
 mod erasure;
+mod export;
 mod ingest;
 pub(crate) mod keys;
 mod metrics;
@@ -36,6 +38,7 @@ pub use announcements::{
 };
 pub use calls::{CallCandidate, CallContact, CallList, MAX_PAGES_PER_DAY};
 pub use erasure::ErasureReceipt;
+pub use export::{ExportFilter, ExportPage, ExportPosition};
 pub use keys::{new_id, ts, DAY_INDEX_PROJECTION};
 pub use metrics::DayIndex;
 pub use migration::BackfillReport;

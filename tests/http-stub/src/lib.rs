@@ -1,7 +1,8 @@
 //! Local HTTP/1.1 stand-ins, std only: [`http1`] reads requests and writes responses (the
 //! Lambda Runtime API stand-in, `bench/runtime-stub`, serves with it), and [`Stub`] is a
 //! small server on loopback answering each request as the test says: the platform APIs (Meta
-//! Graph, LinkedIn) that the real client code is run against, in unit and integration tests.
+//! Graph, LinkedIn, HubSpot's CRM) that the real client code is run against, in unit and
+//! integration tests.
 
 pub mod http1;
 
@@ -40,7 +41,7 @@ struct Seen {
     max_in_flight: usize,
 }
 
-type Handler = dyn Fn(&str) -> Reply + Send + Sync;
+type Handler = dyn Fn(&Recorded) -> Reply + Send + Sync;
 
 /// A server on 127.0.0.1 (a free port), one thread per connection, one request per connection
 /// (`Connection: close`). It runs until the test process exits.
@@ -54,6 +55,12 @@ pub struct Stub {
 impl Stub {
     /// Starts a server answering each request by its target (path and query).
     pub fn start(reply: impl Fn(&str) -> Reply + Send + Sync + 'static) -> Stub {
+        Stub::start_with_headers(move |req: &Recorded| reply(&req.target))
+    }
+
+    /// The same, answering by the whole request: an API that checks a bearer token or a
+    /// version header answers as the real one does without them.
+    pub fn start_with_headers(reply: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Stub {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let base_url = format!("http://{}", listener.local_addr().expect("its address"));
         let seen = Arc::new(Mutex::new(Seen::default()));
@@ -103,20 +110,21 @@ fn answer(stream: TcpStream, reply: &Handler, seen: &Mutex<Seen>, served: &Atomi
         _ => return,
     };
     served.fetch_add(1, Ordering::SeqCst);
+    let recorded = Recorded {
+        target: req.target.clone(),
+        headers: req
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .collect(),
+    };
     {
         let mut s = lock();
-        s.recorded.push(Recorded {
-            target: req.target.clone(),
-            headers: req
-                .headers
-                .iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-                .collect(),
-        });
+        s.recorded.push(recorded.clone());
         s.in_flight += 1;
         s.max_in_flight = s.max_in_flight.max(s.in_flight);
     }
-    let (status, body) = match reply(&req.target) {
+    let (status, body) = match reply(&recorded) {
         Reply::Json(status, body) => (status, body),
         Reply::Delayed(ms, status, body) => {
             std::thread::sleep(Duration::from_millis(ms));
@@ -176,5 +184,20 @@ mod tests {
         let first = &stub.requests()[0];
         assert_eq!(first.target, "/nope?x=1");
         assert_eq!(first.headers["x-test"], "1");
+    }
+
+    #[test]
+    fn answers_by_headers_too() {
+        let stub = Stub::start_with_headers(|req| match req.headers.get("x-test") {
+            Some(v) if v == "1" => Reply::Json(200, "{}".into()),
+            _ => Reply::Json(401, "{}".into()),
+        });
+        assert!(get(&stub.base_url, "/").starts_with("HTTP/1.1 200 OK"));
+        let addr = stub.base_url.trim_start_matches("http://");
+        let mut s = TcpStream::connect(addr).unwrap();
+        write!(s, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        assert!(out.starts_with("HTTP/1.1 401"), "{out}");
     }
 }
