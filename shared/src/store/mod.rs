@@ -4,13 +4,15 @@
 //! `read` the lookups, `quarantine` the replay queue, `announced` the leads platforms announce
 //! by id, `announcements` what the stream function announced (and decoding stream images),
 //! `phones` the re-normalization of refused phone numbers, `rescore` the scores and run
-//! checkpoints, `referrals`, `reviews`, `sales`, `metrics`). Tests read raw items through the
+//! checkpoints, `referrals`, `reviews`, `sales`, `metrics`, `imports` the list imports'
+//! checkpoints and row errors). Tests read raw items through the
 //! `test-support` feature's typed helpers (`test_support`), never a client of their own.
 
 mod announced;
 mod announcements;
 pub(crate) mod codec;
 mod erasure;
+mod imports;
 mod ingest;
 pub(crate) mod keys;
 mod metrics;
@@ -32,6 +34,7 @@ pub use announcements::{
     ScoreWriter,
 };
 pub use erasure::ErasureReceipt;
+pub use imports::ImportClaim;
 pub use keys::{new_id, ts};
 pub use phones::{PhoneAdoption, RefusedPhone};
 pub use read::{record_from_items, LeadRecord};
