@@ -2,13 +2,19 @@
 //! created that day and the touchpoints of that day, and their aggregation for reporting.
 //!
 //! Definitions (docs/api.md, "Metrics definitions"):
-//! - new leads: people (leads) first seen that day; submissions: touchpoints that day.
+//! - new leads: inbound people (leads) first seen that day; submissions: inbound touchpoints
+//!   that day. Outbound leads (prospects the team bought or built: `direction = outbound`) are
+//!   counted apart, as `outbound_leads`, and in none of the inbound figures (stages, scores,
+//!   time to first touch); their touches are not submissions.
 //! - mqls / sqls / customers: of that day's new leads, how many have reached the stage so far
 //!   (a cohort: the numbers grow as leads convert later, which is why recent days are
 //!   recomputed every day).
 //! - conversion rate (cohort): customers / new leads; MQL to SQL rate: sqls / mqls.
 //! - spend: reported ad spend for the day x source x campaign, plus a fixed cost per lead for
-//!   sources configured with one; cost per lead: spend / new leads.
+//!   sources configured with one; cost per lead: spend / (new leads + the outbound leads of
+//!   groups that carry spend). Outbound leads count in cost per lead only where spend is
+//!   attached to their source x channel x campaign (a bought list's price, a fixed cost per
+//!   lead of their source); otherwise they cost nothing and dilute nothing.
 //! - time to first touch: first sales contact - lead creation, P50 and P95 in minutes.
 //! - lead velocity rate (monthly): (MQLs this month - last month) / last month.
 //! - test leads and touchpoints (`is_test`) are left out.
@@ -18,7 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use crate::limits::label;
-use crate::model::{Lead, Stage, Temperature, TouchKind, Touchpoint};
+use crate::model::{Direction, Lead, Stage, Temperature, TouchKind, Touchpoint};
 
 /// Reported spend of one day for a source and campaign (amounts in micros of the currency).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -44,7 +50,13 @@ pub struct GroupKey {
 /// any grouping add up exactly.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RollupCounts {
+    /// Inbound leads created that day.
     pub new_leads: u64,
+    /// Outbound leads created that day (imported prospect lists).
+    pub outbound_leads: u64,
+    /// The leads cost per lead divides by: new leads, plus outbound leads in a group that
+    /// carries spend. Stored, so it adds across groups.
+    pub cpl_leads: u64,
     pub submissions: u64,
     pub mqls: u64,
     pub sqls: u64,
@@ -66,6 +78,8 @@ pub struct RollupCounts {
 impl RollupCounts {
     pub fn add(&mut self, o: &RollupCounts) {
         self.new_leads += o.new_leads;
+        self.outbound_leads += o.outbound_leads;
+        self.cpl_leads += o.cpl_leads;
         self.submissions += o.submissions;
         self.mqls += o.mqls;
         self.sqls += o.sqls;
@@ -107,6 +121,13 @@ pub fn day_rollups(
         let row = rows
             .entry(key(&lead.source, lead.channel.as_str(), &lead.campaign))
             .or_default();
+        if let Some(cpl) = fixed_cpl_micros.get(&lead.source) {
+            row.spend_micros += cpl;
+        }
+        if lead.direction == Direction::Outbound {
+            row.outbound_leads += 1;
+            continue;
+        }
         row.new_leads += 1;
         row.mqls += u64::from(lead.stage >= Stage::Mql);
         row.sqls += u64::from(lead.stage >= Stage::Sql);
@@ -125,11 +146,11 @@ pub fn day_rollups(
             let minutes = (contacted - lead.created_at).num_minutes().max(0) as u64;
             row.ttft_minutes.push(minutes);
         }
-        if let Some(cpl) = fixed_cpl_micros.get(&lead.source) {
-            row.spend_micros += cpl;
-        }
     }
-    for t in touches.iter().filter(|t| !t.is_test) {
+    for t in touches
+        .iter()
+        .filter(|t| !t.is_test && t.direction == Direction::Inbound)
+    {
         let row = rows
             .entry(key(&t.source, t.channel.as_str(), &t.campaign))
             .or_default();
@@ -155,6 +176,14 @@ pub fn day_rollups(
         rows.entry(key(&s.source, &s.channel, &s.campaign))
             .or_default()
             .spend_micros += s.amount_micros;
+    }
+    for row in rows.values_mut() {
+        row.cpl_leads = row.new_leads
+            + if row.spend_micros > 0 {
+                row.outbound_leads
+            } else {
+                0
+            };
     }
     rows
 }
@@ -186,6 +215,7 @@ impl GroupBy {
 pub struct MetricsRow {
     pub key: String,
     pub new_leads: u64,
+    pub outbound_leads: u64,
     pub submissions: u64,
     pub mqls: u64,
     pub sqls: u64,
@@ -230,6 +260,7 @@ pub fn to_row(key: String, c: &RollupCounts) -> MetricsRow {
     MetricsRow {
         key,
         new_leads: c.new_leads,
+        outbound_leads: c.outbound_leads,
         submissions: c.submissions,
         mqls: c.mqls,
         sqls: c.sqls,
@@ -237,7 +268,7 @@ pub fn to_row(key: String, c: &RollupCounts) -> MetricsRow {
         conversion_rate: ratio(c.customers, c.new_leads),
         mql_to_sql_rate: ratio(c.sqls, c.mqls),
         spend: (spend * 100.0).round() / 100.0,
-        cpl: (c.new_leads > 0).then(|| (spend / c.new_leads as f64 * 100.0).round() / 100.0),
+        cpl: (c.cpl_leads > 0).then(|| (spend / c.cpl_leads as f64 * 100.0).round() / 100.0),
         avg_score: (c.scored > 0).then(|| round4(c.score_sum as f64 / c.scored as f64)),
         hot: c.hot,
         warm: c.warm,
@@ -313,6 +344,7 @@ mod tests {
         };
         let c = |leads, customers, spend| RollupCounts {
             new_leads: leads,
+            cpl_leads: leads,
             customers,
             spend_micros: spend,
             mqls: leads,

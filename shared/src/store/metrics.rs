@@ -175,9 +175,11 @@ fn rollup_item(k: &GroupKey, c: &RollupCounts) -> Item {
     item
 }
 
-fn counts(c: &RollupCounts) -> [(&'static str, u64); 14] {
+fn counts(c: &RollupCounts) -> [(&'static str, u64); 16] {
     [
         ("new_leads", c.new_leads),
+        ("outbound_leads", c.outbound_leads),
+        ("cpl_leads", c.cpl_leads),
         ("submissions", c.submissions),
         ("mqls", c.mqls),
         ("sqls", c.sqls),
@@ -204,6 +206,10 @@ fn rollup_from(i: &Item) -> Option<(GroupKey, RollupCounts)> {
     let g = |name: &str| get_n::<u64>(i, name).unwrap_or(0);
     let c = RollupCounts {
         new_leads: g("new_leads"),
+        outbound_leads: g("outbound_leads"),
+        // Rows computed before outbound leads were counted apart: every lead was in new_leads
+        // and in the cost per lead.
+        cpl_leads: get_n(i, "cpl_leads").unwrap_or_else(|| g("new_leads")),
         submissions: g("submissions"),
         mqls: g("mqls"),
         sqls: g("sqls"),
