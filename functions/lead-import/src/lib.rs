@@ -447,7 +447,7 @@ async fn import(
                     if !state.store.start_import(&p).await? {
                         return Ok(Step::Superseded);
                     }
-                    (p, parser, body)
+                    (p, *parser, body)
                 }
             }
         }
@@ -551,21 +551,21 @@ async fn import(
 /// The next row, reading more of the object as needed; `None` at its end.
 async fn next_record(parser: &mut Parser, body: &mut Body) -> Result<Option<Record>, ImportError> {
     loop {
-        if let Some(r) = parser.next() {
+        if let Some(r) = parser.next_row() {
             return Ok(Some(r));
         }
         match body.next().await? {
             Some(bytes) => parser.push(&bytes),
             None => {
                 parser.finish();
-                return Ok(parser.next());
+                return Ok(parser.next_row());
             }
         }
     }
 }
 
 enum Begun {
-    Ready(ImportProgress, Parser, Body),
+    Ready(ImportProgress, Box<Parser>, Body),
     Refused(ImportProgress),
 }
 
@@ -653,7 +653,7 @@ async fn begin(file: &FileRef, opened: Opened, lease: &Lease) -> Result<Begun, I
         progress.next_row = 2;
     }
     progress.offset = parser.offset();
-    Ok(Begun::Ready(progress, parser, body))
+    Ok(Begun::Ready(progress, Box::new(parser), body))
 }
 
 enum RowOutcome {

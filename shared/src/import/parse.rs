@@ -120,7 +120,7 @@ pub struct Record {
 }
 
 /// A push parser: [`Parser::push`] bytes as they arrive, [`Parser::finish`] at the end of the
-/// stream, and take rows with [`Parser::next`] until it answers `None` (more input needed, or
+/// stream, and take rows with [`Parser::next_row`] until it answers `None` (more input needed, or
 /// the end). Blank lines are skipped.
 pub struct Parser {
     shape: Shape,
@@ -184,7 +184,7 @@ impl Parser {
     }
 
     /// The next complete row, or `None` when more input is needed or the stream is done.
-    pub fn next(&mut self) -> Option<Record> {
+    pub fn next_row(&mut self) -> Option<Record> {
         match self.shape {
             Shape::Csv { .. } => self.next_csv(),
             Shape::JsonLines => self.next_line(),
@@ -377,12 +377,12 @@ mod tests {
         let mut out = Vec::new();
         for c in data.chunks(chunk.max(1)) {
             p.push(c);
-            while let Some(r) = p.next() {
+            while let Some(r) = p.next_row() {
                 out.push(r);
             }
         }
         p.finish();
-        while let Some(r) = p.next() {
+        while let Some(r) = p.next_row() {
             out.push(r);
         }
         out
@@ -448,7 +448,7 @@ mod tests {
             let mut p = Parser::new(SEMI, from as u64);
             p.push(&data[from..]);
             p.finish();
-            let first = p.next().unwrap();
+            let first = p.next_row().unwrap();
             assert_eq!(cells(&first), ["b@x.io", "plain"]);
             assert_eq!(first.end, r[2].end);
         }
