@@ -83,20 +83,7 @@ impl ImportState {
         sqs: aws_sdk_sqs::Client,
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<ImportState, String> {
-        let num = |name: &str, lo: u64, hi: u64| -> Result<Option<u64>, String> {
-            match get(name).filter(|v| !v.trim().is_empty()) {
-                None => Ok(None),
-                Some(v) => v
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|x| (lo..=hi).contains(x))
-                    .map(Some)
-                    .ok_or_else(|| {
-                        format!("{name} {v:?} must be a whole number from {lo} to {hi}")
-                    }),
-            }
-        };
+        let num = |name: &str, lo, hi| leadflow::config::bounded_number(&get, name, lo, hi);
         Ok(ImportState {
             store: store.with_pepper(leadflow::privacy::Pepper::privacy(&get)?),
             normalize: NormalizeConfig::from_lookup(&get)?,

@@ -122,15 +122,31 @@ impl Store {
     /// Records a new import (running, or failed at its header); false when it exists already
     /// (another attempt started it first).
     pub async fn start_import(&self, p: &ImportProgress) -> Result<bool, StoreError> {
-        let res = self
+        self.put_if(progress_item(p), "attribute_not_exists(pk)", &[], &[])
+            .await
+    }
+
+    /// One PutItem under `condition`: false when the condition failed.
+    async fn put_if(
+        &self,
+        item: Item,
+        condition: &str,
+        names: &[(&str, &str)],
+        values: &[(&str, AttributeValue)],
+    ) -> Result<bool, StoreError> {
+        let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(progress_item(p)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match res {
+            .set_item(Some(item))
+            .condition_expression(condition);
+        for (k, v) in names {
+            put = put.expression_attribute_names(*k, *v);
+        }
+        for (k, v) in values {
+            put = put.expression_attribute_values(*k, v.clone());
+        }
+        match put.send().await {
             Ok(_) => Ok(true),
             Err(e)
                 if e.as_service_error()
@@ -143,8 +159,9 @@ impl Store {
     }
 
     /// Saves a chunk: the progress after it, conditioned on the checkpoint still being at
-    /// `from_offset`, running and leased to `owner`, with the chunk's row errors (one item, keyed by the chunk's
-    /// first row) in the same transaction. False: another invocation saved these rows first.
+    /// `from_offset`, running and leased to `owner`, with the chunk's row errors (one item,
+    /// keyed by the chunk's first row) in the same transaction. False: another invocation saved
+    /// these rows first.
     pub async fn save_import(
         &self,
         p: &ImportProgress,
@@ -165,28 +182,9 @@ impl Store {
             (":me", s(owner)),
         ];
         if errors.is_empty() {
-            let mut put = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(progress_item(p)))
-                .condition_expression(condition);
-            for (k, v) in names {
-                put = put.expression_attribute_names(k, v);
-            }
-            for (k, v) in values {
-                put = put.expression_attribute_values(k, v);
-            }
-            return match put.send().await {
-                Ok(_) => Ok(true),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-                {
-                    Ok(false)
-                }
-                Err(e) => Err(StoreError::sdk("PutItem", e)),
-            };
+            return self
+                .put_if(progress_item(p), condition, &names, &values)
+                .await;
         }
         let mut progress = Put::builder()
             .table_name(&self.table)
@@ -242,17 +240,8 @@ impl Store {
 
     /// Every row error of an import, in row order.
     pub async fn import_errors(&self, file_id: &str) -> Result<Vec<RowError>, StoreError> {
-        let pk = keys::import_pk(file_id);
         let items = self
-            .query_all(|| {
-                self.client
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-                    .expression_attribute_values(":pk", s(pk.clone()))
-                    .expression_attribute_values(":p", s(keys::IMPORT_ERRORS_SK_PREFIX))
-                    .consistent_read(true)
-            })
+            .partition_prefix(&keys::import_pk(file_id), keys::IMPORT_ERRORS_SK_PREFIX)
             .await?;
         let mut out = Vec::new();
         for item in &items {
