@@ -69,16 +69,18 @@ start_dynamodb() {
 }
 
 # Starts moto's server for what DynamoDB Local does not serve: EventBridge (rescore publishes
-# there) and SQS (a rule's target, to read the published events back). Exports the SDK's
-# standard AWS_ENDPOINT_URL_EVENTBRIDGE and AWS_ENDPOINT_URL_SQS.
+# there), SQS (a rule's target, to read the published events back; lead-import's queue) and S3
+# (the import bucket). Exports the SDK's standard AWS_ENDPOINT_URL_EVENTBRIDGE,
+# AWS_ENDPOINT_URL_SQS and AWS_ENDPOINT_URL_S3.
 start_events() {
   local port
   port=$(free_port)
   setsid "$ROOT/.venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$LOCAL_DIR/moto.log" 2>&1 &
   PIDS+=($!)
-  wait_for_port "$port" "moto_server (EventBridge, SQS)" 60 "$!"
+  wait_for_port "$port" "moto_server (EventBridge, SQS, S3)" 60 "$!"
   export AWS_ENDPOINT_URL_EVENTBRIDGE="http://127.0.0.1:$port" AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$port"
-  echo "EventBridge + SQS (moto_server): $AWS_ENDPOINT_URL_EVENTBRIDGE (log: .local/moto.log)"
+  export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$port"
+  echo "EventBridge + SQS + S3 (moto_server): $AWS_ENDPOINT_URL_EVENTBRIDGE (log: .local/moto.log)"
 }
 
 # Starts the Graph API and LinkedIn API stand-ins (scripts/platform-apis) serving the sample
@@ -134,6 +136,12 @@ ENV
       >>"$LOCAL_DIR/functions.env"
   else
     echo "EVENT_BUS_NAME=" >>"$LOCAL_DIR/functions.env"
+  fi
+  # lead-import: the local S3 and its queue (start_events; IMPORT_QUEUE_URL from
+  # scripts/local-s3 setup), when the caller set them up.
+  if [ -n "${IMPORT_QUEUE_URL:-}" ]; then
+    printf 'AWS_ENDPOINT_URL_S3=%s\nAWS_ENDPOINT_URL_SQS=%s\nIMPORT_QUEUE_URL=%s\n' \
+      "$AWS_ENDPOINT_URL_S3" "$AWS_ENDPOINT_URL_SQS" "$IMPORT_QUEUE_URL" >>"$LOCAL_DIR/functions.env"
   fi
   cat "$ROOT/events/local.env" >>"$LOCAL_DIR/functions.env"
 }

@@ -150,6 +150,25 @@ pub fn table_name() -> Result<String, String> {
     required_env("TABLE_NAME")
 }
 
+/// An optional whole-number setting within `lo..=hi` (blank: unset), with an error naming it.
+pub fn bounded_number(
+    get: impl Fn(&str) -> Option<String>,
+    name: &str,
+    lo: u64,
+    hi: u64,
+) -> Result<Option<u64>, String> {
+    match get(name).filter(|v| !v.trim().is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|x| (lo..=hi).contains(x))
+            .map(Some)
+            .ok_or_else(|| format!("{name} {v:?} must be a whole number from {lo} to {hi}")),
+    }
+}
+
 /// Splits a comma-separated list variable, trimming blanks.
 pub fn list_env(name: &str) -> Vec<String> {
     std::env::var(name)

@@ -10,6 +10,7 @@ pub mod consent;
 pub mod edge;
 pub mod events;
 pub mod fields;
+pub mod import;
 pub mod ingest;
 pub mod lambda_time;
 pub mod limits;

@@ -2,14 +2,20 @@
 //! created that day and the touchpoints of that day, and their aggregation for reporting.
 //!
 //! Definitions (docs/api.md, "Metrics definitions"):
-//! - new leads: people (leads) first seen that day; submissions: touchpoints that day.
+//! - new leads: inbound people (leads) first seen that day; submissions: inbound touchpoints
+//!   that day. Outbound leads (prospects the team bought or built: `direction = outbound`) are
+//!   counted apart, as `outbound_leads`, and in none of the inbound figures (stages, scores,
+//!   time to first touch); their touches are not submissions.
 //! - mqls / sqls / customers: of that day's new leads, how many have reached the stage so far
 //!   (a cohort: the numbers grow as leads convert later, which is why recent days are
 //!   recomputed every day).
 //! - conversion rate (cohort): customers / new leads; MQL to SQL rate: sqls / mqls.
 //! - spend: reported ad spend for the day x source x campaign, plus a fixed cost per lead for
 //!   sources configured with one, summed per currency (never across currencies); cost per
-//!   lead: spend / new leads, per currency.
+//!   lead, per currency: spend / (new leads + the outbound leads of groups that carry spend).
+//!   Outbound leads count in cost per lead only where spend is attached to their source x
+//!   channel x campaign (a bought list's price, a fixed cost per lead of their source);
+//!   otherwise they cost nothing and dilute nothing.
 //! - time to first touch: first sales contact - lead creation, P50 and P95 in minutes.
 //! - lead velocity rate (monthly): (MQLs this month - last month) / last month.
 //! - test leads and touchpoints (`is_test`) are left out.
@@ -20,7 +26,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::limits::label;
-use crate::model::{Lead, Stage, Temperature, TouchKind, Touchpoint};
+use crate::model::{Direction, Lead, Stage, Temperature, TouchKind, Touchpoint};
 
 /// The largest spend one entry may report: a billion units of its currency (in micros).
 pub const MAX_SPEND_MICROS: i64 = 1_000_000_000 * 1_000_000;
@@ -77,7 +83,13 @@ pub struct GroupKey {
 /// any grouping add up exactly.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RollupCounts {
+    /// Inbound leads created that day.
     pub new_leads: u64,
+    /// Outbound leads created that day (imported prospect lists).
+    pub outbound_leads: u64,
+    /// The leads cost per lead divides by: new leads, plus outbound leads in a group that
+    /// carries spend. Stored, so it adds across groups.
+    pub cpl_leads: u64,
     pub submissions: u64,
     pub mqls: u64,
     pub sqls: u64,
@@ -101,6 +113,8 @@ pub struct RollupCounts {
 impl RollupCounts {
     pub fn add(&mut self, o: &RollupCounts) {
         self.new_leads += o.new_leads;
+        self.outbound_leads += o.outbound_leads;
+        self.cpl_leads += o.cpl_leads;
         self.submissions += o.submissions;
         self.mqls += o.mqls;
         self.sqls += o.sqls;
@@ -129,6 +143,7 @@ pub struct DayLead {
     pub channel: String,
     pub campaign: String,
     pub is_test: bool,
+    pub direction: Direction,
     pub stage: Stage,
     pub score: Option<u32>,
     pub temperature: Option<Temperature>,
@@ -143,6 +158,7 @@ impl From<&Lead> for DayLead {
             channel: l.channel.as_str().to_string(),
             campaign: l.campaign.clone(),
             is_test: l.is_test,
+            direction: l.direction,
             stage: l.stage,
             score: l.score,
             temperature: l.temperature,
@@ -159,6 +175,7 @@ pub struct DayTouch {
     pub channel: String,
     pub campaign: String,
     pub is_test: bool,
+    pub direction: Direction,
     pub kind: TouchKind,
     /// A review's 1-5 rating (reviews only).
     pub rating: Option<u64>,
@@ -171,6 +188,7 @@ impl From<&Touchpoint> for DayTouch {
             channel: t.channel.as_str().to_string(),
             campaign: t.campaign.clone(),
             is_test: t.is_test,
+            direction: t.direction,
             kind: t.kind,
             rating: t
                 .custom
@@ -228,6 +246,14 @@ impl<'a> DayRollup<'a> {
         let cpl = self.fixed_cpl.micros_by_source.get(&lead.source).copied();
         let currency = self.fixed_cpl.currency.clone();
         let row = self.row(&lead.source, &lead.channel, &lead.campaign);
+        if let Some(cpl) = cpl {
+            let sum = row.spend_micros.entry(currency).or_default();
+            *sum = sum.saturating_add(cpl);
+        }
+        if lead.direction == Direction::Outbound {
+            row.outbound_leads += 1;
+            return;
+        }
         row.new_leads += 1;
         row.mqls += u64::from(lead.stage >= Stage::Mql);
         row.sqls += u64::from(lead.stage >= Stage::Sql);
@@ -246,15 +272,11 @@ impl<'a> DayRollup<'a> {
             let minutes = (contacted - lead.created_at).num_minutes().max(0) as u64;
             row.ttft_minutes.push(minutes);
         }
-        if let Some(cpl) = cpl {
-            let sum = row.spend_micros.entry(currency).or_default();
-            *sum = sum.saturating_add(cpl);
-        }
     }
 
     /// A touchpoint that occurred this day.
     pub fn add_touch(&mut self, t: &DayTouch) {
-        if t.is_test {
+        if t.is_test || t.direction == Direction::Outbound {
             return;
         }
         let row = self.row(&t.source, &t.channel, &t.campaign);
@@ -284,6 +306,8 @@ impl<'a> DayRollup<'a> {
     pub fn finish(mut self) -> BTreeMap<GroupKey, RollupCounts> {
         for row in self.rows.values_mut() {
             row.ttft_minutes.sort_unstable();
+            let carries_spend = row.spend_micros.values().any(|m| *m > 0);
+            row.cpl_leads = row.new_leads + if carries_spend { row.outbound_leads } else { 0 };
         }
         self.rows
     }
@@ -329,6 +353,7 @@ impl GroupBy {
 pub struct MetricsRow {
     pub key: String,
     pub new_leads: u64,
+    pub outbound_leads: u64,
     pub submissions: u64,
     pub mqls: u64,
     pub sqls: u64,
@@ -380,10 +405,10 @@ pub fn to_row(key: String, c: &RollupCounts) -> MetricsRow {
         .iter()
         .map(|(k, m)| (k.clone(), cents(*m)))
         .collect();
-    let cpl_by_currency: BTreeMap<String, f64> = if c.new_leads > 0 {
+    let cpl_by_currency: BTreeMap<String, f64> = if c.cpl_leads > 0 {
         c.spend_micros
             .iter()
-            .map(|(k, m)| (k.clone(), cents(m / c.new_leads as i64)))
+            .map(|(k, m)| (k.clone(), cents(m / c.cpl_leads as i64)))
             .collect()
     } else {
         BTreeMap::new()
@@ -394,6 +419,7 @@ pub fn to_row(key: String, c: &RollupCounts) -> MetricsRow {
     MetricsRow {
         key,
         new_leads: c.new_leads,
+        outbound_leads: c.outbound_leads,
         submissions: c.submissions,
         mqls: c.mqls,
         sqls: c.sqls,

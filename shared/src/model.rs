@@ -114,6 +114,9 @@ crate::named_enum! {
         MeetingBooked = "meeting_booked", MeetingCanceled = "meeting_canceled", Event = "event",
         ReferralGiven = "referral_given", ReferralReceived = "referral_received", Review = "review",
         Visit = "visit",
+        /// On a list imported without any engagement of the person (an outbound prospect
+        /// list): recorded for the history, worth no engagement points.
+        ListImport = "list_import",
     }
 }
 
@@ -220,6 +223,10 @@ pub struct Submission {
     pub channel_hint: Option<Channel>,
     /// The platform name used as source when UTMs name none (e.g. `google_ads`).
     pub source_hint: Option<String>,
+    /// The direction when the sender knows it (an imported list says inbound or outbound);
+    /// otherwise it is read from `utm_medium` ([`crate::classify`]).
+    #[serde(default)]
+    pub direction_hint: Option<Direction>,
     /// Answers to questions that are not contact fields, by question key.
     pub custom: BTreeMap<String, String>,
     /// Platform test deliveries: stored, flagged, left out of metrics.
@@ -244,6 +251,7 @@ impl Submission {
             attribution: Attribution::default(),
             channel_hint: None,
             source_hint: None,
+            direction_hint: None,
             custom: BTreeMap::new(),
             is_test: false,
         }

@@ -401,12 +401,16 @@ pub fn normalize(
         job_title: tidy(input.job_title),
         country,
     };
-    let classification = classify(
+    let mut classification = classify(
         &sub.attribution,
         sub.channel_hint,
         sub.source_hint.as_deref(),
         &sub.provider,
     );
+    // The sender's word on direction (an imported list) beats what the UTMs suggest.
+    if let Some(direction) = sub.direction_hint {
+        classification.direction = direction;
+    }
     Ok(NormalizedSubmission {
         provider: sub.provider,
         delivery: sub.delivery,

@@ -78,20 +78,7 @@ impl RescoreState {
         publisher: Option<Publisher>,
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<RescoreState, String> {
-        let num = |name: &str, lo: u64, hi: u64| -> Result<Option<u64>, String> {
-            match get(name).filter(|v| !v.trim().is_empty()) {
-                None => Ok(None),
-                Some(v) => v
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|x| (lo..=hi).contains(x))
-                    .map(Some)
-                    .ok_or_else(|| {
-                        format!("{name} {v:?} must be a whole number from {lo} to {hi}")
-                    }),
-            }
-        };
+        let num = |name: &str, lo, hi| leadflow::config::bounded_number(&get, name, lo, hi);
         Ok(RescoreState {
             store,
             publisher,

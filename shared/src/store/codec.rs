@@ -205,7 +205,7 @@ fn touch_summary_from(m: Option<&Item>) -> Option<TouchSummary> {
     })
 }
 
-fn direction_from(v: Option<String>) -> Direction {
+pub(super) fn direction_from(v: Option<String>) -> Direction {
     match v.as_deref() {
         Some("outbound") => Direction::Outbound,
         _ => Direction::Inbound,

@@ -13,6 +13,7 @@
 //! | q. filing     | `QREF#<identity pk>`        | `Q#<quarantine id>`         |                     |                           |
 //! | suppression   | `SUPPRESS#<hmac>`           | `#SUPPRESS`                 |                     |                           |
 //! | erasure       | `ERASURE#<lead_id>`         | `#RECEIPT`                  |                     |                           |
+//! | import        | `IMPORT#<file id>`          | `#IMPORT`, `ERR#<row>`      |                     |                           |
 //!
 //! Touchpoints share their lead's partition: one Query reads a lead with its history, and a
 //! parallel Scan segment sees a lead and its touchpoints together (segments split by pk).
@@ -72,11 +73,12 @@ pub const GSI2_SK: &str = "gsi2sk";
 pub const DAY_SHARDS: u32 = 16;
 /// What gsi2 projects besides the keys: exactly the attributes the rollup reads
 /// (`metrics::day_lead_from`, `day_touch_from`); the template's `NonKeyAttributes` must match.
-pub const DAY_INDEX_PROJECTION: [&str; 11] = [
+pub const DAY_INDEX_PROJECTION: [&str; 12] = [
     "source",
     "channel",
     "campaign",
     "is_test",
+    "direction",
     "stage",
     "score",
     "temperature",
@@ -222,6 +224,20 @@ pub const ERASURE_SK: &str = "#RECEIPT";
 
 pub fn erasure_pk(lead_id: &str) -> String {
     format!("ERASURE#{lead_id}")
+}
+
+/// A list import (lead-import): `IMPORT#<file id>` (SHA-256 of bucket, key and version) with
+/// its checkpoint `#IMPORT` and its row errors, one item per chunk, `ERR#<first row, 12 digits>`
+/// (sorted by row).
+pub const IMPORT_SK: &str = "#IMPORT";
+pub const IMPORT_ERRORS_SK_PREFIX: &str = "ERR#";
+
+pub fn import_pk(file_id: &str) -> String {
+    format!("IMPORT#{file_id}")
+}
+
+pub fn import_errors_sk(first_row: u64) -> String {
+    format!("{IMPORT_ERRORS_SK_PREFIX}{first_row:012}")
 }
 
 /// Time-ordered unique ids (UUIDv7): lead ids, touch ids, quarantine ids.

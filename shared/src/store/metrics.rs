@@ -290,6 +290,7 @@ fn day_lead_from(i: &Item) -> Option<DayLead> {
         channel: get_s(i, "channel").unwrap_or_else(|| "other".into()),
         campaign: get_s(i, "campaign").unwrap_or_default(),
         is_test: get_bool(i, "is_test"),
+        direction: super::codec::direction_from(get_s(i, "direction")),
         stage: get_s(i, "stage")
             .and_then(|s| Stage::parse(&s))
             .unwrap_or(Stage::Lead),
@@ -307,6 +308,7 @@ fn day_touch_from(i: &Item) -> Option<DayTouch> {
         channel: get_s(i, "channel").unwrap_or_else(|| "other".into()),
         campaign: get_s(i, "campaign").unwrap_or_default(),
         is_test: get_bool(i, "is_test"),
+        direction: super::codec::direction_from(get_s(i, "direction")),
         kind,
         // gsi2 projects `review_rating`; an item read through gsi1 before the backfill wrote
         // it still has the answer.
@@ -341,9 +343,11 @@ fn rollup_item(k: &GroupKey, c: &RollupCounts) -> Item {
     item
 }
 
-fn counts(c: &RollupCounts) -> [(&'static str, u64); 14] {
+fn counts(c: &RollupCounts) -> [(&'static str, u64); 16] {
     [
         ("new_leads", c.new_leads),
+        ("outbound_leads", c.outbound_leads),
+        ("cpl_leads", c.cpl_leads),
         ("submissions", c.submissions),
         ("mqls", c.mqls),
         ("sqls", c.sqls),
@@ -370,6 +374,10 @@ fn rollup_from(i: &Item) -> Option<(GroupKey, RollupCounts)> {
     let g = |name: &str| get_n::<u64>(i, name).unwrap_or(0);
     let c = RollupCounts {
         new_leads: g("new_leads"),
+        outbound_leads: g("outbound_leads"),
+        // Rows computed before outbound leads were counted apart: every lead was in new_leads
+        // and in the cost per lead.
+        cpl_leads: get_n(i, "cpl_leads").unwrap_or_else(|| g("new_leads")),
         submissions: g("submissions"),
         mqls: g("mqls"),
         sqls: g("sqls"),

@@ -5,7 +5,8 @@
 //! by id, `announcements` what the stream function announced (and decoding stream images),
 //! `phones` the re-normalization of refused phone numbers, `export` the lead export's
 //! paged Scan, `rescore` the scores and run
-//! checkpoints, `referrals`, `reviews`, `sales`, `metrics`, `calls` the dashboard's call list).
+//! checkpoints, `referrals`, `reviews`, `sales`, `metrics`, `calls` the dashboard's call list,
+//! `imports` the list imports' checkpoints and row errors).
 //! Tests read raw items through the `test-support` feature's typed helpers (`test_support`),
 //! never a client of their own.
 
@@ -15,6 +16,7 @@ mod calls;
 pub(crate) mod codec;
 mod erasure;
 mod export;
+mod imports;
 mod ingest;
 pub(crate) mod keys;
 mod metrics;
@@ -39,6 +41,7 @@ pub use announcements::{
 pub use calls::{CallCandidate, CallContact, CallList, MAX_PAGES_PER_DAY};
 pub use erasure::ErasureReceipt;
 pub use export::{ExportFilter, ExportPage, ExportPosition};
+pub use imports::ImportClaim;
 pub use keys::{new_id, ts, DAY_INDEX_PROJECTION};
 pub use metrics::DayIndex;
 pub use migration::BackfillReport;

@@ -212,6 +212,25 @@ impl Store {
         .await
     }
 
+    /// The items of one partition whose sort key starts with `prefix`, in order (consistent,
+    /// paged).
+    pub(crate) async fn partition_prefix(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        self.query_all(|| {
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":p", s(prefix))
+                .consistent_read(true)
+        })
+        .await
+    }
+
     /// Every item of one gsi1 partition, in gsi1sk order (paged Query on the index, eventually
     /// consistent like every index read).
     pub(crate) async fn index_partition(&self, gsi1pk: &str) -> Result<Vec<Item>, StoreError> {

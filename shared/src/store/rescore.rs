@@ -643,15 +643,7 @@ impl Store {
     /// A lead's score changes, oldest first (1 Query).
     pub async fn score_changes(&self, lead_id: &str) -> Result<Vec<ScoreChange>, StoreError> {
         let items = self
-            .query_all(|| {
-                self.client
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-                    .expression_attribute_values(":pk", s(keys::lead_pk(lead_id)))
-                    .expression_attribute_values(":p", s(keys::SCORE_CHANGE_SK_PREFIX))
-                    .consistent_read(true)
-            })
+            .partition_prefix(&keys::lead_pk(lead_id), keys::SCORE_CHANGE_SK_PREFIX)
             .await?;
         Ok(items
             .iter()

@@ -5,13 +5,39 @@
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use futures_util::stream::{self, TryStreamExt};
 
-use super::codec::{s, Item};
+use super::codec::{get_s, s, Item};
 use super::{keys, Store, StoreError};
+use crate::model::{Lead, Touchpoint};
 
 /// BatchWriteItem takes at most 25 items per request.
 const BATCH: usize = 25;
 
 impl Store {
+    /// The leads created on a UTC day, whole (tests: what an import or a seed stored), from a
+    /// Scan: independent of the day indexes under test.
+    pub async fn leads_created_on(&self, day: &str) -> Result<Vec<Lead>, StoreError> {
+        Ok(self
+            .scan_table()
+            .await?
+            .iter()
+            .filter(|i| get_s(i, keys::SK).as_deref() == Some(keys::LEAD_SK))
+            .filter_map(super::codec::lead_from)
+            .filter(|l| l.created_at.date_naive().to_string() == day)
+            .collect())
+    }
+
+    /// The touchpoints that occurred on a UTC day, whole, from a Scan.
+    pub async fn touches_on(&self, day: &str) -> Result<Vec<Touchpoint>, StoreError> {
+        Ok(self
+            .scan_table()
+            .await?
+            .iter()
+            .filter(|i| get_s(i, keys::SK).is_some_and(|sk| sk.starts_with(keys::TOUCH_SK_PREFIX)))
+            .filter_map(super::codec::touchpoint_from)
+            .filter(|t| t.occurred_at.date_naive().to_string() == day)
+            .collect())
+    }
+
     /// The lead item with every attribute, including those [`crate::model::Lead`] does not
     /// model (1 consistent GetItem).
     pub async fn raw_lead_item(&self, lead_id: &str) -> Result<Option<Item>, StoreError> {

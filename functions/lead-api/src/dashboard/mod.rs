@@ -68,4 +68,3 @@ pub async fn get(state: &ApiState, req: &InboundRequest) -> Result<Response, App
     }
     Ok(resp)
 }
-
