@@ -92,14 +92,27 @@ fn reuse_or_start(var: &str, what: &str, command: impl Fn(u16) -> String) -> Ser
     }
 }
 
-/// An SDK configuration with the production timeouts (`leadflow::config::sdk_timeouts`) pointed
-/// at a local server, with a fixed region and dummy credentials (the SDK signs requests even for
-/// a local server). Callers may change more (a bench's longer timeouts) before loading it. (The
-/// functions' own environment-based configuration, `leadflow::config::load_sdk_config`, is
-/// unit-tested in shared/src/config.rs and runs in scripts/run-local against the local servers.)
+/// An SDK configuration pointed at a local server, with a fixed region and dummy credentials
+/// (the SDK signs requests even for a local server). Callers may change more (a bench's longer
+/// timeouts) before loading it.
+///
+/// The production connect timeout (`leadflow::config::sdk_timeouts`), but the attempt and
+/// operation budgets stretched to 15 s / 60 s: DynamoDB Local on a loaded 2-core CI machine,
+/// serving every test binary's parallel tests, can take seconds where DynamoDB takes
+/// milliseconds (20 concurrent transactions on one person, 10,000-item seeds), and a test is
+/// about what is stored, not how fast. Timeouts and retries as faults are tested with
+/// `aws-smithy-mocks` and [`unreachable_store`]. (The functions' own environment-based
+/// configuration, `leadflow::config::load_sdk_config`, is unit-tested in shared/src/config.rs
+/// and runs in scripts/run-local against the local servers.)
 pub fn sdk_loader(endpoint: &str) -> aws_config::ConfigLoader {
+    let production = leadflow::config::sdk_timeouts();
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(production.connect_timeout().unwrap_or(Duration::from_secs(2)))
+        .operation_attempt_timeout(Duration::from_secs(15))
+        .operation_timeout(Duration::from_secs(60))
+        .build();
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(leadflow::config::sdk_timeouts())
+        .timeout_config(timeouts)
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
