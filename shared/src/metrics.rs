@@ -558,6 +558,7 @@ mod tests {
         };
         let c = |leads, customers, spend| RollupCounts {
             new_leads: leads,
+            cpl_leads: leads,
             customers,
             spend_micros: BTreeMap::from([("USD".to_string(), spend)]),
             mqls: leads,

@@ -107,7 +107,11 @@ fn reuse_or_start(var: &str, what: &str, command: impl Fn(u16) -> String) -> Ser
 pub fn sdk_loader(endpoint: &str) -> aws_config::ConfigLoader {
     let production = leadflow::config::sdk_timeouts();
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(production.connect_timeout().unwrap_or(Duration::from_secs(2)))
+        .connect_timeout(
+            production
+                .connect_timeout()
+                .unwrap_or(Duration::from_secs(2)),
+        )
         .operation_attempt_timeout(Duration::from_secs(15))
         .operation_timeout(Duration::from_secs(60))
         .build();

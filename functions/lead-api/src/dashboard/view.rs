@@ -292,6 +292,7 @@ mod tests {
     fn counts(leads: u64, mqls: u64, customers: u64, spend: i64) -> RollupCounts {
         RollupCounts {
             new_leads: leads,
+            cpl_leads: leads,
             mqls,
             customers,
             spend_micros: BTreeMap::from([("USD".to_string(), spend * 1_000_000)]),
