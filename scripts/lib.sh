@@ -84,8 +84,8 @@ start_events() {
 }
 
 # Starts the Graph API and LinkedIn API stand-ins (scripts/platform-apis) serving the sample
-# leads of events/platform-apis/; exports GRAPH_API_URL, LINKEDIN_API_URL and HUBSPOT_API_URL
-# for the functions.
+# leads of events/platform-apis/, and LinkedIn's token endpoint; exports GRAPH_API_URL,
+# LINKEDIN_API_URL, LINKEDIN_OAUTH_URL and HUBSPOT_API_URL for the functions.
 start_platform_apis() {
   local port
   port=$(free_port)
@@ -93,7 +93,7 @@ start_platform_apis() {
   PIDS+=($!)
   wait_for_port "$port" "platform API stand-ins" 30 "$!"
   export GRAPH_API_URL="http://127.0.0.1:$port/v21.0" LINKEDIN_API_URL="http://127.0.0.1:$port/rest"
-  export HUBSPOT_API_URL="http://127.0.0.1:$port"
+  export HUBSPOT_API_URL="http://127.0.0.1:$port" LINKEDIN_OAUTH_URL="http://127.0.0.1:$port/oauth/v2/accessToken"
   echo "Graph, LinkedIn and HubSpot API stand-ins: http://127.0.0.1:$port (log: .local/platform-apis.log)"
 }
 
@@ -127,6 +127,7 @@ TRUSTPILOT_KEY=local-trustpilot-key
 GRAPH_API_URL=${GRAPH_API_URL:-http://127.0.0.1:9/v21.0}
 LINKEDIN_API_URL=${LINKEDIN_API_URL:-http://127.0.0.1:9/rest}
 HUBSPOT_API_URL=${HUBSPOT_API_URL:-http://127.0.0.1:9}
+LINKEDIN_OAUTH_URL=${LINKEDIN_OAUTH_URL:-http://127.0.0.1:9/oauth/v2/accessToken}
 RUST_LOG=info
 ENV
   # rescore publishes to the local EventBridge (start_events + scripts/local-events) when there

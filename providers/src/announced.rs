@@ -115,11 +115,11 @@ pub(crate) fn short_message(message: Option<&str>) -> String {
         .collect()
 }
 
-/// The access token a platform API call needs; without one configured every lead is an
-/// authorization failure (quarantined, replayable once it is set).
 /// What a lead fetch answers.
 pub(crate) type Fetched = Result<Submission, FetchError>;
 
+/// The access token a platform API call needs; without one configured every lead is an
+/// authorization failure (quarantined, replayable once it is set).
 pub(crate) fn required_token(token: Option<&str>) -> Result<&str, FetchError> {
     token.ok_or(FetchError::Auth {
         status: 0,

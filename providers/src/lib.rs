@@ -23,6 +23,7 @@ pub mod announced;
 pub mod batch;
 mod config;
 mod error;
+pub mod oauth;
 mod parse;
 pub mod platform_api;
 mod provider;
@@ -114,6 +115,8 @@ pub struct Providers {
     config: RwLock<Arc<ProvidersConfig>>,
     rotation: Option<Rotation>,
     api: PlatformApi,
+    /// Access tokens minted with a refresh token ([`oauth`]).
+    tokens: oauth::Tokens,
 }
 
 /// Where rotated secrets come from: the secret, and the configuration it is laid over (read at
@@ -132,6 +135,7 @@ impl Providers {
             config: RwLock::new(Arc::new(config)),
             rotation: None,
             api,
+            tokens: oauth::Tokens::default(),
         }
     }
 
@@ -182,6 +186,21 @@ impl Providers {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The access tokens this process minted ([`Providers::access_token`]).
+    pub fn tokens(&self) -> &oauth::Tokens {
+        &self.tokens
+    }
+
+    /// The secret the configuration follows, when it rotates (minted tokens are written there).
+    fn rotating_secret(&self) -> Option<&Arc<Secrets>> {
+        self.rotation.as_ref().map(|r| &r.secrets)
+    }
+
+    /// Takes the secret's values in force now (after this process wrote to it).
+    async fn follow_rotation(&self) {
+        self.follow_secrets(false).await;
     }
 
     /// The platform API client (for [`Provider::fetch`]).

@@ -45,7 +45,8 @@ use leadflow::model::{Channel, Consent, DeliveryKey, Submission, TouchKind};
 use leadflow::signature::{self, SignatureError};
 use serde_json::{json, Value};
 
-use crate::announced::{code_text, refusal, required_token, short_message, Fetched};
+use crate::announced::{code_text, refusal, short_message, Fetched};
+use crate::oauth::RefreshGrant;
 
 /// When a delivery was received.
 type Time = chrono::DateTime<chrono::Utc>;
@@ -67,6 +68,46 @@ pub const ACCESS_TOKEN: Variable = Variable::optional_secret(
     "an OAuth token with r_marketing_leadgen_automation for the lead's account or page, to \
      fetch the leads (without it every lead is quarantined as platform_auth_failed)",
 );
+pub const ACCESS_TOKEN_EXPIRES_AT: Variable = Variable::setting(
+    "LINKEDIN_ACCESS_TOKEN_EXPIRES_AT",
+    "",
+    "RFC 3339 expiry of LINKEDIN_ACCESS_TOKEN (written with each refresh; blank = unknown, then \
+     the token is refreshed when the API refuses it)",
+);
+pub const REFRESH_TOKEN: Variable = Variable::optional_secret(
+    "LINKEDIN_REFRESH_TOKEN",
+    "the programmatic refresh token of the same authorization (LinkedIn gives one to approved \
+     Marketing Developer Platform apps; valid a year): keeps the access token alive",
+);
+pub const REFRESH_TOKEN_EXPIRES_AT: Variable = Variable::setting(
+    "LINKEDIN_REFRESH_TOKEN_EXPIRES_AT",
+    "",
+    "RFC 3339 expiry of LINKEDIN_REFRESH_TOKEN (a warning is logged 30 days before)",
+);
+pub const CLIENT_ID: Variable = Variable::optional_secret(
+    "LINKEDIN_CLIENT_ID",
+    "the LinkedIn app's Client ID (app > Auth), for token refreshes",
+);
+pub const DEFAULT_LINKEDIN_OAUTH_URL: &str = "https://www.linkedin.com/oauth/v2/accessToken";
+pub const OAUTH_URL: Variable = Variable::setting(
+    "LINKEDIN_OAUTH_URL",
+    DEFAULT_LINKEDIN_OAUTH_URL,
+    "LinkedIn's OAuth token endpoint (local stand-ins in tests and run-local)",
+);
+/// The access token is refreshed a week before it expires (it lives 60 days), so a quiet
+/// week without leads cannot let it lapse unnoticed.
+pub const GRANT: RefreshGrant = RefreshGrant {
+    provider: PROVIDER,
+    access_token: &ACCESS_TOKEN,
+    access_expires_at: &ACCESS_TOKEN_EXPIRES_AT,
+    refresh_token: &REFRESH_TOKEN,
+    refresh_expires_at: &REFRESH_TOKEN_EXPIRES_AT,
+    client_id: &CLIENT_ID,
+    client_secret: &CLIENT_SECRET,
+    token_url: &OAUTH_URL,
+    margin: chrono::Duration::days(7),
+    reauthorize_warning: chrono::Duration::days(30),
+};
 pub const DEFAULT_LINKEDIN_API_URL: &str = "https://api.linkedin.com/rest";
 pub const API_URL: Variable = Variable::setting(
     "LINKEDIN_API_URL",
@@ -86,7 +127,17 @@ pub const API_VERSION: Variable = Variable::setting(
 pub const PLATFORM: Platform = Platform::new(
     PROVIDER,
     &CLIENT_SECRET,
-    &[&CLIENT_SECRET, &ACCESS_TOKEN, &API_URL, &API_VERSION],
+    &[
+        &CLIENT_SECRET,
+        &ACCESS_TOKEN,
+        &API_URL,
+        &API_VERSION,
+        &ACCESS_TOKEN_EXPIRES_AT,
+        &REFRESH_TOKEN,
+        &REFRESH_TOKEN_EXPIRES_AT,
+        &CLIENT_ID,
+        &OAUTH_URL,
+    ],
     verify,
     Parse::Now(parse),
 )
@@ -287,28 +338,41 @@ pub fn parse(req: &InboundRequest) -> ProviderOutcome {
 }
 
 /// Reads one announced lead from the Lead Sync API. Without a configured token the lead cannot
-/// be read: an authorization failure (quarantined, replayable once it is set).
+/// be read: an authorization failure (quarantined, replayable once it is set). A token that is
+/// about to expire is refreshed first, and one the API refuses is refreshed and tried once more
+/// ([`crate::oauth`]).
 async fn fetch(providers: &Providers, announced: &AnnouncedLead, received_at: Time) -> Fetched {
     let lead: &Announced = announced.detail()?;
+    let token = providers.access_token(&GRANT).await?;
+    let data = match read_response(providers, &lead.response_id, &token).await {
+        Err(refused @ ApiError::Status { status: 401, .. }) => {
+            match providers.refreshed_token(&GRANT, &token).await? {
+                Some(fresh) => read_response(providers, &lead.response_id, &fresh).await,
+                None => Err(refused),
+            }
+        }
+        answer => answer,
+    }
+    .map_err(classify_linkedin)?;
+    Ok(lead_submission(lead, &data, received_at))
+}
+
+/// `GET /leadFormResponses/{id}` with the form projected in.
+async fn read_response(
+    providers: &Providers,
+    response_id: &str,
+    token: &str,
+) -> Result<Value, ApiError> {
     let config = providers.config();
-    let token = required_token(config.secret(&ACCESS_TOKEN))?;
     let bearer = format!("Bearer {token}");
     let base = config.setting(&API_URL);
-    let url = format!(
-        "{base}/leadFormResponses/{}?fields={RESPONSE_FIELDS}",
-        lead.response_id
-    );
+    let url = format!("{base}/leadFormResponses/{response_id}?fields={RESPONSE_FIELDS}");
     let headers = [
         ("authorization", bearer.as_str()),
         ("linkedin-version", config.setting(&API_VERSION)),
         ("x-restli-protocol-version", "2.0.0"),
     ];
-    let data = providers
-        .api()
-        .get_json(&url, &headers)
-        .await
-        .map_err(classify_linkedin)?;
-    Ok(lead_submission(lead, &data, received_at))
+    providers.api().get_json(&url, &headers).await
 }
 
 /// LinkedIn REST errors: `{"status", "serviceErrorCode", "code", "message"}`, sorted by status.
@@ -763,6 +827,188 @@ mod tests {
                 other => panic!("{id}: {other:?}"),
             }
         }
+    }
+
+    const REFRESH: &str = "test-linkedin-refresh-token";
+    const CLIENT_ID: &str = "test-linkedin-client-id";
+    const MINTED: &str = "test-linkedin-minted-token";
+
+    /// LinkedIn's API and OAuth token endpoint: the API accepts the configured token only when
+    /// it is `good` and the minted one; the token endpoint mints for the right refresh token,
+    /// client id and secret (`invalid_grant` otherwise), or is down when `token_down`.
+    fn oauth_handler(good: &'static str, token_down: bool) -> impl Fn(&Recorded) -> Reply {
+        move |req: &Recorded| {
+            if req.target == "/oauth/v2/accessToken" {
+                if token_down {
+                    return Reply::Json(503, "{}".into());
+                }
+                let form: Map<String, String> =
+                    form_urlencoded::parse(req.body.as_bytes()).into_owned().collect();
+                let wanted = [
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", REFRESH),
+                    ("client_id", CLIENT_ID),
+                    ("client_secret", SECRET),
+                ];
+                if req.method != "POST"
+                    || wanted.iter().any(|(k, v)| form.get(*k).map(String::as_str) != Some(v))
+                {
+                    return Reply::Json(
+                        400,
+                        r#"{"error":"invalid_grant","error_description":"The provided authorization grant or refresh token is invalid, expired or revoked"}"#.into(),
+                    );
+                }
+                return Reply::Json(
+                    200,
+                    format!(
+                        r#"{{"access_token":"{MINTED}","expires_in":5184000,"refresh_token":"{REFRESH}","refresh_token_expires_in":31103999}}"#
+                    ),
+                );
+            }
+            let bearer = req.headers.get("authorization").map(String::as_str);
+            if bearer == Some(&format!("Bearer {MINTED}")) || bearer == Some(&format!("Bearer {good}")) {
+                api_handler(&req.target)
+            } else {
+                Reply::Json(
+                    401,
+                    r#"{"status":401,"serviceErrorCode":65601,"code":"EXPIRED_ACCESS_TOKEN","message":"The token used in the request has expired"}"#.into(),
+                )
+            }
+        }
+    }
+
+    /// LinkedIn configured with a refresh token; `token` and its recorded expiry.
+    fn refreshing(api: &str, token: &str, expires_at: Option<DateTime<Utc>>) -> Providers {
+        let mut vars: Map<&str, String> = Map::from([
+            ("LINKEDIN_CLIENT_SECRET", SECRET.to_string()),
+            ("LINKEDIN_ACCESS_TOKEN", token.to_string()),
+            ("LINKEDIN_REFRESH_TOKEN", REFRESH.to_string()),
+            ("LINKEDIN_CLIENT_ID", CLIENT_ID.to_string()),
+            ("LINKEDIN_API_URL", format!("{api}/rest")),
+            ("LINKEDIN_OAUTH_URL", format!("{api}/oauth/v2/accessToken")),
+            ("PLATFORM_API_TIMEOUT_MS", "2000".to_string()),
+        ]);
+        if let Some(at) = expires_at {
+            vars.insert("LINKEDIN_ACCESS_TOKEN_EXPIRES_AT", at.to_rfc3339());
+        }
+        Providers::new(ProvidersConfig::from_lookup(|k| vars.get(k).cloned()))
+    }
+
+    async fn fetch_one(p: &Providers, id: &str) -> Fetched {
+        let out = p
+            .handle("linkedin", &signed(&notification(id, "CREATED"), false), at(0))
+            .await
+            .unwrap();
+        fetch_each(p, out).await.remove(0)
+    }
+
+    fn targets(api: &MockApi) -> Vec<String> {
+        api.requests()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.target.split('?').next().unwrap_or("")))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_is_refreshed_and_the_call_repeated_once() {
+        let api = MockApi::start_with_headers(oauth_handler("none", false)).await;
+        let p = refreshing(&api.base, "expired-token", None);
+        let s = fetch_one(&p, "lead-1").await.unwrap();
+        assert_eq!(s.contact.email.as_deref(), Some("kevjohonson@email.com"));
+        // The next lead uses the minted token straight away.
+        fetch_one(&p, "lead-2").await.unwrap();
+        assert_eq!(
+            targets(&api),
+            [
+                "GET /rest/leadFormResponses/lead-1",
+                "POST /oauth/v2/accessToken",
+                "GET /rest/leadFormResponses/lead-1",
+                "GET /rest/leadFormResponses/lead-2",
+            ]
+        );
+        let reqs = api.requests();
+        assert_eq!(
+            reqs[1].headers["content-type"],
+            "application/x-www-form-urlencoded"
+        );
+        assert_eq!(reqs[2].headers["authorization"], format!("Bearer {MINTED}"));
+        assert_eq!(p.tokens().refreshes(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_token_about_to_expire_is_refreshed_before_the_call() {
+        let api = MockApi::start_with_headers(oauth_handler(TOKEN, false)).await;
+        let soon = Utc::now() + chrono::Duration::days(2);
+        let p = refreshing(&api.base, TOKEN, Some(soon));
+        fetch_one(&p, "lead-1").await.unwrap();
+        assert_eq!(
+            targets(&api),
+            ["POST /oauth/v2/accessToken", "GET /rest/leadFormResponses/lead-1"]
+        );
+        assert_eq!(api.requests()[1].headers["authorization"], format!("Bearer {MINTED}"));
+
+        // A month left: no refresh.
+        let api = MockApi::start_with_headers(oauth_handler(TOKEN, false)).await;
+        let later = Utc::now() + chrono::Duration::days(30);
+        let p = refreshing(&api.base, TOKEN, Some(later));
+        fetch_one(&p, "lead-1").await.unwrap();
+        assert_eq!(targets(&api), ["GET /rest/leadFormResponses/lead-1"]);
+        assert_eq!(p.tokens().refreshes(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_failed_early_refresh_keeps_the_token_while_it_lasts() {
+        let api = MockApi::start_with_headers(oauth_handler(TOKEN, true)).await;
+        let soon = Utc::now() + chrono::Duration::days(2);
+        let p = refreshing(&api.base, TOKEN, Some(soon));
+        fetch_one(&p, "lead-1").await.unwrap();
+        assert_eq!(
+            targets(&api),
+            ["POST /oauth/v2/accessToken", "GET /rest/leadFormResponses/lead-1"]
+        );
+        assert_eq!(api.requests()[1].headers["authorization"], format!("Bearer {TOKEN}"));
+    }
+
+    #[tokio::test]
+    async fn concurrent_refusals_refresh_once() {
+        let api = MockApi::start_with_headers(oauth_handler("none", false)).await;
+        let p = refreshing(&api.base, "expired-token", None);
+        let ids: Vec<String> = (0..6).map(|i| format!("lead-{i}")).collect();
+        let all = futures_util::future::join_all(ids.iter().map(|id| fetch_one(&p, id))).await;
+        assert!(all.iter().all(Result::is_ok), "{all:?}");
+        assert_eq!(p.tokens().refreshes(), 1);
+        let posts = targets(&api).iter().filter(|t| t.starts_with("POST")).count();
+        assert_eq!(posts, 1);
+    }
+
+    #[tokio::test]
+    async fn a_dead_refresh_token_or_none_is_an_authorization_failure() {
+        let api = MockApi::start_with_headers(oauth_handler("none", false)).await;
+        let vars: Map<&str, String> = Map::from([
+            ("LINKEDIN_CLIENT_SECRET", SECRET.to_string()),
+            ("LINKEDIN_ACCESS_TOKEN", "expired-token".to_string()),
+            ("LINKEDIN_REFRESH_TOKEN", "revoked-refresh-token".to_string()),
+            ("LINKEDIN_CLIENT_ID", CLIENT_ID.to_string()),
+            ("LINKEDIN_API_URL", format!("{}/rest", api.base)),
+            ("LINKEDIN_OAUTH_URL", format!("{}/oauth/v2/accessToken", api.base)),
+        ]);
+        let p = Providers::new(ProvidersConfig::from_lookup(|k| vars.get(k).cloned()));
+        match fetch_one(&p, "lead-1").await {
+            Err(e @ FetchError::Auth { status: 400, .. }) => {
+                let text = e.to_string();
+                assert!(!text.contains("revoked-refresh-token") && !text.contains(SECRET));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Without a refresh token the API's refusal stands and nothing is asked of the
+        // token endpoint.
+        let api = MockApi::start_with_headers(oauth_handler("none", false)).await;
+        let p = providers(&api.base, 2_000);
+        assert!(matches!(
+            fetch_one(&p, "lead-1").await,
+            Err(FetchError::Auth { status: 401, .. })
+        ));
+        assert_eq!(targets(&api), ["GET /rest/leadFormResponses/lead-1"]);
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
-//! A small JSON `GET` client for the platform APIs that hold the lead data a webhook only points
-//! at (Meta's Graph API, LinkedIn's Lead Sync API).
+//! A small JSON client for the platform APIs that hold the lead data a webhook only points at
+//! (Meta's Graph API, LinkedIn's Lead Sync API): `GET` for the data, a form `POST` for OAuth
+//! token refreshes ([`crate::oauth`]).
 //!
 //! Built on the stack the AWS SDK already links into this binary: hyper 1 through hyper-util's
 //! pooled client, rustls with the aws-lc-rs provider through hyper-rustls, the system's root
@@ -13,15 +14,15 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ACCEPT, USER_AGENT};
-use http_body_util::{BodyExt, Empty, Limited};
+use http::header::{ACCEPT, CONTENT_TYPE, USER_AGENT};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde_json::Value;
 
-type HttpClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
+type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// A lead is a few KiB; anything far larger is not the answer we asked for.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -80,17 +81,36 @@ impl PlatformApi {
 
     /// `GET url` with `headers`, expecting a 2xx JSON answer.
     pub async fn get_json(&self, url: &str, headers: &[(&str, &str)]) -> Result<Value, ApiError> {
-        let uri: http::Uri = url.parse().map_err(|_| ApiError::BadUrl)?;
-        if !matches!(uri.scheme_str(), Some("http" | "https")) {
-            return Err(ApiError::BadUrl);
-        }
-        let mut builder = http::Request::get(uri)
+        let builder = http::Request::get(parse_url(url)?);
+        self.send(builder, headers, Bytes::new()).await
+    }
+
+    /// `POST url` with an `application/x-www-form-urlencoded` body of `form` (an OAuth token
+    /// request), expecting a 2xx JSON answer.
+    pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Result<Value, ApiError> {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let builder = http::Request::post(parse_url(url)?)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+        self.send(builder, &[], Bytes::from(body)).await
+    }
+
+    async fn send(
+        &self,
+        builder: http::request::Builder,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<Value, ApiError> {
+        let mut builder = builder
             .header(ACCEPT, "application/json")
             .header(USER_AGENT, "leadflow-form-webhook");
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
-        let request = builder.body(Empty::new()).map_err(|_| ApiError::BadUrl)?;
+        let request = builder
+            .body(Full::new(body))
+            .map_err(|_| ApiError::BadUrl)?;
         let client = self
             .client()
             .ok_or_else(|| ApiError::Transport("TLS client could not be set up".to_string()))?;
@@ -120,6 +140,15 @@ impl PlatformApi {
             .await
             .map_err(|_| ApiError::Timeout(self.timeout))?
     }
+}
+
+/// An `http://` or `https://` URL, else [`ApiError::BadUrl`].
+fn parse_url(url: &str) -> Result<http::Uri, ApiError> {
+    let uri: http::Uri = url.parse().map_err(|_| ApiError::BadUrl)?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err(ApiError::BadUrl);
+    }
+    Ok(uri)
 }
 
 /// The error and its causes on one line ("client error (Connect): tcp connect error: ...").

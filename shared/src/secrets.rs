@@ -42,6 +42,8 @@ pub enum SecretsError {
         stage: &'static str,
         reason: String,
     },
+    #[error("writing secret {id}: {reason}")]
+    Put { id: String, reason: String },
     #[error("secret {id} ({stage}) is not a JSON object of strings")]
     NotAnObject { id: String, stage: &'static str },
 }
@@ -172,6 +174,35 @@ impl Secrets {
             self.refetch(&mut cache).await;
         }
         cache.snapshot.clone()
+    }
+
+    /// Writes `updates` over the secret's current values as a new version: it becomes
+    /// AWSCURRENT, and Secrets Manager moves AWSPREVIOUS to the version it replaces. Then the
+    /// cache takes it. For values a function mints itself (a platform access token refreshed
+    /// with its refresh token), so every instance and the next cold start use them.
+    pub async fn update(&self, updates: &[(&str, &str)]) -> Result<Arc<Snapshot>, SecretsError> {
+        let mut cache = self.cache.lock().await;
+        // Read afresh, not from the cache: an operator may have changed another value since.
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        let mut values = fetch_stage(&self.client, &self.id, CURRENT)
+            .await?
+            .unwrap_or_default();
+        for (name, value) in updates {
+            values.insert(name.to_string(), value.to_string());
+        }
+        let text = serde_json::to_string(&values).unwrap_or_default();
+        self.client
+            .put_secret_value()
+            .secret_id(&self.id)
+            .secret_string(text)
+            .send()
+            .await
+            .map_err(|e| SecretsError::Put {
+                id: self.id.clone(),
+                reason: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+            })?;
+        self.refetch(&mut cache).await;
+        Ok(cache.snapshot.clone())
     }
 
     /// `GetSecretValue` requests made so far (two per fetch), for tests and benchmarks.

@@ -27,10 +27,13 @@ pub enum Reply {
 /// One request the stand-in received.
 #[derive(Debug, Clone)]
 pub struct Recorded {
+    pub method: String,
     /// Path and query, as on the request line.
     pub target: String,
     /// By lowercase name (a repeated header keeps its last value).
     pub headers: BTreeMap<String, String>,
+    /// The request body as text (lossy: the stand-ins receive JSON and form bodies).
+    pub body: String,
 }
 
 #[derive(Default)]
@@ -111,12 +114,14 @@ fn answer(stream: TcpStream, reply: &Handler, seen: &Mutex<Seen>, served: &Atomi
     };
     served.fetch_add(1, Ordering::SeqCst);
     let recorded = Recorded {
+        method: req.method.clone(),
         target: req.target.clone(),
         headers: req
             .headers
             .iter()
             .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
             .collect(),
+        body: String::from_utf8_lossy(&req.body).into_owned(),
     };
     {
         let mut s = lock();
