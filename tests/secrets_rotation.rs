@@ -11,7 +11,9 @@ use std::time::Duration;
 use base64::Engine;
 use form_webhook::{handler, AppState};
 use http_stub::{Recorded, Reply, Stub};
-use integration_tests::{events_endpoint, fresh_store, lambda_event, sdk_config, Answer};
+use integration_tests::{
+    events_endpoint, fresh_store, lambda_event, sdk_config, Answer, EventBuilder,
+};
 use leadflow::secrets::{AtStart, Secrets};
 use leadflow::signature::hmac_sha256;
 use serde_json::{json, Value};
@@ -283,6 +285,85 @@ async fn a_refreshed_linkedin_token_is_written_back_for_the_next_instance() {
     );
     assert_eq!(last.headers["authorization"], "Bearer minted-1");
     assert_eq!(requests.len(), 4, "{:?}", seen(&api));
+}
+
+/// GET /leads?email=... on lead-api with `key` (404: no such lead, i.e. let in).
+async fn lead_api_status(state: &lead_api::ApiState, key: &str) -> u16 {
+    let mut event = EventBuilder::new("GET", "/leads")
+        .header("x-api-key", key)
+        .query("email=nobody@example.com")
+        .build();
+    event.path_parameters.clear();
+    let answer: Answer = lead_api::handler(state, lambda_event(event))
+        .await
+        .unwrap()
+        .into();
+    answer.status
+}
+
+#[tokio::test]
+async fn api_keys_follow_the_secret_without_a_restart_and_a_removed_key_is_revoked() {
+    let sdk = sdk_config(&events_endpoint()).await;
+    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    let id = format!("leadflow-test-{}", uuid_like());
+    let keys = |v: &str| json!({"LEAD_API_KEYS": v}).to_string();
+    client
+        .create_secret()
+        .name(&id)
+        .secret_string(keys("old-key:read"))
+        .send()
+        .await
+        .unwrap();
+    let secrets = Arc::new(
+        Secrets::load(
+            client.clone(),
+            &id,
+            Duration::from_secs(3600),
+            Duration::ZERO,
+        )
+        .await
+        .unwrap(),
+    );
+    let start = AtStart::of(secrets.clone()).await;
+    let lookup = start.lookup();
+    let state = lead_api::ApiState::from_lookup(fresh_store().await, |k| {
+        lookup(k).filter(|_| k == "LEAD_API_KEYS")
+    })
+    .unwrap()
+    .rotating(start.secrets.clone());
+    assert_eq!(lead_api_status(&state, "old-key").await, 404);
+    let after_start = secrets.requests();
+    assert_eq!(lead_api_status(&state, "old-key").await, 404);
+    assert_eq!(secrets.requests(), after_start, "no request per call");
+
+    // A new key next to the old one: accepted on its first call (a forced refresh).
+    client
+        .put_secret_value()
+        .secret_id(&id)
+        .secret_string(keys("old-key:read,new-key:read"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lead_api_status(&state, "new-key").await, 404);
+    assert_eq!(lead_api_status(&state, "old-key").await, 404);
+    assert_eq!(lead_api_status(&state, "forged").await, 401);
+
+    // The old key removed: refused once the secret is read again; never accepted as
+    // AWSPREVIOUS (a removed key is a revoked one).
+    client
+        .put_secret_value()
+        .secret_id(&id)
+        .secret_string(keys("new-key:read"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        lead_api_status(&state, "forged").await,
+        401,
+        "forces a refresh"
+    );
+    assert_eq!(lead_api_status(&state, "old-key").await, 401);
+    assert_eq!(lead_api_status(&state, "new-key").await, 404);
 }
 
 #[tokio::test]

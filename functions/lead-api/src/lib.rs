@@ -20,13 +20,13 @@ pub mod reports;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use lambda_runtime::LambdaEvent;
-use leadflow::edge::{self, ApiKeys, Auth, Route, Scope, Service};
+use leadflow::edge::{self, Auth, LiveApiKeys, Route, Scope, Service};
 use leadflow::normalize::NormalizeConfig;
 use leadflow::store::Store;
 
 pub struct ApiState {
     pub store: Store,
-    pub keys: ApiKeys,
+    pub keys: LiveApiKeys,
     pub normalize: NormalizeConfig,
     /// Items of a lead's partition one `DELETE /leads/{id}` call erases at most
     /// (`ERASURE_ITEMS_PER_CALL`, default 1000: well inside the function's timeout).
@@ -34,13 +34,20 @@ pub struct ApiState {
 }
 
 impl ApiState {
+    /// API keys follow the rotating secret (`SECRETS_ID`) from now on, so a key added or
+    /// removed there is in force without a redeploy ([`LiveApiKeys`]).
+    pub fn rotating(mut self, secrets: Option<std::sync::Arc<leadflow::secrets::Secrets>>) -> Self {
+        self.keys = self.keys.rotating(secrets);
+        self
+    }
+
     pub fn from_lookup(
         store: Store,
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<ApiState, String> {
         Ok(ApiState {
             store: store.with_pepper(leadflow::privacy::Pepper::privacy(&get)?),
-            keys: ApiKeys::parse(get("LEAD_API_KEYS").as_deref()),
+            keys: LiveApiKeys::from_lookup("LEAD_API_KEYS", &get),
             normalize: NormalizeConfig::from_lookup(&get)?,
             erasure_items_per_call: match get("ERASURE_ITEMS_PER_CALL") {
                 None => 1000,
@@ -109,8 +116,8 @@ impl Service for ApiState {
         &self.normalize
     }
 
-    fn api_keys(&self) -> &ApiKeys {
-        &self.keys
+    fn api_keys(&self) -> Option<&LiveApiKeys> {
+        Some(&self.keys)
     }
 }
 

@@ -17,7 +17,7 @@ pub mod trustpilot;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use lambda_runtime::LambdaEvent;
-use leadflow::edge::{self, ApiKeys, Auth, InboundRequest, Route, Scope, Service};
+use leadflow::edge::{self, Auth, InboundRequest, LiveApiKeys, Route, Scope, Service};
 use leadflow::normalize::NormalizeConfig;
 use leadflow::privacy::Pepper;
 use leadflow::store::Store;
@@ -27,7 +27,7 @@ pub struct AppState {
     pub store: Store,
     pub normalize: NormalizeConfig,
     /// `REFERRAL_API_KEYS`: comma-separated, several at once so a key can be rotated.
-    pub api_keys: ApiKeys,
+    pub api_keys: LiveApiKeys,
     /// `TRUSTPILOT_KEY`: the secret Trustpilot sends (URL parameter or basic auth password).
     pub trustpilot_key: Option<String>,
     /// `PRIVACY_PEPPER`: keys the referral keys derived from a referee's address.
@@ -47,6 +47,13 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
+    /// API keys follow the rotating secret (`SECRETS_ID`) from now on, so a key added or
+    /// removed there is in force without a redeploy ([`LiveApiKeys`]).
+    pub fn rotating(mut self, secrets: Option<std::sync::Arc<leadflow::secrets::Secrets>>) -> Self {
+        self.api_keys = self.api_keys.rotating(secrets);
+        self
+    }
+
     /// Reads the configuration from `get` (`main.rs`: the environment; tests: a map) (see docs/api.md, "Referrals and reviews").
     pub fn from_lookup(
         store: Store,
@@ -56,7 +63,7 @@ impl AppState {
         Ok(AppState {
             store: store.with_pepper(pepper.clone()),
             normalize: NormalizeConfig::from_lookup(&get)?,
-            api_keys: ApiKeys::parse(get("REFERRAL_API_KEYS").as_deref()),
+            api_keys: LiveApiKeys::from_lookup("REFERRAL_API_KEYS", &get),
             trustpilot_key: get("TRUSTPILOT_KEY")
                 .map(|k| k.trim().to_string())
                 .filter(|k| !k.is_empty()),
@@ -93,8 +100,8 @@ impl Service for AppState {
         &self.normalize
     }
 
-    fn api_keys(&self) -> &ApiKeys {
-        &self.api_keys
+    fn api_keys(&self) -> Option<&LiveApiKeys> {
+        Some(&self.api_keys)
     }
 
     /// `route`: which of the four routes, `unknown` for any other path.

@@ -9,5 +9,8 @@ use referral_review::AppState;
 // third of the CPU per invocation (1.67 -> 1.11 ms, bench/cold-start.sh).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    leadflow::edge::run(|store, secrets| AppState::from_lookup(store, secrets.lookup())).await
+    leadflow::edge::run(|store, secrets| {
+        AppState::from_lookup(store, secrets.lookup()).map(|s| s.rotating(secrets.secrets.clone()))
+    })
+    .await
 }

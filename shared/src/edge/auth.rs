@@ -12,7 +12,10 @@
 //! up in browser history, proxy logs and Referer headers: only a key whose scopes are exactly
 //! `dashboard` is accepted there.
 
+use std::sync::{Arc, RwLock};
+
 use super::{AppError, InboundRequest};
+use crate::secrets::Secrets;
 use crate::signature::keys_equal;
 
 crate::named_enum! {
@@ -165,6 +168,103 @@ impl ApiKeys {
             Some(k) => self.scopes_of(k).ok_or_else(|| {
                 AppError::unauthorized("invalid_api_key", "the API key is not valid")
             }),
+        }
+    }
+}
+
+/// The API keys in force for a function: fixed (the environment: local runs, tests), or
+/// following the rotating secret (`SECRETS_ID`, [`crate::secrets`]). A key added to or removed
+/// from the secret is in force within the secret's refresh age (5 minutes, no request per
+/// call), and an unknown key forces a refresh at once (rate limited by
+/// [`Secrets::refresh_now`]) so a key just added works on its first call. Unlike platform
+/// secrets, a key's previous value is never accepted: a removed key is a revoked key (add the
+/// new one next to the old one, move the callers, then remove the old).
+pub struct LiveApiKeys {
+    /// The variable holding the keys (`LEAD_API_KEYS`).
+    variable: &'static str,
+    secrets: Option<Arc<Secrets>>,
+    /// The environment's value, in force when the secret does not hold the variable.
+    fallback: Arc<ApiKeys>,
+    held: RwLock<(u64, Arc<ApiKeys>)>,
+}
+
+impl std::fmt::Debug for LiveApiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveApiKeys")
+            .field("variable", &self.variable)
+            .field("rotating", &self.secrets.is_some())
+            .field("keys", &self.read_held().1)
+            .finish()
+    }
+}
+
+impl LiveApiKeys {
+    /// The keys of `variable` as `get` reads it at cold start (the secret, then the
+    /// environment); fixed until [`LiveApiKeys::rotating`].
+    pub fn from_lookup(variable: &'static str, get: impl Fn(&str) -> Option<String>) -> Self {
+        let keys = Arc::new(ApiKeys::parse(get(variable).as_deref()));
+        LiveApiKeys {
+            variable,
+            secrets: None,
+            fallback: keys.clone(),
+            held: RwLock::new((0, keys)),
+        }
+    }
+
+    /// Follows `secrets` from now on (`None` keeps the keys fixed). The environment's value
+    /// stays the fallback for a secret without the variable.
+    pub fn rotating(mut self, secrets: Option<Arc<Secrets>>) -> Self {
+        if secrets.is_some() {
+            self.fallback = Arc::new(ApiKeys::parse(std::env::var(self.variable).ok().as_deref()));
+        }
+        self.secrets = secrets;
+        self
+    }
+
+    fn read_held(&self) -> (u64, Arc<ApiKeys>) {
+        self.held.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The keys in force: refreshed from the secret when its values are stale (or at once,
+    /// `forced`, rate limited).
+    pub async fn current(&self, forced: bool) -> Arc<ApiKeys> {
+        let Some(secrets) = &self.secrets else {
+            return self.read_held().1;
+        };
+        let snapshot = if forced {
+            secrets.refresh_now().await
+        } else {
+            secrets.snapshot().await
+        };
+        let (generation, keys) = self.read_held();
+        if generation == snapshot.generation {
+            return keys;
+        }
+        let keys = match snapshot.current(self.variable) {
+            Some(value) => Arc::new(ApiKeys::parse(Some(value))),
+            None => self.fallback.clone(),
+        };
+        *self.held.write().unwrap_or_else(|e| e.into_inner()) = (snapshot.generation, keys.clone());
+        keys
+    }
+
+    /// `check` against the keys in force; when it finds the key unknown and the keys rotate,
+    /// once more after a forced refresh (a key just added to the secret).
+    pub async fn check_with(
+        &self,
+        check: impl Fn(&ApiKeys) -> Result<(), AppError>,
+    ) -> Result<(), AppError> {
+        let keys = self.current(false).await;
+        match check(&keys) {
+            Err(e) if e.code() == "invalid_api_key" && self.secrets.is_some() => {
+                let again = self.current(true).await;
+                if Arc::ptr_eq(&again, &keys) {
+                    Err(e)
+                } else {
+                    check(&again)
+                }
+            }
+            checked => checked,
         }
     }
 }

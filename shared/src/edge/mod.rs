@@ -26,7 +26,7 @@ use std::time::Instant;
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use lambda_runtime::{service_fn, LambdaEvent};
 
-pub use auth::{ApiKeys, Scope, Scopes};
+pub use auth::{ApiKeys, LiveApiKeys, Scope, Scopes};
 pub use cors::Cors;
 pub use error::AppError;
 pub use request::{InboundRequest, MAX_BODY_BYTES};
@@ -52,8 +52,8 @@ pub trait Service: Send + Sync + Sized + 'static {
     fn normalize(&self) -> &NormalizeConfig;
 
     /// The keys of [`Auth::ApiKey`] routes. None by default: such routes then refuse everyone.
-    fn api_keys(&self) -> &ApiKeys {
-        &auth::NO_KEYS
+    fn api_keys(&self) -> Option<&LiveApiKeys> {
+        None
     }
 
     /// CORS for browsers posting from other origins (`None`: no CORS headers, no preflight).
@@ -185,10 +185,23 @@ async fn dispatch<S: Service>(
     };
     match route.auth {
         Auth::Public => {}
-        Auth::ApiKey(scope) => state.api_keys().check(req, scope)?,
-        Auth::ApiKeyOrQuery(scope) => state.api_keys().check_header_or_query(req, scope)?,
+        Auth::ApiKey(scope) => check_api_key(state, |k| k.check(req, scope)).await?,
+        Auth::ApiKeyOrQuery(scope) => {
+            check_api_key(state, |k| k.check_header_or_query(req, scope)).await?
+        }
     }
     (route.handler)(state, req, metrics).await
+}
+
+/// An API key check against the function's keys in force (none configured: everyone refused).
+async fn check_api_key<S: Service>(
+    state: &S,
+    check: impl Fn(&ApiKeys) -> Result<(), AppError>,
+) -> Result<(), AppError> {
+    match state.api_keys() {
+        Some(keys) => keys.check_with(check).await,
+        None => check(&auth::NO_KEYS),
+    }
 }
 
 /// The one log line of a request: what was asked, what was answered, how long it took. An
