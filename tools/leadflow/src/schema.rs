@@ -393,6 +393,50 @@ mod tests {
         (a.to_string(), b.to_string())
     }
 
+    /// The CloudWatch dashboard's body (a `!Sub` string) is JSON once substituted, and every
+    /// `${Resource}` / `${Resource.Attr}` it names is a resource of the template: a renamed
+    /// queue or function cannot leave an empty graph behind (CloudFormation would accept it).
+    #[test]
+    fn the_operations_dashboard_names_real_resources_and_is_json() {
+        let template = include_str!("../../../template.yaml");
+        let doc: Value = serde_norway::from_str(template).unwrap();
+        let resources = doc["Resources"].as_mapping().unwrap();
+        let start = template
+            .find("      DashboardBody: !Sub |\n")
+            .expect("OperationsDashboard has a body");
+        let body: String = template[start..]
+            .lines()
+            .skip(1)
+            .take_while(|l| l.starts_with("          "))
+            .map(|l| format!("{}\n", l.trim_start()))
+            .collect();
+        let mut substituted = String::new();
+        let mut rest = body.as_str();
+        while let Some(i) = rest.find("${") {
+            substituted.push_str(&rest[..i]);
+            let end = rest[i..].find('}').unwrap() + i;
+            let name = &rest[i + 2..end];
+            let resource = name.split('.').next().unwrap();
+            assert!(
+                name.starts_with("AWS::") || resources.contains_key(resource),
+                "the dashboard names {name}, not a resource of the template"
+            );
+            substituted.push('x');
+            rest = &rest[end + 1..];
+        }
+        substituted.push_str(rest);
+        let dashboard: serde_json::Value = serde_json::from_str(&substituted).unwrap();
+        let widgets = dashboard["widgets"].as_array().unwrap();
+        assert!(widgets.len() >= 10, "{}", widgets.len());
+        for w in widgets {
+            assert!(w["properties"]["title"].is_string(), "{w}");
+            assert!(
+                !w["properties"]["metrics"].as_array().unwrap().is_empty(),
+                "{w}"
+            );
+        }
+    }
+
     #[test]
     fn reads_the_real_template() {
         let specs = table_specs(include_str!("../../../template.yaml")).unwrap();
