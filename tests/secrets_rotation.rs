@@ -41,10 +41,30 @@ async fn send(state: &AppState, ev: Value) -> Answer {
 }
 
 async fn put(client: &aws_sdk_secretsmanager::Client, id: &str, typeform: &str) {
+    put_values(client, id, json!({ "TYPEFORM_SECRET": typeform })).await
+}
+
+/// A new secret (on moto's Secrets Manager) holding `values`: its client and name.
+async fn new_secret(values: Value) -> (aws_sdk_secretsmanager::Client, String) {
+    let sdk = sdk_config(&events_endpoint()).await;
+    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    let id = format!("leadflow-test-{}", uuid_like());
+    client
+        .create_secret()
+        .name(&id)
+        .secret_string(values.to_string())
+        .send()
+        .await
+        .unwrap();
+    (client, id)
+}
+
+/// A new AWSCURRENT version of the secret holding `values`.
+async fn put_values(client: &aws_sdk_secretsmanager::Client, id: &str, values: Value) {
     client
         .put_secret_value()
         .secret_id(id)
-        .secret_string(json!({"TYPEFORM_SECRET": typeform}).to_string())
+        .secret_string(values.to_string())
         .send()
         .await
         .unwrap();
@@ -61,16 +81,7 @@ async fn rotating_state(
     Arc<Secrets>,
     AppState,
 ) {
-    let sdk = sdk_config(&events_endpoint()).await;
-    let client = aws_sdk_secretsmanager::Client::new(&sdk);
-    let id = format!("leadflow-test-{}", uuid_like());
-    client
-        .create_secret()
-        .name(&id)
-        .secret_string(json!({"TYPEFORM_SECRET": typeform}).to_string())
-        .send()
-        .await
-        .unwrap();
+    let (client, id) = new_secret(json!({"TYPEFORM_SECRET": typeform})).await;
     let (secrets, state) = state_over(&client, &id, min_forced_interval).await;
     (client, id, secrets, state)
 }
@@ -210,9 +221,6 @@ fn linkedin_delivery(secret: &str, response_id: &str) -> Value {
 #[tokio::test]
 async fn a_refreshed_linkedin_token_is_written_back_for_the_next_instance() {
     let api = linkedin_stand_in();
-    let sdk = sdk_config(&events_endpoint()).await;
-    let client = aws_sdk_secretsmanager::Client::new(&sdk);
-    let id = format!("leadflow-test-{}", uuid_like());
     let values = json!({
         "TYPEFORM_SECRET": "unrelated-secret",
         "LINKEDIN_CLIENT_SECRET": "the-client-secret",
@@ -222,13 +230,7 @@ async fn a_refreshed_linkedin_token_is_written_back_for_the_next_instance() {
         "LINKEDIN_API_URL": format!("{}/rest", api.base_url),
         "LINKEDIN_OAUTH_URL": format!("{}/oauth/v2/accessToken", api.base_url),
     });
-    client
-        .create_secret()
-        .name(&id)
-        .secret_string(values.to_string())
-        .send()
-        .await
-        .unwrap();
+    let (client, id) = new_secret(values.clone()).await;
     let (_, state) = state_over(&client, &id, Duration::from_secs(30)).await;
     let a = send(&state, linkedin_delivery("the-client-secret", "lead-a")).await;
     assert_eq!(a.status, 200, "{}", a.text);
@@ -303,17 +305,7 @@ async fn lead_api_status(state: &lead_api::ApiState, key: &str) -> u16 {
 
 #[tokio::test]
 async fn api_keys_follow_the_secret_without_a_restart_and_a_removed_key_is_revoked() {
-    let sdk = sdk_config(&events_endpoint()).await;
-    let client = aws_sdk_secretsmanager::Client::new(&sdk);
-    let id = format!("leadflow-test-{}", uuid_like());
-    let keys = |v: &str| json!({"LEAD_API_KEYS": v}).to_string();
-    client
-        .create_secret()
-        .name(&id)
-        .secret_string(keys("old-key:read"))
-        .send()
-        .await
-        .unwrap();
+    let (client, id) = new_secret(json!({"LEAD_API_KEYS": "old-key:read"})).await;
     let secrets = Arc::new(
         Secrets::load(
             client.clone(),
@@ -337,26 +329,19 @@ async fn api_keys_follow_the_secret_without_a_restart_and_a_removed_key_is_revok
     assert_eq!(secrets.requests(), after_start, "no request per call");
 
     // A new key next to the old one: accepted on its first call (a forced refresh).
-    client
-        .put_secret_value()
-        .secret_id(&id)
-        .secret_string(keys("old-key:read,new-key:read"))
-        .send()
-        .await
-        .unwrap();
+    put_values(
+        &client,
+        &id,
+        json!({"LEAD_API_KEYS": "old-key:read,new-key:read"}),
+    )
+    .await;
     assert_eq!(lead_api_status(&state, "new-key").await, 404);
     assert_eq!(lead_api_status(&state, "old-key").await, 404);
     assert_eq!(lead_api_status(&state, "forged").await, 401);
 
     // The old key removed: refused once the secret is read again; never accepted as
     // AWSPREVIOUS (a removed key is a revoked one).
-    client
-        .put_secret_value()
-        .secret_id(&id)
-        .secret_string(keys("new-key:read"))
-        .send()
-        .await
-        .unwrap();
+    put_values(&client, &id, json!({"LEAD_API_KEYS": "new-key:read"})).await;
     assert_eq!(
         lead_api_status(&state, "forged").await,
         401,

@@ -935,9 +935,10 @@ mod tests {
         assert_eq!(p.tokens().refreshes(), 1);
     }
 
-    #[tokio::test]
-    async fn a_token_about_to_expire_is_refreshed_before_the_call() {
-        let api = MockApi::start_with_headers(oauth_handler(TOKEN, false)).await;
+    /// A token two days from expiry: the token endpoint is asked before the API; answers the
+    /// authorization the API then got.
+    async fn bearer_after_early_refresh(token_endpoint_down: bool) -> String {
+        let api = MockApi::start_with_headers(oauth_handler(TOKEN, token_endpoint_down)).await;
         let soon = Utc::now() + chrono::Duration::days(2);
         let p = refreshing(&api.base, TOKEN, Some(soon));
         fetch_one(&p, "lead-1").await.unwrap();
@@ -945,7 +946,12 @@ mod tests {
             targets(&api),
             ["POST /oauth/v2/accessToken", "GET /rest/leadFormResponses/lead-1"]
         );
-        assert_eq!(api.requests()[1].headers["authorization"], format!("Bearer {MINTED}"));
+        api.requests()[1].headers["authorization"].clone()
+    }
+
+    #[tokio::test]
+    async fn a_token_about_to_expire_is_refreshed_before_the_call() {
+        assert_eq!(bearer_after_early_refresh(false).await, format!("Bearer {MINTED}"));
 
         // A month left: no refresh.
         let api = MockApi::start_with_headers(oauth_handler(TOKEN, false)).await;
@@ -958,15 +964,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_early_refresh_keeps_the_token_while_it_lasts() {
-        let api = MockApi::start_with_headers(oauth_handler(TOKEN, true)).await;
-        let soon = Utc::now() + chrono::Duration::days(2);
-        let p = refreshing(&api.base, TOKEN, Some(soon));
-        fetch_one(&p, "lead-1").await.unwrap();
-        assert_eq!(
-            targets(&api),
-            ["POST /oauth/v2/accessToken", "GET /rest/leadFormResponses/lead-1"]
-        );
-        assert_eq!(api.requests()[1].headers["authorization"], format!("Bearer {TOKEN}"));
+        assert_eq!(bearer_after_early_refresh(true).await, format!("Bearer {TOKEN}"));
     }
 
     #[tokio::test]
