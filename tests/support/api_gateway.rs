@@ -277,20 +277,68 @@ mod tests {
     #[test]
     fn routes_follow_the_template_and_literals_win() {
         let routes = http_routes(TEMPLATE).unwrap();
-        let pick = |m: &str, p: &str| select(&routes, m, p).map(|(r, p)| (r.key(), r.function.clone(), p));
+        let pick =
+            |m: &str, p: &str| select(&routes, m, p).map(|(r, p)| (r.key(), r.function.clone(), p));
         let (key, function, params) = pick("GET", "/leads/01ABC").unwrap();
-        assert_eq!((key.as_str(), function.as_str()), ("GET /leads/{id}", "lead-api"));
+        assert_eq!(
+            (key.as_str(), function.as_str()),
+            ("GET /leads/{id}", "lead-api")
+        );
         assert_eq!(params["id"], "01ABC");
         assert_eq!(pick("GET", "/leads/export").unwrap().0, "GET /leads/export");
-        assert_eq!(pick("POST", "/webhooks/form").unwrap().0, "POST /webhooks/form");
-        assert_eq!(pick("POST", "/webhooks/tally").unwrap().0, "POST /webhooks/{provider}");
+        assert_eq!(
+            pick("POST", "/webhooks/form").unwrap().0,
+            "POST /webhooks/form"
+        );
+        assert_eq!(
+            pick("POST", "/webhooks/tally").unwrap().0,
+            "POST /webhooks/{provider}"
+        );
         // The web form's preflight goes to the platforms' OPTIONS route, the same function.
         let (key, function, _) = pick("OPTIONS", "/webhooks/form").unwrap();
-        assert_eq!((key.as_str(), function.as_str()), ("OPTIONS /webhooks/{provider}", "form-webhook"));
+        assert_eq!(
+            (key.as_str(), function.as_str()),
+            ("OPTIONS /webhooks/{provider}", "form-webhook")
+        );
         assert_eq!(pick("POST", "/reviews").unwrap().1, "referral-review");
         assert_eq!(pick("GET", "/reviews/aggregates").unwrap().1, "lead-api");
         assert!(pick("PUT", "/leads/1").is_none());
         assert!(pick("GET", "/leads/1/2/3").is_none());
+    }
+
+    /// docs/openapi.yaml and template.yaml name the same operations: every deployed route is
+    /// documented, and every documented operation reaches a function through API Gateway.
+    #[test]
+    fn the_contract_documents_exactly_the_deployed_routes() {
+        let routes = http_routes(TEMPLATE).unwrap();
+        let doc: Value = serde_norway::from_str(include_str!("../../docs/openapi.yaml")).unwrap();
+        let paths = doc["paths"].as_mapping().unwrap();
+        let documented: Vec<(String, String)> = paths
+            .iter()
+            .flat_map(|(path, item)| {
+                let path = path.as_str().unwrap().to_string();
+                item.as_mapping()
+                    .unwrap()
+                    .keys()
+                    .filter_map(Value::as_str)
+                    .filter(|m| ["get", "post", "put", "patch", "delete", "options"].contains(m))
+                    .map(move |m| (m.to_ascii_uppercase(), path.clone()))
+            })
+            .collect();
+        for r in &routes {
+            assert!(
+                documented.contains(&(r.method.clone(), r.path.clone())),
+                "{} is deployed but not in docs/openapi.yaml",
+                r.key()
+            );
+        }
+        for (method, path) in &documented {
+            let concrete = path.replace("{id}", "01ABC").replace("{provider}", "tally");
+            assert!(
+                select(&routes, method, &concrete).is_some(),
+                "{method} {path} is documented but no route of template.yaml takes it"
+            );
+        }
     }
 
     #[test]
