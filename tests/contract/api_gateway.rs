@@ -30,7 +30,9 @@ fn message(status: u16, text: &str) -> Answer {
     (
         status,
         vec![("content-type".into(), "application/json".into())],
-        serde_json::json!({ "message": text }).to_string().into_bytes(),
+        serde_json::json!({ "message": text })
+            .to_string()
+            .into_bytes(),
     )
 }
 
@@ -57,7 +59,11 @@ async fn build() -> Result<Functions, String> {
     })
 }
 
-async fn invoke(functions: &'static Functions, function: &str, req: aws_lambda_events::apigw::ApiGatewayV2httpRequest) -> Answer {
+async fn invoke(
+    functions: &'static Functions,
+    function: &str,
+    req: aws_lambda_events::apigw::ApiGatewayV2httpRequest,
+) -> Answer {
     let event = LambdaEvent::new(req, Context::default());
     let run = match function {
         "form-webhook" => tokio::spawn(form_webhook::handler(&functions.form, event)),
@@ -126,7 +132,8 @@ fn main() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let routes: &'static [HttpRoute] = Vec::leak(http_routes(TEMPLATE)?);
     let functions: &'static Functions = Box::leak(Box::new(rt.block_on(build())?));
-    let listener = TcpListener::bind(("127.0.0.1", port)).map_err(|e| format!("port {port}: {e}"))?;
+    let listener =
+        TcpListener::bind(("127.0.0.1", port)).map_err(|e| format!("port {port}: {e}"))?;
     eprintln!(
         "api-gateway: http://127.0.0.1:{port}, {} routes of template.yaml",
         routes.len()
