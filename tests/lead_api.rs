@@ -431,6 +431,34 @@ async fn leads_by_id_email_phone_and_sales_events() {
     )
     .await;
     assert_eq!(again.json["status"], "duplicate");
+    // A value DynamoDB cannot store (beyond 1e126, or a magnitude below 1e-130) was a 500
+    // storage_rejected (found by scripts/api-contract): refused as the caller's 422 now, and
+    // the deal keeps its value.
+    for (n, value) in [json!(1e308), json!(1e126), json!(5e-324), json!(1e-200)]
+        .into_iter()
+        .enumerate()
+    {
+        let refused = call(
+            &state,
+            "POST",
+            &format!("/leads/{id}/events"),
+            "",
+            Some(json!({"event_id": format!("huge-{n}"), "type": "won", "value": value})),
+        )
+        .await;
+        assert_eq!(refused.status, 422, "{value}: {}", refused.text);
+        assert_eq!(refused.json["error"]["code"], "invalid_value");
+        assert_eq!(refused.json["error"]["field"], "value");
+    }
+    let edge = call(
+        &state,
+        "POST",
+        &format!("/leads/{id}/events"),
+        "",
+        Some(json!({"event_id": "deal-8", "type": "won", "value": 1e15})),
+    )
+    .await;
+    assert_eq!(edge.status, 201, "{:?}", edge.json);
     // Stages only move forward.
     let sql = call(
         &state,
