@@ -568,6 +568,22 @@ async fn every_error_path_is_a_documented_json_error() {
         404,
         "route_not_found",
     );
+    // Paging is checked before the lookup: the same 422 whether or not someone matches.
+    for query in [
+        "email=nobody%40example.com&limit=0",
+        "phone=%2B14155550100&cursor=nope",
+    ] {
+        let a = call(&state, "GET", "/leads", query, None).await;
+        check(
+            &a,
+            422,
+            if query.contains("limit") {
+                "invalid_value"
+            } else {
+                "invalid_cursor"
+            },
+        );
+    }
     check(
         &call(
             &state,
