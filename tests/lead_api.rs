@@ -431,6 +431,34 @@ async fn leads_by_id_email_phone_and_sales_events() {
     )
     .await;
     assert_eq!(again.json["status"], "duplicate");
+    // A value DynamoDB cannot store (beyond 1e126, or a magnitude below 1e-130) was a 500
+    // storage_rejected (found by scripts/api-contract): refused as the caller's 422 now, and
+    // the deal keeps its value.
+    for (n, value) in [json!(1e308), json!(1e126), json!(5e-324), json!(1e-200)]
+        .into_iter()
+        .enumerate()
+    {
+        let refused = call(
+            &state,
+            "POST",
+            &format!("/leads/{id}/events"),
+            "",
+            Some(json!({"event_id": format!("huge-{n}"), "type": "won", "value": value})),
+        )
+        .await;
+        assert_eq!(refused.status, 422, "{value}: {}", refused.text);
+        assert_eq!(refused.json["error"]["code"], "invalid_value");
+        assert_eq!(refused.json["error"]["field"], "value");
+    }
+    let edge = call(
+        &state,
+        "POST",
+        &format!("/leads/{id}/events"),
+        "",
+        Some(json!({"event_id": "deal-8", "type": "won", "value": 1e15})),
+    )
+    .await;
+    assert_eq!(edge.status, 201, "{:?}", edge.json);
     // Stages only move forward.
     let sql = call(
         &state,
@@ -540,6 +568,22 @@ async fn every_error_path_is_a_documented_json_error() {
         404,
         "route_not_found",
     );
+    // Paging is checked before the lookup: the same 422 whether or not someone matches.
+    for query in [
+        "email=nobody%40example.com&limit=0",
+        "phone=%2B14155550100&cursor=nope",
+    ] {
+        let a = call(&state, "GET", "/leads", query, None).await;
+        check(
+            &a,
+            422,
+            if query.contains("limit") {
+                "invalid_value"
+            } else {
+                "invalid_cursor"
+            },
+        );
+    }
     check(
         &call(
             &state,

@@ -45,6 +45,14 @@ struct Body {
 
 const CHANNELS: &[&str] = &["all", "email", "phone", "sms", "ads"];
 
+/// The largest deal `value` accepted: beyond any currency's plausible deal, and far inside
+/// what DynamoDB stores (numbers up to 1e126; a larger one is refused by the store for good).
+pub const MAX_VALUE: f64 = 1e15;
+
+/// The smallest non-zero `value` accepted: a millionth of a currency unit (DynamoDB refuses
+/// magnitudes below 1e-130 as an underflow; such a value is no amount anyway).
+pub const MIN_NONZERO_VALUE: f64 = 1e-6;
+
 /// Why a sales event was refused; every variant names the field to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SalesError {
@@ -119,10 +127,12 @@ impl SalesEvent {
                 .with_timezone(&Utc),
         };
         if let Some(v) = b.value {
-            if !v.is_finite() || v < 0.0 {
+            // Checked here, not left to the store: an out-of-range number is a permanent
+            // DynamoDB refusal (500), never the caller's 422.
+            if !v.is_finite() || !(v == 0.0 || (MIN_NONZERO_VALUE..=MAX_VALUE).contains(&v)) {
                 return Err(SalesError::invalid(
                     "value",
-                    "value must be a non-negative number",
+                    "value must be 0 or a number from 0.000001 to 1000000000000000",
                 ));
             }
         }

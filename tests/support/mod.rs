@@ -26,6 +26,8 @@ use leadflow::store::Store;
 
 pub use leadflow;
 
+pub mod api_gateway;
+
 const TEMPLATE: &str = include_str!("../../template.yaml");
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 

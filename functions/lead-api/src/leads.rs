@@ -139,6 +139,9 @@ pub async fn get(state: &ApiState, id: &str, req: &InboundRequest) -> Result<Res
 
 /// `?email=` or `?phone=`, matched by the same canonical keys ingest uses.
 pub async fn find(state: &ApiState, req: &InboundRequest) -> Result<Response, AppError> {
+    // The whole request is checked before the first read: a bad `limit` or `cursor` is 422
+    // whether or not someone matches (it was 404 for nobody, 422 for somebody).
+    page_of(req)?;
     let key = if let Some(email) = req.query.get("email") {
         let (_, key) = check_email(email, &state.normalize).map_err(|_| {
             AppError::unprocessable("invalid_email", "email", "email is not a valid address")
