@@ -39,7 +39,9 @@ impl ApiState {
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<ApiState, String> {
         Ok(ApiState {
-            store: store.with_pepper(leadflow::privacy::Pepper::privacy(&get)?),
+            store: store
+                .with_pepper(leadflow::privacy::Pepper::privacy(&get)?)
+                .with_report_zone(leadflow::report_zone::ReportZone::from_lookup(&get)?),
             keys: ApiKeys::parse(get("LEAD_API_KEYS").as_deref()),
             normalize: NormalizeConfig::from_lookup(&get)?,
             erasure_items_per_call: match get("ERASURE_ITEMS_PER_CALL") {

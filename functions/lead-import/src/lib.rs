@@ -85,7 +85,9 @@ impl ImportState {
     ) -> Result<ImportState, String> {
         let num = |name: &str, lo, hi| leadflow::config::bounded_number(&get, name, lo, hi);
         Ok(ImportState {
-            store: store.with_pepper(leadflow::privacy::Pepper::privacy(&get)?),
+            store: store
+                .with_pepper(leadflow::privacy::Pepper::privacy(&get)?)
+                .with_report_zone(leadflow::report_zone::ReportZone::from_lookup(&get)?),
             normalize: NormalizeConfig::from_lookup(&get)?,
             objects: Objects::new(s3),
             sqs,

@@ -54,7 +54,9 @@ impl AppState {
     ) -> Result<AppState, String> {
         let pepper = Pepper::privacy(&get)?;
         Ok(AppState {
-            store: store.with_pepper(pepper.clone()),
+            store: store
+                .with_pepper(pepper.clone())
+                .with_report_zone(leadflow::report_zone::ReportZone::from_lookup(&get)?),
             normalize: NormalizeConfig::from_lookup(&get)?,
             api_keys: ApiKeys::parse(get("REFERRAL_API_KEYS").as_deref()),
             trustpilot_key: get("TRUSTPILOT_KEY")
