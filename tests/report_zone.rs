@@ -284,17 +284,8 @@ async fn a_zone_that_is_not_a_zone_refuses_to_start() {
 async fn changing_the_zone_is_a_resumable_backfill() {
     let utc = fresh_store().await;
     let la = utc.clone().with_report_zone(ReportZone::parse(LA).unwrap());
-    // Stored in UTC days: evening leads in Los Angeles (06:30 UTC is 23:30 PDT the day before),
-    // daytime ones (the same day in both), and returning visitors.
-    let mut n = 0;
-    for day in 1..=6 {
-        for (hour, who) in [("06:30", "evening"), ("19:00", "day")] {
-            let t = at(&format!("2026-10-{day:02}T{hour}:00Z"));
-            ingest(&utc, n, &format!("{who}{day}@example.com"), t).await;
-            ingest(&utc, 1000 + n, "regular@example.com", t).await;
-            n += 1;
-        }
-    }
+    // Stored in UTC days.
+    seed_week(&utc).await;
     let utc_days = leads_after_rollup(&utc, None).await;
     assert_eq!(utc_days["2026-10-01"], (3, 4), "{utc_days:?}");
 
@@ -302,15 +293,7 @@ async fn changing_the_zone_is_a_resumable_backfill() {
     let reference = fresh_store()
         .await
         .with_report_zone(ReportZone::parse(LA).unwrap());
-    let mut n = 0;
-    for day in 1..=6 {
-        for (hour, who) in [("06:30", "evening"), ("19:00", "day")] {
-            let t = at(&format!("2026-10-{day:02}T{hour}:00Z"));
-            ingest(&reference, n, &format!("{who}{day}@example.com"), t).await;
-            ingest(&reference, 1000 + n, "regular@example.com", t).await;
-            n += 1;
-        }
-    }
+    seed_week(&reference).await;
     let want = leads_after_rollup(&reference, Some(LA)).await;
     assert_eq!(want["2026-09-30"], (2, 2), "{want:?}");
     assert_ne!(want, utc_days);
@@ -395,6 +378,20 @@ async fn changing_the_zone_is_a_resumable_backfill() {
         .unwrap();
     assert_eq!((back.from_zone.as_str(), back.rewritten), (LA, 19));
     assert_eq!(leads_after_rollup(&utc, None).await, utc_days);
+}
+
+/// Six days of evening leads in Los Angeles (06:30 UTC is 23:30 PDT the day before), daytime
+/// ones (the same day in both zones) and a returning visitor at each of those moments.
+async fn seed_week(store: &Store) {
+    let mut n = 0;
+    for day in 1..=6 {
+        for (hour, who) in [("06:30", "evening"), ("19:00", "day")] {
+            let t = at(&format!("2026-10-{day:02}T{hour}:00Z"));
+            ingest(store, n, &format!("{who}{day}@example.com"), t).await;
+            ingest(store, 1000 + n, "regular@example.com", t).await;
+            n += 1;
+        }
+    }
 }
 
 /// Recomputes the rollups of 29 September to 7 October (the seeded week and the days around

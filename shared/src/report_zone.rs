@@ -14,7 +14,7 @@
 //! every function, the CLI and the tests must agree on a day. A deployment picks up a newer
 //! database with a rebuild.
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
 use jiff::tz::TimeZone;
 
 /// The variable every function that computes or reads reporting days reads at start-up.
@@ -113,6 +113,35 @@ impl ReportZone {
     /// The reporting day of `t`: its local date in the zone.
     pub fn day(&self, t: DateTime<Utc>) -> NaiveDate {
         self.local(t).date()
+    }
+
+    /// The first instant of the reporting day `d` (its local midnight; where a DST change skips
+    /// midnight, the first time the clock shows that day): a range of days `from..=to` is the
+    /// instants `day_start(from)..day_start(to + 1)`.
+    pub fn day_start(&self, d: NaiveDate) -> DateTime<Utc> {
+        self.instant(d.and_time(NaiveTime::MIN))
+    }
+
+    /// The instant the zone's clock shows `local` (a time written without an offset, read as
+    /// the team's own). In a DST gap, the time as many minutes after it; a time the clock
+    /// shows twice, its first.
+    pub fn instant(&self, local: NaiveDateTime) -> DateTime<Utc> {
+        let d = local.date();
+        let civil = i16::try_from(d.year()).ok().and_then(|year| {
+            let date = jiff::civil::Date::new(year, d.month() as i8, d.day() as i8).ok()?;
+            let time = jiff::civil::Time::new(
+                local.hour() as i8,
+                local.minute() as i8,
+                local.second().min(59) as i8,
+                0,
+            )
+            .ok()?;
+            Some(date.to_datetime(time))
+        });
+        civil
+            .and_then(|c| self.tz.to_timestamp(c).ok())
+            .and_then(|t| DateTime::from_timestamp(t.as_second(), 0))
+            .unwrap_or_else(|| local.and_utc())
     }
 
     /// `t` as the zone's clock shows it, to the minute, with the zone's abbreviation:
@@ -261,6 +290,73 @@ mod tests {
         // Legacy names the database keeps as links still resolve.
         assert!(ReportZone::parse("US/Pacific").is_ok());
         assert!(ReportZone::parse("Etc/GMT-14").is_ok());
+    }
+
+    #[test]
+    fn a_day_starts_at_its_first_local_instant() {
+        let start = |zone: &str, d: &str| {
+            let z = ReportZone::parse(zone).unwrap();
+            let d = NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
+            let t = z.day_start(d);
+            // The day's first second is on it, the second before on the day before.
+            assert_eq!(z.day(t), d, "{zone} {d}");
+            assert_eq!(
+                z.day(t - Duration::seconds(1)),
+                d.pred_opt().unwrap(),
+                "{zone} {d}"
+            );
+            ts(t)
+        };
+        assert_eq!(start("UTC", "2026-11-30"), "2026-11-30T00:00:00.000Z");
+        assert_eq!(
+            start("America/Los_Angeles", "2026-03-08"),
+            "2026-03-08T08:00:00.000Z"
+        );
+        assert_eq!(
+            start("America/Los_Angeles", "2026-03-09"),
+            "2026-03-09T07:00:00.000Z"
+        );
+        assert_eq!(
+            start("America/Los_Angeles", "2026-11-01"),
+            "2026-11-01T07:00:00.000Z"
+        );
+        assert_eq!(
+            start("America/Los_Angeles", "2026-11-02"),
+            "2026-11-02T08:00:00.000Z"
+        );
+        assert_eq!(
+            start("Asia/Kolkata", "2026-12-01"),
+            "2026-11-30T18:30:00.000Z"
+        );
+        assert_eq!(
+            start("Pacific/Kiritimati", "2026-12-01"),
+            "2026-11-30T10:00:00.000Z"
+        );
+        // Cuba moves its clocks at midnight: 8 March 2026 begins at 01:00 CDT.
+        assert_eq!(
+            start("America/Havana", "2026-03-08"),
+            "2026-03-08T05:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn a_local_time_is_the_instant_the_zone_shows_it() {
+        let la = ReportZone::parse("America/Los_Angeles").unwrap();
+        let local =
+            |v: &str| ts(la.instant(NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M").unwrap()));
+        assert_eq!(local("2026-11-29 23:30"), "2026-11-30T07:30:00.000Z");
+        assert_eq!(local("2026-07-01 12:00"), "2026-07-01T19:00:00.000Z");
+        // 02:30 on 8 March does not exist (the clock jumps to 03:00): 03:30 PDT.
+        assert_eq!(local("2026-03-08 02:30"), "2026-03-08T10:30:00.000Z");
+        // 01:30 on 1 November happens twice: the first, PDT.
+        assert_eq!(local("2026-11-01 01:30"), "2026-11-01T08:30:00.000Z");
+        let utc = ReportZone::utc();
+        let t = NaiveDateTime::parse_from_str("2026-11-29 23:30", "%Y-%m-%d %H:%M").unwrap();
+        assert_eq!(utc.instant(t), t.and_utc());
+    }
+
+    fn ts(t: DateTime<Utc>) -> String {
+        crate::store::ts(t)
     }
 
     #[test]

@@ -696,7 +696,8 @@ async fn import_row(
         RawRow::Named(fields) => fields,
     };
     let cells = named.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    let sub = match rows::submission(&p.file, &p.mapping, p.default_time, row, cells) {
+    let zone = state.store.report_zone();
+    let sub = match rows::submission(&p.file, &p.mapping, p.default_time, zone, row, cells) {
         Ok(s) => s,
         Err(e) => return Ok(RowOutcome::Rejected(e)),
     };

@@ -84,55 +84,43 @@ impl Store {
             report.done = true;
             return Ok(report);
         }
-        let mut cursor: Option<Item> = state
+        let cursor: Option<Item> = state
             .as_ref()
             .and_then(|s| get_map(s, "cursor"))
             .cloned()
             .filter(|c| !c.is_empty());
-        let mut pages_this_run = 0;
-        loop {
-            if max_pages.is_some_and(|m| pages_this_run >= m) {
-                return Ok(report);
-            }
-            let (items, next) = self
-                .day_items_page(
-                    page_size,
-                    cursor.take(),
-                    "(begins_with(pk, :lead) AND (sk = :leadsk OR begins_with(sk, :tp)) \
-                     AND attribute_not_exists(gsi2pk)) \
-                     OR (begins_with(pk, :review) AND sk = :reviewsk AND attribute_exists(lead_id))",
-                    |scan| {
-                        scan.expression_attribute_values(":review", s("REVIEW#"))
-                            .expression_attribute_values(":reviewsk", s(keys::REVIEW_SK))
-                    },
-                )
-                .await?;
-            pages_this_run += 1;
-            report.pages += 1;
-            report.scanned += items.len() as u64;
-            let results: Vec<Result<Outcome, StoreError>> = stream::iter(items.iter())
-                .map(|item| self.backfill_item(item, dry_run, now))
-                .buffer_unordered(CONCURRENCY)
-                .collect()
-                .await;
-            for r in results {
-                match r? {
-                    Outcome::Lead => report.leads += 1,
-                    Outcome::Touch => report.touchpoints += 1,
-                    Outcome::Mirror => report.review_mirrors += 1,
-                    Outcome::Skipped => report.skipped += 1,
+        self.migrate_pages(
+            page_size,
+            max_pages,
+            cursor,
+            "(begins_with(pk, :lead) AND (sk = :leadsk OR begins_with(sk, :tp)) \
+             AND attribute_not_exists(gsi2pk)) \
+             OR (begins_with(pk, :review) AND sk = :reviewsk AND attribute_exists(lead_id))",
+            |scan| {
+                scan.expression_attribute_values(":review", s("REVIEW#"))
+                    .expression_attribute_values(":reviewsk", s(keys::REVIEW_SK))
+            },
+            async |item: &Item| self.backfill_item(item, dry_run, now).await,
+            async |scanned, outcomes, next| {
+                report.pages += 1;
+                report.scanned += scanned;
+                for o in outcomes {
+                    match o {
+                        Outcome::Lead => report.leads += 1,
+                        Outcome::Touch => report.touchpoints += 1,
+                        Outcome::Mirror => report.review_mirrors += 1,
+                        Outcome::Skipped => report.skipped += 1,
+                    }
                 }
-            }
-            cursor = next;
-            report.done = cursor.is_none();
-            if !dry_run {
-                self.save_backfill_state(&report, cursor.as_ref(), now)
-                    .await?;
-            }
-            if report.done {
-                return Ok(report);
-            }
-        }
+                report.done = next.is_none();
+                if dry_run {
+                    return Ok(());
+                }
+                self.save_backfill_state(&report, next, now).await
+            },
+        )
+        .await?;
+        Ok(report)
     }
 
     async fn backfill_item(
@@ -223,6 +211,44 @@ impl Store {
         } else {
             Outcome::Skipped
         })
+    }
+
+    /// A checkpointed migration's Scan: pages of `page_size` items evaluated (`filter` and
+    /// `bind` as in `day_items_page`) from `cursor`, at most `max_pages` this run. Each item
+    /// goes through `each` (`CONCURRENCY` at once); then `page` gets the page's item count,
+    /// outcomes and the next cursor (`None`: the Scan has ended), counts, and saves the
+    /// checkpoint. A failed item fails the run after the page's other items are done, before
+    /// the checkpoint: the next run redoes the page (every step is idempotent).
+    #[allow(clippy::too_many_arguments)]
+    async fn migrate_pages<O>(
+        &self,
+        page_size: i32,
+        max_pages: Option<u64>,
+        mut cursor: Option<Item>,
+        filter: &str,
+        bind: impl Fn(ScanFluentBuilder) -> ScanFluentBuilder,
+        each: impl AsyncFn(&Item) -> Result<O, StoreError>,
+        mut page: impl AsyncFnMut(u64, Vec<O>, Option<&Item>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut pages = 0;
+        while max_pages.is_none_or(|m| pages < m) {
+            let (items, next) = self
+                .day_items_page(page_size, cursor.take(), filter, &bind)
+                .await?;
+            pages += 1;
+            let outcomes: Vec<Result<O, StoreError>> = stream::iter(items.iter())
+                .map(|item| each(item))
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
+            let outcomes = outcomes.into_iter().collect::<Result<Vec<O>, _>>()?;
+            page(items.len() as u64, outcomes, next.as_ref()).await?;
+            match next {
+                Some(n) => cursor = Some(n),
+                None => break,
+            }
+        }
+        Ok(())
     }
 
     /// One page of a strongly consistent Scan from `cursor` (`filter` may use `:lead`,
@@ -440,49 +466,37 @@ impl Store {
                 }
             }
         }
-        let mut pages_this_run = 0;
-        loop {
-            if max_pages.is_some_and(|m| pages_this_run >= m) {
-                return Ok(report);
-            }
-            let (items, next) = self
-                .day_items_page(
-                    page_size,
-                    cursor.take(),
-                    "begins_with(pk, :lead) AND (sk = :leadsk OR begins_with(sk, :tp))",
-                    |scan| {
-                        scan.projection_expression(
-                            "pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, lead_id, touch_id, \
-                             created_at, occurred_at",
-                        )
-                    },
+        self.migrate_pages(
+            page_size,
+            max_pages,
+            cursor,
+            "begins_with(pk, :lead) AND (sk = :leadsk OR begins_with(sk, :tp))",
+            |scan| {
+                scan.projection_expression(
+                    "pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, lead_id, touch_id, created_at, \
+                     occurred_at",
                 )
-                .await?;
-            pages_this_run += 1;
-            report.pages += 1;
-            report.scanned += items.len() as u64;
-            let results: Vec<Result<Rezoned, StoreError>> = stream::iter(items.iter())
-                .map(|item| self.rezone_item(item, dry_run))
-                .buffer_unordered(CONCURRENCY)
-                .collect()
-                .await;
-            for r in results {
-                match r? {
-                    Rezoned::Rewritten => report.rewritten += 1,
-                    Rezoned::Unchanged => report.unchanged += 1,
-                    Rezoned::Skipped => report.skipped += 1,
+            },
+            async |item: &Item| self.rezone_item(item, dry_run).await,
+            async |scanned, outcomes, next| {
+                report.pages += 1;
+                report.scanned += scanned;
+                for o in outcomes {
+                    match o {
+                        Rezoned::Rewritten => report.rewritten += 1,
+                        Rezoned::Unchanged => report.unchanged += 1,
+                        Rezoned::Skipped => report.skipped += 1,
+                    }
                 }
-            }
-            cursor = next;
-            report.done = cursor.is_none();
-            if !dry_run {
-                self.save_rezone_state(&report, cursor.as_ref(), now)
-                    .await?;
-            }
-            if report.done {
-                return Ok(report);
-            }
-        }
+                report.done = next.is_none();
+                if dry_run {
+                    return Ok(());
+                }
+                self.save_rezone_state(&report, next, now).await
+            },
+        )
+        .await?;
+        Ok(report)
     }
 
     async fn rezone_item(&self, item: &Item, dry_run: bool) -> Result<Rezoned, StoreError> {
