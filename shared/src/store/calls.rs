@@ -85,9 +85,10 @@ const FILTER: &str = "#stage IN (:lead, :mql) AND (#temperature = :hot OR #stage
 
 impl Store {
     /// Leads to call now: hot or MQL and never contacted, among the leads created on the
-    /// `days` reporting days up to `now` (local days of the store's zone, today included). One Query per day (more when a day
-    /// holds over 1 MB of leads, at most [`MAX_PAGES_PER_DAY`]), newest first. `with_contact`
-    /// adds the personal attributes to the projection.
+    /// `days` reporting days up to `now` (local dates in the store's zone, today included).
+    /// One Query per day (more when a day holds over 1 MB of leads, at most
+    /// [`MAX_PAGES_PER_DAY`]), newest first. `with_contact` adds the personal attributes to
+    /// the projection.
     pub async fn call_list(
         &self,
         now: DateTime<Utc>,
