@@ -21,6 +21,7 @@ pub mod names;
 pub mod normalize;
 pub mod predict;
 pub mod privacy;
+pub mod report_zone;
 pub mod rescoring;
 pub mod sales;
 pub mod scoring;

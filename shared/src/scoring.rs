@@ -618,7 +618,10 @@ impl Model {
         let e = &self.cfg.engagement;
         let half_life_secs = self.cfg.half_life_days * 86_400.0;
         // Undecayed points already counted per (kind, day): the cap applies to raw points, so a
-        // capped day decays like any other.
+        // capped day decays like any other. Days here are UTC days, not reporting days
+        // (`REPORT_TIME_ZONE`): the cap only limits how much one burst of touches can add, a
+        // score must not change when the reporting zone does, and scoring stays pure (no zone
+        // to thread through ingest, rescore and lead-events).
         let mut used: HashMap<(TouchKind, NaiveDate), f64> = HashMap::new();
         let mut per_kind: BTreeMap<TouchKind, f64> = BTreeMap::new();
         let mut order: Vec<&Touch> = touches.iter().collect();

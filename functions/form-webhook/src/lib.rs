@@ -53,7 +53,9 @@ impl AppState {
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<AppState, String> {
         Ok(AppState {
-            store: store.with_pepper(leadflow::privacy::Pepper::privacy(&get)?),
+            store: store
+                .with_pepper(leadflow::privacy::Pepper::privacy(&get)?)
+                .with_report_zone(leadflow::report_zone::ReportZone::from_lookup(&get)?),
             normalize: NormalizeConfig::from_lookup(&get)?,
             form: FormConfig::from_lookup(&get)?,
             cors: Cors::parse(get("FORM_ALLOWED_ORIGINS").as_deref()),

@@ -84,6 +84,7 @@ fn bench(c: &mut Criterion) {
                         view: &view,
                         with_contact: false,
                         now,
+                        zone: &leadflow::report_zone::ReportZone::utc(),
                         call_days: CALL_LIST_DAYS,
                     });
                     bytes = html.len();

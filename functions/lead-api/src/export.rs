@@ -20,6 +20,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use http::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_DISPOSITION, LINK};
 use leadflow::edge::{text_response, AppError, InboundRequest, Response};
 use leadflow::model::{Lead, Stage, Temperature};
+use leadflow::report_zone::ReportZone;
 use leadflow::store::{ts, ExportFilter, ExportPosition};
 use leadflow::telemetry::Metrics;
 
@@ -168,12 +169,15 @@ impl ExportQuery {
         })
     }
 
-    /// Days are UTC and both ends inclusive, as in `GET /metrics`.
-    fn filter(&self) -> ExportFilter {
-        let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    /// Days are reporting days (local dates in `zone`) and both ends inclusive, as in
+    /// `GET /metrics`.
+    fn filter(&self, zone: &ReportZone) -> ExportFilter {
         ExportFilter {
-            created_from: self.from.and_then(midnight),
-            created_before: self.to.and_then(|d| d.succ_opt()).and_then(midnight),
+            created_from: self.from.map(|d| zone.day_start(d)),
+            created_before: self
+                .to
+                .and_then(|d| d.succ_opt())
+                .map(|d| zone.day_start(d)),
             stage: self.stage,
             temperature: self.temperature,
         }
@@ -213,7 +217,7 @@ pub async fn get(
     metrics: &mut Metrics,
 ) -> Result<Response, AppError> {
     let query = ExportQuery::read(req)?;
-    let filter = query.filter();
+    let filter = query.filter(state.store.report_zone());
     let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
     let budget =
         leadflow::lambda_time::budget(req.deadline_ms, now_ms, DEADLINE_RESERVE, DEFAULT_BUDGET);

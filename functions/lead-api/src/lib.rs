@@ -46,7 +46,9 @@ impl ApiState {
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<ApiState, String> {
         Ok(ApiState {
-            store: store.with_pepper(leadflow::privacy::Pepper::privacy(&get)?),
+            store: store
+                .with_pepper(leadflow::privacy::Pepper::privacy(&get)?)
+                .with_report_zone(leadflow::report_zone::ReportZone::from_lookup(&get)?),
             keys: LiveApiKeys::from_lookup("LEAD_API_KEYS", &get),
             normalize: NormalizeConfig::from_lookup(&get)?,
             erasure_items_per_call: match get("ERASURE_ITEMS_PER_CALL") {

@@ -90,7 +90,7 @@ pub async fn post_spend(state: &ApiState, req: &InboundRequest) -> Result<Respon
         )
     })?;
     let earliest = NaiveDate::from_ymd_opt(2000, 1, 1).expect("a date");
-    if day < earliest || day > Utc::now().date_naive() + Duration::days(1) {
+    if day < earliest || day > state.store.report_zone().day(Utc::now()) + Duration::days(1) {
         return Err(AppError::unprocessable(
             "invalid_value",
             "date",
@@ -117,12 +117,13 @@ pub async fn post_spend(state: &ApiState, req: &InboundRequest) -> Result<Respon
     ))
 }
 
-/// The requested day range (default: the last 30 days) as `YYYY-MM-DD` strings.
-pub fn day_range(req: &InboundRequest) -> Result<Vec<String>, AppError> {
+/// The requested range of reporting days (default: the last 30 days, today being the local
+/// date in the store's zone at the request's time) as `YYYY-MM-DD` strings.
+pub fn day_range(state: &ApiState, req: &InboundRequest) -> Result<Vec<String>, AppError> {
     days_between(
         req.query.get("from").map(String::as_str),
         req.query.get("to").map(String::as_str),
-        Utc::now().date_naive(),
+        state.store.report_zone().day(req.received_at),
     )
 }
 
@@ -166,7 +167,7 @@ pub async fn rollups(
     state: &ApiState,
     req: &InboundRequest,
 ) -> Result<(Vec<String>, Vec<(GroupKey, RollupCounts)>), AppError> {
-    let days = day_range(req)?;
+    let days = day_range(state, req)?;
     let rows = state.store.rollups_between(&days).await?;
     Ok((days, rows))
 }
@@ -194,6 +195,7 @@ pub async fn get_metrics(state: &ApiState, req: &InboundRequest) -> Result<Respo
         200,
         &json!({
             "from": days.first(), "to": days.last(), "group_by": by_name,
+            "time_zone": state.store.report_zone().name(),
             "conversion_rate": "cohort: customers among the new leads of the period",
             "rows": aggregate(&rows, by),
             "totals": to_row("total".into(), &total),

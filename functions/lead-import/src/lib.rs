@@ -85,7 +85,9 @@ impl ImportState {
     ) -> Result<ImportState, String> {
         let num = |name: &str, lo, hi| leadflow::config::bounded_number(&get, name, lo, hi);
         Ok(ImportState {
-            store: store.with_pepper(leadflow::privacy::Pepper::privacy(&get)?),
+            store: store
+                .with_pepper(leadflow::privacy::Pepper::privacy(&get)?)
+                .with_report_zone(leadflow::report_zone::ReportZone::from_lookup(&get)?),
             normalize: NormalizeConfig::from_lookup(&get)?,
             objects: Objects::new(s3),
             sqs,
@@ -694,7 +696,8 @@ async fn import_row(
         RawRow::Named(fields) => fields,
     };
     let cells = named.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    let sub = match rows::submission(&p.file, &p.mapping, p.default_time, row, cells) {
+    let zone = state.store.report_zone();
+    let sub = match rows::submission(&p.file, &p.mapping, p.default_time, zone, row, cells) {
         Ok(s) => s,
         Err(e) => return Ok(RowOutcome::Rejected(e)),
     };

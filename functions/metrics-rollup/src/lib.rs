@@ -2,11 +2,15 @@
 //! each day's rollups, so reruns and overlapping schedules are safe.
 //!
 //! Input (EventBridge schedule `Input`, or a manual invoke):
-//! - `{"mode": "today"}`: today only (the hourly schedule);
+//! - `{"mode": "today"}`: today (the hourly schedule), and yesterday too in the first hour of
+//!   the day, so the run after midnight finishes yesterday's last hour;
 //! - `{"mode": "late"}`: the last `LATE_DAYS` days before today (the daily schedule: late data,
 //!   leads converting after their creation day);
 //! - `{"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}`: a backfill range (at most 400 days);
 //! - any other event (a plain scheduled event): today and the late-data window.
+//!
+//! Days are reporting days: local dates in `REPORT_TIME_ZONE` (default UTC), the days the
+//! leads and touches are filed under (`leadflow::report_zone`).
 
 use std::collections::HashMap;
 
@@ -14,6 +18,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures_util::stream::{self, StreamExt};
 use lambda_runtime::LambdaEvent;
 use leadflow::metrics::{DayRollup, FixedCpl};
+use leadflow::report_zone::ReportZone;
 use leadflow::store::{DayIndex, Store, StoreError};
 use leadflow::telemetry::Metrics;
 use serde::Deserialize;
@@ -53,7 +58,7 @@ impl RollupState {
                 .ok_or_else(|| format!("LATE_DAYS {v:?} must be a whole number from 0 to 90"))?,
         };
         Ok(RollupState {
-            store,
+            store: store.with_report_zone(leadflow::report_zone::ReportZone::from_lookup(&get)?),
             late_days,
             fixed_cpl: FixedCpl {
                 currency: match get("FIXED_CPL_CURRENCY").filter(|v| !v.trim().is_empty()) {
@@ -186,16 +191,20 @@ async fn retention(
     Ok(summary)
 }
 
-/// The days an invocation recomputes.
+/// The reporting days an invocation recomputes at `now`, "today" being the local date in
+/// `zone`.
 pub fn days_for(
     event: &RollupEvent,
     now: DateTime<Utc>,
+    zone: &ReportZone,
     late_days: i64,
 ) -> Result<Vec<NaiveDate>, String> {
-    let today = now.date_naive();
+    let today = zone.day(now);
     let (from, to) = match *event {
         RollupEvent::Range { from, to } => (from, to),
-        RollupEvent::Today => (today, today),
+        // An hourly run lands anywhere in its hour: the first run of a day also recomputes
+        // the day before, whose last minutes the previous run did not see.
+        RollupEvent::Today => (zone.day(now - Duration::hours(1)), today),
         RollupEvent::Late => (today - Duration::days(late_days), today - Duration::days(1)),
         RollupEvent::Scheduled => (today - Duration::days(late_days), today),
         RollupEvent::Retention { .. } => return Ok(Vec::new()),
@@ -301,7 +310,12 @@ async fn run(
     if let RollupEvent::Retention { dry_run } = event.payload {
         return Ok(retention(state, dry_run, now).await?);
     }
-    let days = days_for(&event.payload, now, state.late_days)?;
+    let days = days_for(
+        &event.payload,
+        now,
+        state.store.report_zone(),
+        state.late_days,
+    )?;
     let started = state.store.round_trips();
     let index = state.store.day_index().await?;
     let results: Vec<(String, Result<DayDone, StoreError>)> =
@@ -336,6 +350,7 @@ async fn run(
         "from": days.first().map(|d| d.to_string()),
         "to": days.last().map(|d| d.to_string()),
         "index": match index { DayIndex::Sharded => "gsi2", DayIndex::Legacy => "gsi1" },
+        "zone": state.store.report_zone().name(),
         "groups": groups,
         "writes": writes,
         "failed": failed,
@@ -369,7 +384,7 @@ mod tests {
         let days_for = |event: &Value, now, late| {
             let event: RollupEvent =
                 serde_json::from_value(event.clone()).map_err(|e| e.to_string())?;
-            super::days_for(&event, now, late)
+            super::days_for(&event, now, &ReportZone::utc(), late)
         };
         assert_eq!(
             days_for(&json!({"mode": "today"}), now, 7).unwrap().len(),
@@ -390,6 +405,71 @@ mod tests {
         assert_eq!(back.len(), 31);
         assert!(days_for(&json!({"from": "2026-10-01"}), now, 7).is_err());
         assert!(days_for(&json!({"from": "2025-01-01", "to": "2026-10-31"}), now, 7).is_err());
+    }
+
+    fn at(rfc3339: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc3339)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn days(event: Value, now: &str, zone: &str) -> Vec<String> {
+        let event: RollupEvent = serde_json::from_value(event).unwrap();
+        let zone = ReportZone::parse(zone).unwrap();
+        super::days_for(&event, at(now), &zone, 7)
+            .unwrap()
+            .iter()
+            .map(NaiveDate::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn today_is_the_local_day_of_the_reporting_zone() {
+        // 23:30 on 29 November in Los Angeles is 07:30 UTC on the 30th.
+        let la_evening = "2026-11-30T07:30:00Z";
+        assert_eq!(
+            days(json!({"mode": "today"}), la_evening, "America/Los_Angeles"),
+            ["2026-11-29"]
+        );
+        assert_eq!(
+            days(json!({"mode": "today"}), la_evening, "UTC"),
+            ["2026-11-30"]
+        );
+        let late = days(json!({"mode": "late"}), la_evening, "America/Los_Angeles");
+        assert_eq!(
+            (
+                late.first().unwrap().as_str(),
+                late.last().unwrap().as_str()
+            ),
+            ("2026-11-22", "2026-11-28")
+        );
+        // East of UTC: 00:30 on 1 December in Kiritimati (+14) is 10:30 UTC on 30 November;
+        // the first run of the day recomputes the day before as well.
+        assert_eq!(
+            days(
+                json!({"mode": "today"}),
+                "2026-11-30T10:30:00Z",
+                "Pacific/Kiritimati"
+            ),
+            ["2026-11-30", "2026-12-01"]
+        );
+        assert_eq!(
+            days(
+                json!({"mode": "today"}),
+                "2026-11-30T11:30:00Z",
+                "Pacific/Kiritimati"
+            ),
+            ["2026-12-01"]
+        );
+        // A range names reporting days as they are.
+        assert_eq!(
+            days(
+                json!({"from": "2026-03-07", "to": "2026-03-08"}),
+                la_evening,
+                "America/Los_Angeles"
+            ),
+            ["2026-03-07", "2026-03-08"]
+        );
     }
 
     #[test]

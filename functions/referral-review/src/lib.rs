@@ -61,7 +61,9 @@ impl AppState {
     ) -> Result<AppState, String> {
         let pepper = Pepper::privacy(&get)?;
         Ok(AppState {
-            store: store.with_pepper(pepper.clone()),
+            store: store
+                .with_pepper(pepper.clone())
+                .with_report_zone(leadflow::report_zone::ReportZone::from_lookup(&get)?),
             normalize: NormalizeConfig::from_lookup(&get)?,
             api_keys: LiveApiKeys::from_lookup("REFERRAL_API_KEYS", &get),
             trustpilot_key: get("TRUSTPILOT_KEY")

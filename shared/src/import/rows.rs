@@ -21,6 +21,7 @@ use super::{FileError, FileRef, RowError, PROVIDER};
 use crate::fields::{apply_field, field_role, normalize_field_name, FieldRole};
 use crate::limits::label;
 use crate::model::{Channel, Direction, Submission, TouchKind};
+use crate::report_zone::ReportZone;
 
 /// What the whole list is (object metadata); each may be overridden by a column.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,21 +144,22 @@ pub fn check_header(cells: &[String]) -> Result<Vec<String>, FileError> {
     Ok(names)
 }
 
-/// A date as lists write them: RFC 3339, `YYYY-MM-DD HH:MM[:SS]` (UTC) or `YYYY-MM-DD`.
-fn parse_date(v: &str) -> Option<DateTime<Utc>> {
+/// A date as lists write them: RFC 3339, or without an offset `YYYY-MM-DD HH:MM[:SS]` or
+/// `YYYY-MM-DD`, read on the reporting zone's clock (a list's `2026-10-01` is that reporting
+/// day, whatever `REPORT_TIME_ZONE`; with UTC, as UTC).
+fn parse_date(v: &str, zone: &ReportZone) -> Option<DateTime<Utc>> {
     let v = v.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(v) {
         return Some(t.with_timezone(&Utc));
     }
     for f in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"] {
         if let Ok(t) = NaiveDateTime::parse_from_str(v, f) {
-            return Some(t.and_utc());
+            return Some(zone.instant(t));
         }
     }
     NaiveDate::parse_from_str(v, "%Y-%m-%d")
         .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
+        .map(|d| zone.day_start(d))
 }
 
 /// One row as a submission: `cells` are (column name, value). Row-level problems (an unknown
@@ -167,6 +169,7 @@ pub fn submission<'a>(
     file: &FileRef,
     mapping: &ListMapping,
     default_time: DateTime<Utc>,
+    zone: &ReportZone,
     row: u64,
     cells: impl Iterator<Item = (&'a str, &'a str)> + Clone,
 ) -> Result<Submission, RowError> {
@@ -195,7 +198,7 @@ pub fn submission<'a>(
             Column::Source => source = Some(v.to_string()),
             Column::Campaign => campaign = Some(v.to_string()),
             Column::Date => {
-                at = parse_date(v).ok_or_else(|| RowError::new(row, name, "invalid_date"))?
+                at = parse_date(v, zone).ok_or_else(|| RowError::new(row, name, "invalid_date"))?
             }
             Column::Field => {}
         }
@@ -259,6 +262,7 @@ mod tests {
             &file(),
             mapping,
             "2026-11-02T10:00:00Z".parse().unwrap(),
+            &ReportZone::utc(),
             2,
             cells.iter().copied(),
         )
@@ -377,5 +381,40 @@ mod tests {
         let e = row(&m, &[("email", "a@example.com"), ("Registered At", "soon")]).unwrap_err();
         assert_eq!(e.code, "invalid_date");
         assert_eq!(e.row, 2);
+    }
+
+    #[test]
+    fn dates_without_an_offset_are_on_the_reporting_zones_clock() {
+        let la = ReportZone::parse("America/Los_Angeles").unwrap();
+        let at = |v: &str| {
+            let cells = [("email", "a@example.com"), ("date", v)];
+            let s = submission(
+                &file(),
+                &ListMapping::default(),
+                "2026-11-02T10:00:00Z".parse().unwrap(),
+                &la,
+                2,
+                cells.iter().copied(),
+            )
+            .unwrap();
+            (
+                s.occurred_at.to_rfc3339(),
+                la.day(s.occurred_at).to_string(),
+            )
+        };
+        // A day is that reporting day (its local midnight), an evening stays on its day.
+        assert_eq!(
+            at("2026-10-01"),
+            ("2026-10-01T07:00:00+00:00".into(), "2026-10-01".into())
+        );
+        assert_eq!(
+            at("2026-10-01 23:30"),
+            ("2026-10-02T06:30:00+00:00".into(), "2026-10-01".into())
+        );
+        // An offset says it all.
+        assert_eq!(
+            at("2026-10-02T06:30:00Z"),
+            ("2026-10-02T06:30:00+00:00".into(), "2026-10-01".into())
+        );
     }
 }

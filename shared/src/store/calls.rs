@@ -5,7 +5,7 @@
 //! [`MAX_PAGES_PER_DAY`] pages (1 MB of lead items each) per day, days read a few at a time.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use super::codec::{get_n, get_s, get_time, s, Item};
@@ -85,21 +85,24 @@ const FILTER: &str = "#stage IN (:lead, :mql) AND (#temperature = :hot OR #stage
 
 impl Store {
     /// Leads to call now: hot or MQL and never contacted, among the leads created on the
-    /// `days` days up to `now` (UTC days, today included). One Query per day (more when a day
-    /// holds over 1 MB of leads, at most [`MAX_PAGES_PER_DAY`]), newest first. `with_contact`
-    /// adds the personal attributes to the projection.
+    /// `days` reporting days up to `now` (local dates in the store's zone, today included).
+    /// One Query per day (more when a day holds over 1 MB of leads, at most
+    /// [`MAX_PAGES_PER_DAY`]), newest first. `with_contact` adds the personal attributes to
+    /// the projection.
     pub async fn call_list(
         &self,
         now: DateTime<Utc>,
         days: u32,
         with_contact: bool,
     ) -> Result<CallList, StoreError> {
-        let per_day: Vec<(Vec<Item>, bool)> =
-            stream::iter((0..i64::from(days)).map(|back| now - Duration::days(back)))
-                .map(|day| self.call_candidates_on(day, with_contact))
-                .buffered(CONCURRENT_DAYS)
-                .try_collect()
-                .await?;
+        let today = self.zone.day(now);
+        let per_day: Vec<(Vec<Item>, bool)> = stream::iter(
+            (0..u64::from(days)).filter_map(|back| today.checked_sub_days(Days::new(back))),
+        )
+        .map(|day| self.call_candidates_on(day, with_contact))
+        .buffered(CONCURRENT_DAYS)
+        .try_collect()
+        .await?;
         let complete = per_day.iter().all(|(_, done)| *done);
         let leads = per_day
             .iter()
@@ -111,7 +114,7 @@ impl Store {
 
     async fn call_candidates_on(
         &self,
-        day: DateTime<Utc>,
+        day: NaiveDate,
         with_contact: bool,
     ) -> Result<(Vec<Item>, bool), StoreError> {
         // Every name is aliased (`source`, `name`... are reserved words); DynamoDB refuses an

@@ -17,8 +17,11 @@
 //!
 //! Touchpoints share their lead's partition: one Query reads a lead with its history, and a
 //! parallel Scan segment sees a lead and its touchpoints together (segments split by pk).
+//!
+//! Days in keys (`<yyyy-mm-dd>`, `<date>`, `<day>`) are reporting days: local dates in
+//! `REPORT_TIME_ZONE` (`crate::report_zone`); timestamps are UTC.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::model::{DeliveryKey, IdentityKey};
@@ -43,10 +46,6 @@ pub fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-pub fn day(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d").to_string()
-}
-
 pub fn lead_pk(lead_id: &str) -> String {
     format!("LEAD#{lead_id}")
 }
@@ -55,12 +54,14 @@ pub fn touch_sk(occurred_at: DateTime<Utc>, touch_id: &str) -> String {
     format!("{TOUCH_SK_PREFIX}{}#{touch_id}", ts(occurred_at))
 }
 
-pub fn leads_day_pk(t: DateTime<Utc>) -> String {
-    format!("LEADS#{}", day(t))
+/// The day partitions are reporting days: local dates in `REPORT_TIME_ZONE`
+/// ([`crate::report_zone::ReportZone::day`]), computed by the store, never here.
+pub fn leads_day_pk(day: NaiveDate) -> String {
+    format!("LEADS#{day}")
 }
 
-pub fn touches_day_pk(t: DateTime<Utc>) -> String {
-    format!("TOUCHES#{}", day(t))
+pub fn touches_day_pk(day: NaiveDate) -> String {
+    format!("TOUCHES#{day}")
 }
 
 /// The sharded day index (gsi2): a day's leads and touches spread over `DAY_SHARDS`
@@ -119,15 +120,22 @@ pub enum DayItem {
     Touch,
 }
 
-/// The day-index keys of a lead (keyed by its lead id) or a touchpoint (by its touch id):
-/// gsi1 `LEADS#<day>` / `TOUCHES#<day>` (still written: the version before this one reads it)
-/// and gsi2 `LEADS#<day>#<shard>` / `TOUCHES#<day>#<shard>`, both sorted by `<at>#<id>`.
-pub fn day_index_keys(kind: DayItem, at: DateTime<Utc>, id: &str) -> [(&'static str, String); 4] {
+/// The day-index keys of a lead (keyed by its lead id) or a touchpoint (by its touch id) at
+/// `at`, on its reporting `day` (`Store::day_keys` gives both): gsi1 `LEADS#<day>` /
+/// `TOUCHES#<day>` (still written: the call list reads it, and the version before issue 13)
+/// and gsi2 `LEADS#<day>#<shard>` / `TOUCHES#<day>#<shard>`, both sorted by `<at>#<id>` (UTC,
+/// so a day's items sort by time whatever the zone).
+pub fn day_index_keys(
+    kind: DayItem,
+    day: NaiveDate,
+    at: DateTime<Utc>,
+    id: &str,
+) -> [(&'static str, String); 4] {
     let sort = format!("{}#{id}", ts(at));
-    let d = day(at);
+    let d = day.to_string();
     let (old, new) = match kind {
-        DayItem::Lead => (leads_day_pk(at), leads_day_shard_pk(&d, day_shard(id))),
-        DayItem::Touch => (touches_day_pk(at), touches_day_shard_pk(&d, day_shard(id))),
+        DayItem::Lead => (leads_day_pk(day), leads_day_shard_pk(&d, day_shard(id))),
+        DayItem::Touch => (touches_day_pk(day), touches_day_shard_pk(&d, day_shard(id))),
     };
     [
         (GSI1_PK, old),
@@ -141,6 +149,11 @@ pub fn day_index_keys(kind: DayItem, at: DateTime<Utc>, id: &str) -> [(&'static 
 /// on the rollup reads gsi2 (before, gsi1), so readers switch without a second deployment.
 pub const MIGRATION_PK: &str = "MIGRATION#DAYKEYS";
 pub const MIGRATION_SK: &str = "#STATE";
+
+/// The zone the day keys are in, and the progress of rewriting them for a new
+/// `REPORT_TIME_ZONE` (`leadflow backfill`, `store/migration.rs`): `MIGRATION#DAYZONE` /
+/// `#STATE`. Absent: the keys are UTC days (every version before issue 20 wrote those).
+pub const ZONE_MIGRATION_PK: &str = "MIGRATION#DAYZONE";
 
 fn sha256_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))

@@ -44,7 +44,7 @@ pub use export::{ExportFilter, ExportPage, ExportPosition};
 pub use imports::ImportClaim;
 pub use keys::{new_id, ts, DAY_INDEX_PROJECTION};
 pub use metrics::DayIndex;
-pub use migration::BackfillReport;
+pub use migration::{BackfillReport, DayKeysZone, RezoneReport};
 pub use phones::{PhoneAdoption, RefusedPhone};
 pub use read::{
     record_from_items, LeadRecord, LeadReview, TouchCursor, LEAD_VIEW_TOUCHPOINTS,
@@ -194,6 +194,9 @@ pub struct Store {
     round_trips: RoundTrips,
     /// Keys suppression entries (`PRIVACY_PEPPER`); unset: no suppression is written or checked.
     pepper: crate::privacy::Pepper,
+    /// The reporting time zone (`REPORT_TIME_ZONE`, default UTC): the day partitions every
+    /// lead and touchpoint is filed under, and the days the readers ask for.
+    zone: crate::report_zone::ReportZone,
 }
 
 impl Store {
@@ -209,6 +212,7 @@ impl Store {
             table: table.into(),
             round_trips,
             pepper: Default::default(),
+            zone: Default::default(),
         }
     }
 
@@ -254,6 +258,28 @@ impl Store {
         self
     }
 
+    /// The reporting time zone (each function that writes or reads day partitions passes
+    /// `REPORT_TIME_ZONE`, [`crate::report_zone::ReportZone::from_lookup`]).
+    pub fn with_report_zone(mut self, zone: crate::report_zone::ReportZone) -> Store {
+        self.zone = zone;
+        self
+    }
+
+    pub fn report_zone(&self) -> &crate::report_zone::ReportZone {
+        &self.zone
+    }
+
+    /// The day-index keys of a lead or touchpoint at `at`: its reporting day in this store's
+    /// zone (`keys::day_index_keys`).
+    pub(crate) fn day_keys(
+        &self,
+        kind: keys::DayItem,
+        at: chrono::DateTime<chrono::Utc>,
+        id: &str,
+    ) -> [(&'static str, String); 4] {
+        keys::day_index_keys(kind, self.zone.day(at), at, id)
+    }
+
     /// Wraps an existing client (fault-injection tests use a mocked one).
     pub fn from_client(client: Client, table: impl Into<String>) -> Store {
         Store {
@@ -261,6 +287,7 @@ impl Store {
             table: table.into(),
             round_trips: RoundTrips::default(),
             pepper: Default::default(),
+            zone: Default::default(),
         }
     }
 

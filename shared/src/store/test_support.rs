@@ -13,7 +13,7 @@ use crate::model::{Lead, Touchpoint};
 const BATCH: usize = 25;
 
 impl Store {
-    /// The leads created on a UTC day, whole (tests: what an import or a seed stored), from a
+    /// The leads created on a reporting day (the store's zone), whole (tests: what an import or a seed stored), from a
     /// Scan: independent of the day indexes under test.
     pub async fn leads_created_on(&self, day: &str) -> Result<Vec<Lead>, StoreError> {
         Ok(self
@@ -22,11 +22,11 @@ impl Store {
             .iter()
             .filter(|i| get_s(i, keys::SK).as_deref() == Some(keys::LEAD_SK))
             .filter_map(super::codec::lead_from)
-            .filter(|l| l.created_at.date_naive().to_string() == day)
+            .filter(|l| self.zone.day(l.created_at).to_string() == day)
             .collect())
     }
 
-    /// The touchpoints that occurred on a UTC day, whole, from a Scan.
+    /// The touchpoints that occurred on a reporting day, whole, from a Scan.
     pub async fn touches_on(&self, day: &str) -> Result<Vec<Touchpoint>, StoreError> {
         Ok(self
             .scan_table()
@@ -34,7 +34,7 @@ impl Store {
             .iter()
             .filter(|i| get_s(i, keys::SK).is_some_and(|sk| sk.starts_with(keys::TOUCH_SK_PREFIX)))
             .filter_map(super::codec::touchpoint_from)
-            .filter(|t| t.occurred_at.date_naive().to_string() == day)
+            .filter(|t| self.zone.day(t.occurred_at).to_string() == day)
             .collect())
     }
 

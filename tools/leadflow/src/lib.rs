@@ -1,6 +1,7 @@
 //! Operator and developer commands behind the `leadflow` binary (`src/main.rs` only parses
 //! arguments and dispatches here).
 //!
+//! - `backfill`: `backfill` (the day keys: sharded, then in the reporting zone).
 //! - `schema`: the tables of `template.yaml`, and creating them (local runs and tests).
 //! - `commands`: `create-tables`.
 //! - `leads`: `list-leads`.
@@ -8,6 +9,7 @@
 //! - `phones`: `renormalize-phones`.
 //! - `providers`: `providers` (the registry's platforms and their variables).
 
+pub mod backfill;
 pub mod commands;
 pub mod leads;
 pub mod phones;

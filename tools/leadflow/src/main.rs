@@ -8,6 +8,9 @@
 //!   leadflow providers [--names | --check FILE]
 //!   leadflow backfill [--table NAME] [--dry-run] [--page-size N] [--max-pages N]
 //!
+//! `replay-quarantine` and `backfill` read `REPORT_TIME_ZONE` (and `replay-quarantine`
+//! `PRIVACY_PEPPER`) as the functions do: set them to the stack's values.
+//!
 //! DynamoDB is reached through the SDK's standard configuration (`AWS_ENDPOINT_URL_DYNAMODB`
 //! for a local server); `--table` defaults to `TABLE_NAME`.
 
@@ -15,7 +18,7 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use leadflow::store::Store;
-use leadflow_tools::{commands, leads, phones, providers, replay};
+use leadflow_tools::{backfill, commands, leads, phones, providers, replay};
 
 fn usage() -> &'static str {
     "usage:
@@ -32,7 +35,9 @@ fn usage() -> &'static str {
   leadflow backfill [--table NAME] [--dry-run] [--page-size N] [--max-pages N]
       the issue-13 migration: writes the sharded day keys (gsi2) on leads and touchpoints
       stored before them and mirrors linked reviews into their leads; resumes from its
-      checkpoint, safe to repeat; when done the rollup reads gsi2 (docs/data-model.md)"
+      checkpoint, safe to repeat; when done the rollup reads gsi2 (docs/data-model.md).
+      Then, after a change of REPORT_TIME_ZONE (set it as the stack has it), moves every
+      lead and touchpoint to its local day in the new zone (docs/operations.md)"
 }
 
 struct Args {
@@ -120,10 +125,15 @@ async fn run(argv: Vec<String>) -> Result<(), String> {
         }
         "replay-quarantine" => {
             let limit = args.limit()?;
-            // The functions' pepper, so a replay of a suppressed person stores nothing.
-            let pepper = leadflow::privacy::Pepper::privacy(|k| std::env::var(k).ok())?;
+            // The functions' pepper, so a replay of a suppressed person stores nothing, and
+            // their reporting zone, so a replayed lead is filed on the day they would file it.
+            let env = |k: &str| std::env::var(k).ok();
+            let pepper = leadflow::privacy::Pepper::privacy(env)?;
+            let zone = leadflow::report_zone::ReportZone::from_lookup(env)?;
             replay::replay_quarantine(
-                &Store::new(&sdk, args.table()?).with_pepper(pepper),
+                &Store::new(&sdk, args.table()?)
+                    .with_pepper(pepper)
+                    .with_report_zone(zone),
                 limit,
                 args.has("--dry-run"),
             )
@@ -155,19 +165,17 @@ async fn run(argv: Vec<String>) -> Result<(), String> {
                     })
                     .transpose()
             };
-            let page_size = number("--page-size")?.unwrap_or(1000).min(10_000) as i32;
-            let report = Store::new(&sdk, args.table()?)
-                .backfill_day_keys(
-                    page_size,
-                    number("--max-pages")?,
-                    args.has("--dry-run"),
-                    chrono::Utc::now(),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
+            let (zone, zone_set) = backfill::zone_from(|k| std::env::var(k).ok())?;
+            let options = backfill::Options {
+                page_size: number("--page-size")?.unwrap_or(1000).min(10_000) as i32,
+                max_pages: number("--max-pages")?,
+                dry_run: args.has("--dry-run"),
+            };
+            let store = Store::new(&sdk, args.table()?).with_report_zone(zone);
+            let outcome = backfill::run(&store, zone_set, options, chrono::Utc::now()).await?;
             println!(
                 "{}",
-                serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+                serde_json::to_string_pretty(&outcome).map_err(|e| e.to_string())?
             );
             Ok(())
         }

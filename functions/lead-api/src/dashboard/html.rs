@@ -9,6 +9,7 @@ use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 use leadflow::model::{Channel, Temperature};
+use leadflow::report_zone::ReportZone;
 
 use super::params::{Dir, Params, SortKey};
 use super::svg::{rating_bars, trend_chart};
@@ -122,6 +123,8 @@ pub struct Page<'a> {
     /// The key may read leads: names and contact details in the call list.
     pub with_contact: bool,
     pub now: DateTime<Utc>,
+    /// The reporting time zone: the days are its local dates, times show its clock.
+    pub zone: &'a ReportZone,
     /// Days the call list covers.
     pub call_days: u32,
 }
@@ -134,13 +137,14 @@ pub fn render(p: &Page) -> String {
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
 <meta name=\"referrer\" content=\"no-referrer\">\
 <title>Leads {} to {} · leadflow</title><style>{CSS}</style></head><body><main>\
-<h1>Leads <span class=\"nw\">{}</span> to <span class=\"nw\">{}</span></h1><p class=\"note\">{}Generated {} UTC from the daily rollups.</p>",
+<h1>Leads <span class=\"nw\">{}</span> to <span class=\"nw\">{}</span></h1><p class=\"note\">{}Generated {} from the daily rollups; days are local dates in {}.</p>",
         esc(p.params.from()),
         esc(p.params.to()),
         esc(p.params.from()),
         esc(p.params.to()),
         filter_summary(p.params),
-        p.now.format("%Y-%m-%d %H:%M"),
+        esc(&p.zone.minute(p.now)),
+        esc(p.zone.name()),
     );
     range_form(&mut h, p);
     kpis(&mut h, p.view);
@@ -448,7 +452,7 @@ fn calls(h: &mut String, p: &Page) {
                 lbl(&c.source),
                 lbl(&c.campaign),
                 esc(c.channel.as_str()),
-                c.created_at.format("%Y-%m-%d %H:%M UTC"),
+                esc(&p.zone.minute(c.created_at)),
                 waited(p.now, c.created_at)
             );
         }

@@ -27,13 +27,19 @@ use leadflow::edge::{text_response, AppError, InboundRequest, Response, Scope};
 
 use crate::ApiState;
 
-/// The call list covers leads that arrived today and the 13 days before.
+/// The call list covers leads that arrived today and the 13 days before (reporting days).
 pub const CALL_LIST_DAYS: u32 = 14;
 
 pub async fn get(state: &ApiState, req: &InboundRequest) -> Result<Response, AppError> {
     let now = req.received_at;
+<<<<<<< HEAD
     let params = Params::parse(req, now.date_naive())?;
     let with_contact = state.keys.current(false).await.grants(req, Scope::Read);
+=======
+    let zone = state.store.report_zone();
+    let params = Params::parse(req, zone.day(now))?;
+    let with_contact = state.keys.grants(req, Scope::Read);
+>>>>>>> issue-20tz
     let store = &state.store;
     let (rows, reviews, calls) = tokio::try_join!(
         store.rollups_between(&params.days),
@@ -46,6 +52,7 @@ pub async fn get(state: &ApiState, req: &InboundRequest) -> Result<Response, App
         view: &view,
         with_contact,
         now,
+        zone,
         call_days: CALL_LIST_DAYS,
     });
     let mut resp = text_response(200, "text/html; charset=utf-8", html);
