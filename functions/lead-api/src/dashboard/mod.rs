@@ -32,14 +32,9 @@ pub const CALL_LIST_DAYS: u32 = 14;
 
 pub async fn get(state: &ApiState, req: &InboundRequest) -> Result<Response, AppError> {
     let now = req.received_at;
-<<<<<<< HEAD
-    let params = Params::parse(req, now.date_naive())?;
-    let with_contact = state.keys.current(false).await.grants(req, Scope::Read);
-=======
     let zone = state.store.report_zone();
     let params = Params::parse(req, zone.day(now))?;
-    let with_contact = state.keys.grants(req, Scope::Read);
->>>>>>> issue-20tz
+    let with_contact = state.keys.current(false).await.grants(req, Scope::Read);
     let store = &state.store;
     let (rows, reviews, calls) = tokio::try_join!(
         store.rollups_between(&params.days),
