@@ -14,6 +14,8 @@
 #   UNIQUE=1 EVENTS=bench/events/form-new-lead.json bench/cold-start.sh   # {{n}}, {{run}} replaced
 #   STRICT=1 bench/cold-start.sh            # exit 1 when a target is missed
 #   BINARY=/path/to/bootstrap bench/cold-start.sh   # measure a prebuilt binary, no function build
+#   PHASES=1 bench/cold-start.sh            # + CPU per new lead by phase (valgrind's callgrind;
+#                                           #   SYMBOLS=unstripped binary to skip its build)
 #
 # Figures are this machine's, not Lambda's: a 256 MB Lambda gets ~1/6 of a vCPU, so expect
 # several times these on AWS. Function output goes to target/bench-cold-start/*.log.
@@ -168,6 +170,40 @@ if [ -z "${EVENTS:-}" ] && { [ "$fn" = form-webhook ] || [ -n "${BINARY:-}" ]; }
   cpu_label="CPU per new lead"
 else
   cpu_run events "${UNIQUE:-0}" "${events[@]}"
+fi
+
+# --- per-phase breakdown (PHASES=1) ---------------------------------------------------------
+# The function under callgrind, FEW then MANY new leads, each run on its own fresh table; the
+# difference is one more webhook's instructions per phase (bench/cpu_phases.py), apportioned to
+# the CPU per new lead measured above. Needs symbols: an unstripped build of the same profile.
+phases_run() { # count table out
+  target/debug/leadflow create-tables --template template.yaml --name LeadsTable="$2" >/dev/null
+  printf '#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file=%s --dump-instr=no %s\n' \
+    "$3" "$symbols" >"$3.sh"
+  chmod +x "$3.sh"
+  TABLE_NAME=$2 "$stub" --binary "$3.sh" --events bench/events/form-new-lead.json --unique \
+    --count "$1" --timeout 1800 "${env_args[@]}" --log "$3.log" --json-file "$3.json" >/dev/null ||
+    die "the callgrind run of $1 events failed (log: $3.log)"
+}
+if [ "${PHASES:-0}" = 1 ]; then
+  [ "$fn" = form-webhook ] || die "PHASES=1 knows form-webhook's phases only"
+  command -v valgrind >/dev/null || die "PHASES=1 needs valgrind (apt-get install valgrind)"
+  few=${PHASES_FEW:-20} many=${PHASES_MANY:-120}
+  if [ -n "${SYMBOLS:-}" ]; then
+    symbols=$SYMBOLS
+  else
+    echo
+    echo "== building $fn with symbols (release profile, not stripped) for the phases"
+    CARGO_PROFILE_RELEASE_STRIP=false cargo build --release -q -p "$fn"
+    symbols=$logs/$fn.symbols
+    cp "target/release/$fn" "$symbols"
+  fi
+  echo
+  echo "== CPU per new lead by phase: callgrind, $few and $many events (a few minutes)"
+  phases_run "$few" "$TABLE_NAME-phases-$few" "$logs/callgrind-$few"
+  phases_run "$many" "$TABLE_NAME-phases-$many" "$logs/callgrind-$many"
+  python3 bench/cpu_phases.py "$logs/callgrind-$few" "$logs/callgrind-$many" "$few" "$many" \
+    --cpu-ms "$cpu_per" --json "$logs/$fn-phases.json"
 fi
 
 # --- summary --------------------------------------------------------------------------------
