@@ -5,10 +5,17 @@
 # invocation over CPU_EVENTS events. Starts its own DynamoDB Local unless AWS_ENDPOINT_URL_DYNAMODB
 # is set (then TABLE_NAME, default bench-leads, is created there if missing).
 #
+# form-webhook's CPU is measured twice: new leads (bench/events/form-new-lead.json, a different
+# person per invocation: runtime-stub --unique) and retried deliveries (events/form-json.json
+# over and over: after the first, each is the same delivery again).
+#
 #   bench/cold-start.sh [function]          # default form-webhook
 #   COLD_RUNS=5 CPU_EVENTS=2000 EVENTS="events/a.json events/b.json" bench/cold-start.sh lead-api
+#   UNIQUE=1 EVENTS=bench/events/form-new-lead.json bench/cold-start.sh   # {{n}}, {{run}} replaced
 #   STRICT=1 bench/cold-start.sh            # exit 1 when a target is missed
 #   BINARY=/path/to/bootstrap bench/cold-start.sh   # measure a prebuilt binary, no function build
+#   PHASES=1 bench/cold-start.sh            # + CPU per new lead by phase (valgrind's callgrind;
+#                                           #   SYMBOLS=unstripped binary to skip its build)
 #
 # Figures are this machine's, not Lambda's: a 256 MB Lambda gets ~1/6 of a vCPU, so expect
 # several times these on AWS. Function output goes to target/bench-cold-start/*.log.
@@ -19,8 +26,8 @@ fn=${1:-form-webhook}
 cold_runs=${COLD_RUNS:-5}
 cpu_events=${CPU_EVENTS:-2000}
 target_size_mb=6
-target_poll_ms=10
-target_cpu_ms=1.0
+target_poll_ms=8
+target_cpu_ms=0.9
 logs=target/bench-cold-start
 
 die() { echo "cold-start: $*" >&2; exit 1; }
@@ -136,14 +143,68 @@ read -r poll_min poll_median < <(printf '%s\n' "${polls[@]}" | sort -g | awk '
 printf '  min %s ms, median %s ms   target < %s ms\n' "$poll_min" "$poll_median" "$target_poll_ms"
 
 # --- CPU per invocation ---------------------------------------------------------------------
-echo
-echo "== CPU per invocation: $cpu_events events in one process"
-"$stub" --binary "$bin" "${event_args[@]}" --count "$cpu_events" "${env_args[@]}" \
-  --log "$logs/$fn-cpu.log" --json-file "$logs/$fn-cpu.json" \
-  --target-first-poll-ms "$target_poll_ms" --target-cpu-ms "$target_cpu_ms" | sed 's/^/  /'
-cpu_json=$(cat "$logs/$fn-cpu.json")
-cpu_per=$(field cpu_per_invocation_ms "$cpu_json")
-cpu_errors=$(field errors "$cpu_json")
+# cpu_run LABEL UNIQUE(0|1) EVENT...: one process, $cpu_events events; sets cpu_per, cpu_errors.
+cpu_run() {
+  local label=$1 unique=() args=() e
+  [ "$2" = 1 ] && unique=(--unique)
+  shift 2
+  for e in "$@"; do args+=(--events "$e"); done
+  echo
+  echo "== CPU per invocation, $label: $cpu_events events in one process ($*)"
+  "$stub" --binary "$bin" "${args[@]}" "${unique[@]}" --count "$cpu_events" "${env_args[@]}" \
+    --log "$logs/$fn-cpu.log" --json-file "$logs/$fn-cpu.json" \
+    --target-first-poll-ms "$target_poll_ms" --target-cpu-ms "$target_cpu_ms" | sed 's/^/  /'
+  local json
+  json=$(cat "$logs/$fn-cpu.json")
+  cpu_per=$(field cpu_per_invocation_ms "$json")
+  cpu_errors=$(field errors "$json")
+  if [ "$cpu_errors" != 0 ]; then
+    echo "  warning: $cpu_errors invocation(s) answered with a Lambda error (log: $logs/$fn-cpu.log)" >&2
+  fi
+}
+cpu_label="CPU per invocation"
+if [ -z "${EVENTS:-}" ] && { [ "$fn" = form-webhook ] || [ -n "${BINARY:-}" ]; }; then
+  cpu_run "retried deliveries" 0 events/form-json.json
+  retried_cpu=$cpu_per
+  cpu_run "new leads" 1 bench/events/form-new-lead.json
+  cpu_label="CPU per new lead"
+else
+  cpu_run events "${UNIQUE:-0}" "${events[@]}"
+fi
+
+# --- per-phase breakdown (PHASES=1) ---------------------------------------------------------
+# The function under callgrind, FEW then MANY new leads, each run on its own fresh table; the
+# difference is one more webhook's instructions per phase (bench/cpu_phases.py), apportioned to
+# the CPU per new lead measured above. Needs symbols: an unstripped build of the same profile.
+phases_run() { # count table out
+  target/debug/leadflow create-tables --template template.yaml --name LeadsTable="$2" >/dev/null
+  printf '#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file=%s --dump-instr=no %s\n' \
+    "$3" "$symbols" >"$3.sh"
+  chmod +x "$3.sh"
+  TABLE_NAME=$2 "$stub" --binary "$3.sh" --events bench/events/form-new-lead.json --unique \
+    --count "$1" --timeout 1800 "${env_args[@]}" --log "$3.log" --json-file "$3.json" >/dev/null ||
+    die "the callgrind run of $1 events failed (log: $3.log)"
+}
+if [ "${PHASES:-0}" = 1 ]; then
+  [ "$fn" = form-webhook ] || die "PHASES=1 knows form-webhook's phases only"
+  command -v valgrind >/dev/null || die "PHASES=1 needs valgrind (apt-get install valgrind)"
+  few=${PHASES_FEW:-20} many=${PHASES_MANY:-120}
+  if [ -n "${SYMBOLS:-}" ]; then
+    symbols=$SYMBOLS
+  else
+    echo
+    echo "== building $fn with symbols (release profile, not stripped) for the phases"
+    CARGO_PROFILE_RELEASE_STRIP=false cargo build --release -q -p "$fn"
+    symbols=$logs/$fn.symbols
+    cp "target/release/$fn" "$symbols"
+  fi
+  echo
+  echo "== CPU per new lead by phase: callgrind, $few and $many events (a few minutes)"
+  phases_run "$few" "$TABLE_NAME-phases-$few" "$logs/callgrind-$few"
+  phases_run "$many" "$TABLE_NAME-phases-$many" "$logs/callgrind-$many"
+  python3 bench/cpu_phases.py "$logs/callgrind-$few" "$logs/callgrind-$many" "$few" "$many" \
+    --cpu-ms "$cpu_per" --json "$logs/$fn-phases.json"
+fi
 
 # --- summary --------------------------------------------------------------------------------
 verdict() { # value, target
@@ -154,17 +215,17 @@ echo
 echo "== $fn against the targets"
 for row in "stripped size|$size_mb|MB|$target_size_mb" \
   "time to first poll (median)|$poll_median|ms|$target_poll_ms" \
-  "CPU per invocation|$cpu_per|ms|$target_cpu_ms"; do
+  "$cpu_label|$cpu_per|ms|$target_cpu_ms"; do
   IFS='|' read -r what value unit target <<<"$row"
   v=$(verdict "$value" "$target")
   [ "$v" = ok ] || missed=$((missed + 1))
   printf '  %-28s %10s %-2s   target < %-8s %s\n' "$what" "$value" "$unit" "$target $unit" "$v"
 done
+if [ -n "${retried_cpu:-}" ]; then
+  printf '  %-28s %10s %-2s\n' "CPU per retried delivery" "$retried_cpu" ms
+fi
 echo "  (CPU includes the runtime client, JSON, logging and the DynamoDB client's signing and HTTP;"
 echo "   time to first poll includes whatever the function does at init, e.g. a DynamoDB warm-up call)"
-if [ "$cpu_errors" != 0 ]; then
-  echo "  warning: $cpu_errors invocation(s) answered with a Lambda error (log: $logs/$fn-cpu.log)" >&2
-fi
 if [ "${STRICT:-0}" = 1 ] && [ "$missed" -gt 0 ]; then
   exit 1
 fi

@@ -667,6 +667,53 @@ mod tests {
         );
     }
 
+    /// Every region's example numbers (each kind the metadata has: fixed line, mobile, toll
+    /// free...) read back to themselves from the national form in their region and from the
+    /// international form anywhere: every region's patterns compile and match on the regex
+    /// engine the phone crate is built with (`lite`, Cargo.toml).
+    #[test]
+    fn every_regions_example_numbers_round_trip() {
+        use rlibphonenumber::PhoneNumberType as T;
+        let (mut checked, mut short) = (0, 0);
+        for code in PHONE_REGIONS {
+            let region = Region::from_str(code).unwrap();
+            for kind in [T::FixedLine, T::Mobile, T::TollFree, T::VoIP] {
+                let Ok(example) =
+                    PHONE_NUMBER_UTIL.get_example_number_for_type_and_region(region, kind)
+                else {
+                    continue;
+                };
+                let e164 = example.format_as(PhoneNumberFormat::E164).to_string();
+                let national = example.format_as(PhoneNumberFormat::National).to_string();
+                let international = example
+                    .format_as(PhoneNumberFormat::International)
+                    .to_string();
+                let read = |raw: &str, region| parse_phone(raw, region, &[]).map(|p| p.e164);
+                // Our own junk rule (fewer than MIN_PHONE_DIGITS digits: a few islands' short
+                // numbers) refuses some before the library sees them; the library reads the rest.
+                if read(&national, region) == Err(PhoneProblem::Junk) {
+                    short += 1;
+                    continue;
+                }
+                assert_eq!(
+                    read(&national, region),
+                    Ok(e164.clone()),
+                    "{code} {kind:?} {national}"
+                );
+                assert_eq!(
+                    read(&international, Region::US),
+                    Ok(e164),
+                    "{code} {kind:?}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(
+            checked > 500 && short < 20,
+            "{checked} example numbers, {short} short"
+        );
+    }
+
     #[test]
     fn default_country_must_have_phone_rules() {
         let from = |v: &str| {

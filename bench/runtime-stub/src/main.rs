@@ -25,6 +25,9 @@ round-robin, and reports time to first poll, wall time and CPU time per invocati
 
 options:
   --count N                  invocations in total (default: one per event file)
+  --unique                   replace {{n}} in the events with the invocation's index (4 digits
+                             or more, zero-padded) and {{run}} with this run's id (8 hex
+                             digits): every invocation a different lead (a new-lead benchmark)
   --env K=V                  extra environment for the function (repeatable; wins over all)
   --name NAME                function name (default: the binary's file name)
   --memory MB                AWS_LAMBDA_FUNCTION_MEMORY_SIZE (default 256)
@@ -59,6 +62,7 @@ struct Options {
     json: bool,
     json_file: Option<PathBuf>,
     verbose: bool,
+    unique: bool,
     target_first_poll_ms: Option<f64>,
     target_cpu_ms: Option<f64>,
 }
@@ -75,6 +79,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut json = false;
     let mut json_file = None;
     let mut verbose = false;
+    let mut unique = false;
     let mut target_first_poll_ms = None;
     let mut target_cpu_ms = None;
 
@@ -90,6 +95,10 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         }
         if flag == "--verbose" {
             verbose = true;
+            continue;
+        }
+        if flag == "--unique" {
+            unique = true;
             continue;
         }
         if flag == "--help" || flag == "-h" {
@@ -168,6 +177,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         json,
         json_file,
         verbose,
+        unique,
         target_first_poll_ms,
         target_cpu_ms,
     })
@@ -251,6 +261,8 @@ struct Shared {
     state: Mutex<State>,
     cv: Condvar,
     events: Vec<Vec<u8>>,
+    /// `--unique`: the events' `{{n}}` and `{{run}}` are replaced per invocation.
+    unique: bool,
     count: usize,
     arn: String,
     run_id: u64,
@@ -284,6 +296,16 @@ fn seed() -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^ (x >> 31)
+}
+
+/// The event with `{{n}}` replaced by the invocation's index (zero-padded to 4 digits, so it can
+/// end a phone number) and `{{run}}` by the run's id: a different person per invocation, and
+/// per run when a table outlives the run.
+fn unique_event(event: &[u8], run_id: u64, index: usize) -> Vec<u8> {
+    String::from_utf8_lossy(event)
+        .replace("{{n}}", &format!("{index:04}"))
+        .replace("{{run}}", &format!("{:08x}", run_id as u32))
+        .into_bytes()
 }
 
 /// A UUID-shaped request id, unique per invocation of this run.
@@ -394,6 +416,13 @@ fn serve_connection(shared: &Shared, stream: TcpStream, served: &mut usize) -> S
                 let deadline = (epoch_ms() + 30_000).to_string();
                 let trace = trace_id(shared.run_id, index);
                 let event = &shared.events[index % shared.events.len()];
+                let unique;
+                let event = if shared.unique {
+                    unique = unique_event(event, shared.run_id, index);
+                    &unique
+                } else {
+                    event
+                };
                 http1::write_response(
                     &mut writer,
                     200,
@@ -518,6 +547,7 @@ fn run(opts: &Options) -> Result<Run, String> {
         }),
         cv: Condvar::new(),
         events,
+        unique: opts.unique,
         count: opts.count,
         arn: format!(
             "arn:aws:lambda:us-east-1:123456789012:function:{}",
@@ -596,9 +626,14 @@ fn run(opts: &Options) -> Result<Run, String> {
             .unwrap_or_else(|e| e.into_inner())
             .0;
     };
-    if st.child_exit.is_none() {
-        procinfo::kill(pid);
-        let reap_deadline = Instant::now() + Duration::from_secs(10);
+    // SIGTERM first, as Lambda shuts a sandbox down: a function ends at once, and a profiler
+    // wrapping it (valgrind, bench/cold-start.sh's phases) writes its data; SIGKILL after 10 s.
+    for (signal, wait) in [(procinfo::terminate as fn(i32), 10), (procinfo::kill, 2)] {
+        if st.child_exit.is_some() {
+            break;
+        }
+        signal(pid);
+        let reap_deadline = Instant::now() + Duration::from_secs(wait);
         while st.child_exit.is_none() && Instant::now() < reap_deadline {
             st = shared
                 .cv
@@ -1136,6 +1171,18 @@ mod tests {
         assert_eq!(get("AWS_LAMBDA_LOG_GROUP_NAME"), Some("/aws/lambda/fn"));
         assert!(get("AWS_LAMBDA_LOG_STREAM_NAME").is_some());
         assert_eq!(get("AWS_REGION"), Some("us-east-1"));
+    }
+
+    #[test]
+    fn unique_events_differ_per_invocation_and_run() {
+        let event = br#"{"body": "{\"email\": \"lead-{{run}}-{{n}}@example.com\", \"phone\": \"+1 415 555 {{n}}\"}"}"#;
+        let first = String::from_utf8(unique_event(event, 0xab12_cd34, 7)).unwrap();
+        assert_eq!(
+            first,
+            r#"{"body": "{\"email\": \"lead-ab12cd34-0007@example.com\", \"phone\": \"+1 415 555 0007\"}"}"#
+        );
+        assert_ne!(unique_event(event, 0xab12_cd34, 8), first.as_bytes());
+        assert_eq!(unique_event(b"no tokens", 1, 2), b"no tokens");
     }
 
     #[test]

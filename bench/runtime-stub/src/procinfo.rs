@@ -121,6 +121,14 @@ pub fn wait4(pid: i32) -> io::Result<(i32, Usage)> {
     ))
 }
 
+/// Sends SIGTERM to `pid`.
+pub fn terminate(pid: i32) {
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+}
+
 /// Sends SIGKILL to `pid`.
 pub fn kill(pid: i32) {
     // SAFETY: kill has no memory-safety preconditions.
