@@ -44,6 +44,27 @@ impl Store {
         self.get_item(keys::lead_pk(lead_id), keys::LEAD_SK).await
     }
 
+    /// Sets one attribute of a lead item as is (benches: a stale score to rescore).
+    pub async fn set_lead_attribute(
+        &self,
+        lead_id: &str,
+        name: &str,
+        value: AttributeValue,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::lead_pk(lead_id)))
+            .key(keys::SK, s(keys::LEAD_SK))
+            .update_expression("SET #a = :v")
+            .expression_attribute_names("#a", name)
+            .expression_attribute_values(":v", value)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("UpdateItem", e))?;
+        Ok(())
+    }
+
     /// Every item of a lead's partition: the lead, its touchpoints, its records.
     pub async fn lead_partition(&self, lead_id: &str) -> Result<Vec<Item>, StoreError> {
         self.partition_items(&keys::lead_pk(lead_id)).await
