@@ -26,7 +26,7 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use super::keys;
 
@@ -187,17 +187,30 @@ impl Storable for Slot {
 
 /// Records every metered request (see the module documentation). Clones share the log.
 #[derive(Debug, Clone, Default)]
-pub struct CapacityMeter(Arc<Mutex<Vec<Metered>>>);
+pub struct CapacityMeter {
+    log: Arc<Mutex<Vec<Metered>>>,
+    /// Keep only each answer's `ConsumedCapacity`, not the bodies (long runs: a Scan page is
+    /// 1 MB).
+    lean: bool,
+}
 
 impl CapacityMeter {
+    /// A meter that keeps no request or answer bodies, only the consumed capacity.
+    pub fn lean() -> CapacityMeter {
+        CapacityMeter {
+            lean: true,
+            ..Default::default()
+        }
+    }
+
     /// Takes the requests recorded so far, leaving the log empty.
     pub fn take(&self) -> Vec<Metered> {
-        std::mem::take(&mut *self.0.lock().expect("meter lock"))
+        std::mem::take(&mut *self.log.lock().expect("meter lock"))
     }
 
     /// The units the server reported over the requests recorded so far (the log is kept).
     pub fn consumed_so_far(&self) -> Split {
-        let log = self.0.lock().expect("meter lock");
+        let log = self.log.lock().expect("meter lock");
         let mut s = Split::default();
         for m in log.iter() {
             s.add(&m.consumed());
@@ -241,10 +254,10 @@ impl Intercept for CapacityMeter {
         req.headers_mut()
             .insert("content-length", bytes.len().to_string());
         *req.body_mut() = SdkBody::from(bytes);
-        let mut log = self.0.lock().expect("meter lock");
+        let mut log = self.log.lock().expect("meter lock");
         log.push(Metered {
             operation,
-            request: body,
+            request: if self.lean { Value::Null } else { body },
             response: None,
             ok: false,
         });
@@ -263,11 +276,14 @@ impl Intercept for CapacityMeter {
         };
         let resp = ctx.response();
         let ok = resp.status().as_u16() == 200;
-        let body = resp
+        let mut body = resp
             .body()
             .bytes()
             .and_then(|b| serde_json::from_slice::<Value>(b).ok());
-        if let Some(m) = self.0.lock().expect("meter lock").get_mut(i) {
+        if self.lean {
+            body = body.map(|b| json!({"ConsumedCapacity": b.get("ConsumedCapacity")}));
+        }
+        if let Some(m) = self.log.lock().expect("meter lock").get_mut(i) {
             m.ok = ok;
             m.response = body;
         }
@@ -587,7 +603,6 @@ pub mod formula {
 mod tests {
     use super::formula::*;
     use super::*;
-    use serde_json::json;
 
     fn map(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
