@@ -11,4 +11,4 @@ scripts/bootstrap >/dev/null
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== DynamoDB capacity units per operation"
 # The handlers print their EMF metric lines on stdout; only the table is shown.
-cargo bench -q --workspace --bench capacity_units | grep -v '^{"_aws"'
+cargo bench -q -p integration-tests --bench capacity_units | grep -v '^{"_aws"'

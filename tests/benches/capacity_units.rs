@@ -40,6 +40,24 @@ struct Row {
     trips: u64,
     formula: Split,
     local: Split,
+    /// Net bytes stored (table and index entries, with AWS's 100 bytes of overhead each).
+    stored: i64,
+}
+
+/// Bytes the table bills for storage: every item and every index entry, each with 100 bytes
+/// of overhead (AWS, "DynamoDB item sizes").
+fn stored_bytes(snap: &Snapshot) -> i64 {
+    use leadflow::store::capacity::TABLE_INDEXES;
+    snap.values()
+        .map(|item| {
+            let entries: usize = TABLE_INDEXES
+                .iter()
+                .filter_map(|idx| formula::index_entry(item, idx))
+                .map(|e| formula::item_size(&e) + 100)
+                .sum();
+            (formula::item_size(item) + 100 + entries) as i64
+        })
+        .sum()
 }
 
 impl Bench {
@@ -103,6 +121,7 @@ impl Bench {
         let row = &mut self.rows[i];
         row.runs += 1;
         row.trips += trips;
+        row.stored += stored_bytes(&after) - stored_bytes(&before);
         for m in &log {
             row.formula.add(&formula::units_of(m, &before, &after));
             row.local.add(&m.consumed());
@@ -364,7 +383,8 @@ async fn main() {
                 json!({"operation": r.name, "round_trips": r.trips as f64 / n,
                        "write_units": f.write / n, "read_units": f.read / n,
                        "index_write_units": r.formula.index_total().write / n,
-                       "local_write_units": l.write / n, "local_read_units": l.read / n})
+                       "local_write_units": l.write / n, "local_read_units": l.read / n,
+                       "stored_bytes": r.stored as f64 / n})
             })
             .collect();
         std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
