@@ -42,6 +42,9 @@ def env(name, default):
 
 
 ASSUMPTIONS = {
+    # 1: a cancelled transaction (a returning person's first attempt, a retried delivery) is
+    # billed like refused conditional writes (each action its item's size, 2x); 0: free.
+    "CANCELLED_BILLED": env("CANCELLED_BILLED", 1),
     # The mix of webhook deliveries.
     "MIX_NEW": env("MIX_NEW", 0.70),
     "MIX_RETURNING": env("MIX_RETURNING", 0.25),
@@ -143,13 +146,17 @@ def main():
         "%.1f ms billed per delivery (CPU %.2f ms / %.3f vCPU + %.0f ms per DynamoDB request; %.0f%% cold x %.0f ms)"
         % (inv_ms, cpu_ms, share, a["DDB_MS"], 100 * a["COLD_RATE"], a["INIT_MS"]),
     )
-    wru = sum(s * ops[k]["write_units"] for k, s in mix)
+    def writes(k):
+        u = ops[k]
+        return u["write_units"] - (0 if a["CANCELLED_BILLED"] else u.get("refused_write_units", 0))
+
+    wru = sum(s * writes(k) for k, s in mix)
     rru = sum(s * ops[k]["read_units"] for k, s in mix)
     add(
         "DynamoDB writes (ingest)",
         n * wru * price("ddb_write_unit"),
         "%.1f WRU per delivery (new %.0f, returning %.0f, retried %.0f)"
-        % (wru, ops[mix[0][0]]["write_units"], ops[mix[1][0]]["write_units"], ops[mix[2][0]]["write_units"]),
+        % (wru, writes(mix[0][0]), writes(mix[1][0]), writes(mix[2][0])),
     )
     if rru:
         add("DynamoDB reads (ingest)", n * rru * price("ddb_read_unit"), "%.2f RRU per delivery" % rru)

@@ -40,6 +40,9 @@ struct Row {
     trips: u64,
     formula: Split,
     local: Split,
+    /// Write units of refused requests (cancelled transactions, failed conditions), included in
+    /// `formula`: the part that depends on how DynamoDB bills a cancelled transaction.
+    refused: f64,
     /// Net bytes stored (table and index entries, with AWS's 100 bytes of overhead each).
     stored: i64,
 }
@@ -123,7 +126,11 @@ impl Bench {
         row.trips += trips;
         row.stored += stored_bytes(&after) - stored_bytes(&before);
         for m in &log {
-            row.formula.add(&formula::units_of(m, &before, &after));
+            let units = formula::units_of(m, &before, &after);
+            if !m.ok {
+                row.refused += units.total().write;
+            }
+            row.formula.add(&units);
             row.local.add(&m.consumed());
         }
         out
@@ -384,7 +391,8 @@ async fn main() {
                        "write_units": f.write / n, "read_units": f.read / n,
                        "index_write_units": r.formula.index_total().write / n,
                        "local_write_units": l.write / n, "local_read_units": l.read / n,
-                       "stored_bytes": r.stored as f64 / n})
+                       "stored_bytes": r.stored as f64 / n,
+                       "refused_write_units": r.refused / n})
             })
             .collect();
         std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
