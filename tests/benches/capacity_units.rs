@@ -429,6 +429,6 @@ fn print(rows: &[Row]) {
     println!(
         "WCU/RCU: AWS's formula (1 WCU per started KB of the larger of the item before and after, 2x in a \
          transaction; index writes by projected entry size, not doubled; 4 KB per RCU, eventually consistent half). \
-         local: what DynamoDB Local reports (it doubles index writes in transactions)."
+         local: what DynamoDB Local reports (its own accounting: e.g. for a new lead's transaction table 9, gsi1 6, gsi2 4, i.e. the index writes doubled and the table's not; nothing for a cancelled transaction)."
     );
 }
