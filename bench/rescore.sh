@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Rescore figures: CPU per lead for the scoring model (criterion), then a seeded rescore run
 # against DynamoDB Local (started by the bench) reporting leads/s (DynamoDB Local's on this
-# machine, not DynamoDB's) and DynamoDB requests per lead. RESCORE_BENCH_LEADS (default 100000)
-# sets the table size.
+# machine, not DynamoDB's), DynamoDB requests per lead, per page the Scan time, the scoring CPU
+# and the write time, and read/write capacity units per lead (AWS's formula and DynamoDB
+# Local's figure). RESCORE_BENCH_LEADS (default 100000) sets the table size; RESCORE_OUT and
+# RESCORE_PAGES_OUT name files for the figures (JSON, read by bench/cost.sh) and every page.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap >/dev/null

@@ -593,3 +593,57 @@ async fn a_request_stamped_in_seconds_is_dated_today() {
         now.date_naive()
     );
 }
+
+/// The bench's capacity meter against DynamoDB Local: it asks for and records the consumed
+/// capacity of real requests, and the formula charges a new lead's transaction 2x per started
+/// KB of each item it wrote, plus its index entries (the touchpoint in gsi2 only).
+#[tokio::test]
+async fn a_new_lead_is_metered_by_formula_and_by_the_server() {
+    use leadflow::store::capacity::{formula, CapacityMeter};
+    let table = fresh_store().await.table().to_string();
+    let sdk = integration_tests::sdk_config(&integration_tests::endpoint()).await;
+    let meter = CapacityMeter::default();
+    let store = Store::metered(&sdk, &table, meter.clone());
+    let state = state_with(store.clone(), &[("DEFAULT_COUNTRY", "US")]);
+    let a = send(
+        &state,
+        EventBuilder::from_value(serde_json::to_value(sample_event("form-json.json")).unwrap()),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    assert_eq!(store.round_trips(), 1);
+    let log = meter.take();
+    assert_eq!(log.len(), 1, "one request: {log:?}");
+    assert_eq!(log[0].operation, "TransactWriteItems");
+    assert!(log[0].ok);
+    assert_eq!(log[0].request["ReturnConsumedCapacity"], "INDEXES");
+    let local = log[0].consumed();
+    assert!(local.table.write > 0.0, "{local:?}");
+    assert!(local.indexes.contains_key("gsi2"), "{local:?}");
+
+    let after: formula::Snapshot = store
+        .scan_table()
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|i| {
+            let m = leadflow::store::item_to_stream_json(i).as_object()?.clone();
+            Some((formula::key_of(&m)?, m))
+        })
+        .collect();
+    // Delivery, 2 identity markers, lead, touchpoint, consent record.
+    assert_eq!(after.len(), 6, "{:?}", after.keys());
+    let kb = |m: &serde_json::Map<String, serde_json::Value>| {
+        formula::item_size(m).div_ceil(1024).max(1) as f64
+    };
+    let units = formula::units_of(&log[0], &Default::default(), &after);
+    assert_eq!(units.table.write, 2.0 * after.values().map(kb).sum::<f64>());
+    let lead = after.values().find(|m| m["sk"]["S"] == "#LEAD").unwrap();
+    let touch = after
+        .values()
+        .find(|m| m["sk"]["S"].as_str().unwrap().starts_with("TP#"))
+        .unwrap();
+    assert!(lead.contains_key("gsi1pk") && !touch.contains_key("gsi1pk"));
+    assert_eq!(units.indexes["gsi1"].write, kb(lead));
+    assert_eq!(units.indexes["gsi2"].write, 2.0);
+}

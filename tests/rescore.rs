@@ -855,3 +855,43 @@ async fn the_predictive_score_trains_on_demand_and_scores_every_lead() {
     let described = invoke(&st, json!({"get_model": true})).await;
     assert_eq!(described["model"]["model_version"], 2);
 }
+
+#[tokio::test]
+async fn page_stats_account_for_every_page_and_lead() {
+    let store = fresh_store().await;
+    let now = Utc::now();
+    for i in 0..12 {
+        let email = format!("paged{i}@acme-{i}.com");
+        let p = Person {
+            email: &email,
+            title: Some("CEO"),
+            company: Some("Acme"),
+        };
+        touch(&store, &p, TouchKind::FormSubmission, now).await;
+    }
+    let vars = [("SEGMENTS", "2"), ("PAGE_SIZE", "4")];
+    // Off by default: the totals only.
+    let quiet = invoke(&state(store.clone(), None, &vars), scheduled()).await;
+    assert!(quiet.get("page_stats").is_none(), "{quiet}");
+    for total in ["scan_ms", "eval_ms", "write_ms"] {
+        assert!(quiet[total].is_u64(), "{total} in {quiet}");
+    }
+    let st = state(
+        store.clone(),
+        None,
+        &[vars[0], vars[1], ("PAGE_STATS", "1")],
+    );
+    let run = invoke(&st, scheduled()).await;
+    assert_eq!(run["complete"], true, "{run}");
+    let pages = run["page_stats"].as_array().expect("page_stats");
+    assert_eq!(pages.len() as u64, n(&run, "pages"), "{run}");
+    let sum = |k: &str| pages.iter().map(|p| p[k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(sum("leads"), n(&run, "scanned"));
+    assert_eq!(sum("written"), n(&run, "written"));
+    for p in pages {
+        assert!(p["segment"].as_u64().unwrap() < 2, "{p}");
+        for k in ["scan_ms", "eval_ms", "write_ms"] {
+            assert!(p[k].as_f64().unwrap() >= 0.0, "{k} in {p}");
+        }
+    }
+}

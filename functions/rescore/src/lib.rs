@@ -70,6 +70,10 @@ pub struct RescoreState {
     /// to `Timeout`), used when the invocation's deadline is implausible (already past at the
     /// start, as under `cargo lambda watch`): see `leadflow::lambda_time`.
     pub timeout: Option<Duration>,
+    /// `PAGE_STATS` (`1`/`true`): the summary lists every page's figures (`page_stats`: scan,
+    /// evaluation and write times, leads, writes). Off by default: a full run has hundreds of
+    /// pages; the totals (`scan_ms`, `eval_ms`, `write_ms`) are always in the summary.
+    pub page_stats: bool,
 }
 
 impl RescoreState {
@@ -89,6 +93,7 @@ impl RescoreState {
             ),
             max_pages: num("MAX_PAGES", 1, 1_000_000)?,
             timeout: num("FUNCTION_TIMEOUT_SECONDS", 1, 900)?.map(Duration::from_secs),
+            page_stats: matches!(get("PAGE_STATS").as_deref(), Some("1" | "true")),
         })
     }
 }
@@ -103,6 +108,14 @@ pub struct Counters {
     pub errors: AtomicU64,
     pub published: AtomicU64,
     pub pages: AtomicU64,
+    /// Time waiting for Scan pages (and the Query completing a partition a page cut), µs.
+    pub scan_us: AtomicU64,
+    /// Time scoring leads (the rules and the predictive model: CPU), µs.
+    pub eval_us: AtomicU64,
+    /// Time of the rest of each page: score writes in flight, publishing, the checkpoint, µs.
+    pub write_us: AtomicU64,
+    /// Per page, when `PAGE_STATS` is on.
+    pub page_log: std::sync::Mutex<Vec<Value>>,
 }
 
 impl Counters {
@@ -113,6 +126,13 @@ impl Counters {
     fn get(c: &AtomicU64) -> u64 {
         c.load(Ordering::Relaxed)
     }
+}
+
+/// One page's own share of the counters (segments run concurrently).
+#[derive(Debug, Default)]
+struct PageTally {
+    eval_us: AtomicU64,
+    written: AtomicU64,
 }
 
 /// When to stop starting new pages.
@@ -254,7 +274,9 @@ pub async fn handler(
                 None => return Err(format!("no lead {lead_id}").into()),
                 Some(lead) => {
                     Counters::add(&counters.scanned, 1);
-                    let events = rescore_lead(state, &model, lead, now, &counters).await;
+                    let events =
+                        rescore_lead(state, &model, lead, now, &counters, &PageTally::default())
+                            .await;
                     publish(state, events, &counters).await;
                 }
             }
@@ -294,12 +316,20 @@ pub async fn handler(
         "errors": Counters::get(&counters.errors),
         "published": Counters::get(&counters.published),
         "pages": Counters::get(&counters.pages),
+        "scan_ms": Counters::get(&counters.scan_us) / 1000,
+        "eval_ms": Counters::get(&counters.eval_us) / 1000,
+        "write_ms": Counters::get(&counters.write_us) / 1000,
         "complete": complete,
         "duration_ms": started.elapsed().as_millis() as u64,
         "dynamodb_round_trips": state.store.round_trips() - round_trips,
         "config_version": model.rules.config().version,
         "model_version": model.predictor.as_ref().map(|p| p.model().model_version),
     });
+    let mut summary = summary;
+    if state.page_stats {
+        let pages = std::mem::take(&mut *counters.page_log.lock().expect("page log"));
+        summary["page_stats"] = Value::Array(pages);
+    }
     let mut metrics = Metrics::new("leadflow").dimension("function", "rescore");
     for name in [
         "scanned",
@@ -424,14 +454,19 @@ async fn run_segment(
         if !budget.take_page() {
             return Ok(false);
         }
+        let scan_started = Instant::now();
         let page = state
             .store
             .scan_segment_page(segment, total, cursor.clone(), state.page_size)
             .await?;
+        let scan_us = scan_started.elapsed().as_micros() as u64;
+        let rest_started = Instant::now();
+        let tally = PageTally::default();
+        let leads = page.leads.len() as u64;
         Counters::add(&counters.pages, 1);
-        Counters::add(&counters.scanned, page.leads.len() as u64);
+        Counters::add(&counters.scanned, leads);
         let events: Vec<ChangeEvent> = stream::iter(page.leads)
-            .map(|lead| rescore_lead(state, model, lead, now, counters))
+            .map(|lead| rescore_lead(state, model, lead, now, counters, &tally))
             .buffer_unordered(WRITE_CONCURRENCY)
             .flat_map(stream::iter)
             .collect()
@@ -451,6 +486,22 @@ async fn run_segment(
                 },
             )
             .await?;
+        // Segments run concurrently on one thread: the page's wall time also holds other
+        // segments' work, so its write time is what is left after its own scoring (bounded).
+        let rest_us = rest_started.elapsed().as_micros() as u64;
+        let eval_us = Counters::get(&tally.eval_us).min(rest_us);
+        Counters::add(&counters.scan_us, scan_us);
+        Counters::add(&counters.write_us, rest_us - eval_us);
+        if state.page_stats {
+            counters.page_log.lock().expect("page log").push(json!({
+                "segment": segment,
+                "leads": leads,
+                "scan_ms": scan_us as f64 / 1000.0,
+                "eval_ms": eval_us as f64 / 1000.0,
+                "write_ms": (rest_us - eval_us) as f64 / 1000.0,
+                "written": Counters::get(&tally.written),
+            }));
+        }
         if !saved {
             // A newer run replaced this one's checkpoint: leave the rest to it.
             return Ok(false);
@@ -469,6 +520,7 @@ async fn rescore_lead(
     mut lead: ScoringInput,
     now: DateTime<Utc>,
     counters: &Counters,
+    page: &PageTally,
 ) -> Vec<ChangeEvent> {
     let mut counted = false;
     for _ in 0..MAX_ATTEMPTS {
@@ -476,7 +528,11 @@ async fn rescore_lead(
         if lead.erased {
             return Vec::new();
         }
+        let started = Instant::now();
         let (a, prediction) = model.assess(&lead, now);
+        let spent = started.elapsed().as_micros() as u64;
+        Counters::add(&counters.eval_us, spent);
+        Counters::add(&page.eval_us, spent);
         if !lead.differs(&a, prediction.as_ref()) {
             return Vec::new();
         }
@@ -491,6 +547,7 @@ async fn rescore_lead(
         {
             Ok(ScoreWrite::Written) => {
                 Counters::add(&counters.written, 1);
+                Counters::add(&page.written, 1);
                 return change_events(&lead, &a, prediction.as_ref(), lead.version + 1);
             }
             Ok(ScoreWrite::Conflict) => {

@@ -387,7 +387,7 @@ impl Store {
         let mut item = Item::new();
         item.insert(keys::PK.into(), s(keys::lead_pk(lead_id)));
         item.insert(keys::SK.into(), s(keys::LEAD_SK));
-        for (name, value) in self.day_keys(keys::DayItem::Lead, sub.occurred_at, lead_id) {
+        for (name, value) in self.day_keys_written(keys::DayItem::Lead, sub.occurred_at, lead_id) {
             item.insert(name.into(), s(value));
         }
         item.insert("type".into(), s("lead"));
@@ -448,7 +448,7 @@ impl Store {
             keys::SK.into(),
             s(keys::touch_sk(sub.occurred_at, touch_id)),
         );
-        for (name, value) in self.day_keys(keys::DayItem::Touch, sub.occurred_at, touch_id) {
+        for (name, value) in self.day_keys_written(keys::DayItem::Touch, sub.occurred_at, touch_id) {
             item.insert(name.into(), s(value));
         }
         item.insert("type".into(), s("touch"));

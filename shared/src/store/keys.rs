@@ -121,10 +121,10 @@ pub enum DayItem {
 }
 
 /// The day-index keys of a lead (keyed by its lead id) or a touchpoint (by its touch id) at
-/// `at`, on its reporting `day` (`Store::day_keys` gives both): gsi1 `LEADS#<day>` /
-/// `TOUCHES#<day>` (still written: the call list reads it, and the version before issue 13)
-/// and gsi2 `LEADS#<day>#<shard>` / `TOUCHES#<day>#<shard>`, both sorted by `<at>#<id>` (UTC,
-/// so a day's items sort by time whatever the zone).
+/// `at`, on its reporting `day` (`Store::day_keys` gives them): gsi1 `LEADS#<day>` /
+/// `TOUCHES#<day>` (what the version before issue 13 read; see [`day_index_keys_written`] for
+/// what is written now) and gsi2 `LEADS#<day>#<shard>` / `TOUCHES#<day>#<shard>`, both sorted
+/// by `<at>#<id>` (UTC, so a day's items sort by time whatever the zone).
 pub fn day_index_keys(
     kind: DayItem,
     day: NaiveDate,
@@ -143,6 +143,25 @@ pub fn day_index_keys(
         (GSI2_PK, new),
         (GSI2_SK, sort),
     ]
+}
+
+/// The day-index keys a writer puts on a new item: a lead's both (the dashboard's call list
+/// still reads gsi1 `LEADS#<day>`), a touchpoint's gsi2 keys only. Nothing reads gsi1
+/// `TOUCHES#<day>` once `leadflow backfill` has completed (the rollup then reads gsi2), and a
+/// touch copied whole into gsi1 (its projection is ALL) cost as many index write units as the
+/// touch has KB: a touch with long answers doubled its cost for nothing. Upgrading therefore
+/// needs the backfill completed first (docs/data-model.md).
+pub fn day_index_keys_written(
+    kind: DayItem,
+    day: NaiveDate,
+    at: DateTime<Utc>,
+    id: &str,
+) -> impl Iterator<Item = (&'static str, String)> {
+    let skip = match kind {
+        DayItem::Lead => 0,
+        DayItem::Touch => 2,
+    };
+    day_index_keys(kind, day, at, id).into_iter().skip(skip)
 }
 
 /// Written by `leadflow backfill` once every lead and touch carries its gsi2 keys: from then

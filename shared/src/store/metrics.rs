@@ -118,22 +118,37 @@ impl Store {
         kind: keys::DayItem,
         mut each: impl FnMut(&Item),
     ) -> Result<(), StoreError> {
-        let partitions: Vec<(&str, &str, String)> = match (index, kind) {
+        let shards = |kind| {
+            (0..keys::DAY_SHARDS).map(move |shard| {
+                let pk = match kind {
+                    keys::DayItem::Lead => keys::leads_day_shard_pk(day, shard),
+                    keys::DayItem::Touch => keys::touches_day_shard_pk(day, shard),
+                };
+                (keys::GSI2, keys::GSI2_PK, pk)
+            })
+        };
+        let mut partitions: Vec<(&str, &str, String)> = match (index, kind) {
             (DayIndex::Legacy, keys::DayItem::Lead) => {
                 vec![(keys::GSI1, keys::GSI1_PK, format!("LEADS#{day}"))]
             }
             (DayIndex::Legacy, keys::DayItem::Touch) => {
                 vec![(keys::GSI1, keys::GSI1_PK, format!("TOUCHES#{day}"))]
             }
-            (DayIndex::Sharded, kind) => (0..keys::DAY_SHARDS)
-                .map(|shard| {
-                    let pk = match kind {
-                        keys::DayItem::Lead => keys::leads_day_shard_pk(day, shard),
-                        keys::DayItem::Touch => keys::touches_day_shard_pk(day, shard),
-                    };
-                    (keys::GSI2, keys::GSI2_PK, pk)
-                })
-                .collect(),
+            (DayIndex::Sharded, kind) => shards(kind).collect(),
+        };
+        // Before the backfill completed, touches written since issue 21 are in gsi2 only (no
+        // gsi1 day keys) and older ones in gsi1 (some in both, once backfilled): read gsi1,
+        // then gsi2's shards for the touches gsi1 did not have.
+        let both = matches!((index, kind), (DayIndex::Legacy, keys::DayItem::Touch));
+        if both {
+            partitions.extend(shards(kind));
+        }
+        let mut seen: std::collections::HashSet<(String, String)> = Default::default();
+        let key_of = |item: &Item| {
+            (
+                get_s(item, keys::PK).unwrap_or_default(),
+                get_s(item, keys::SK).unwrap_or_default(),
+            )
         };
         for (index_name, key, pk) in partitions {
             let mut start = None;
@@ -150,7 +165,16 @@ impl Store {
                     .send()
                     .await
                     .map_err(|e| StoreError::sdk("Query", e))?;
-                out.items().iter().for_each(&mut each);
+                for item in out.items() {
+                    if !both {
+                        each(item);
+                    } else if index_name == keys::GSI1 {
+                        seen.insert(key_of(item));
+                        each(item);
+                    } else if !seen.contains(&key_of(item)) {
+                        each(item);
+                    }
+                }
                 match out.last_evaluated_key() {
                     Some(k) if !k.is_empty() => start = Some(k.clone()),
                     _ => break,

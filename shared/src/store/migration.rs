@@ -505,10 +505,14 @@ impl Store {
         else {
             return Ok(Rezoned::Skipped);
         };
-        let wanted = self.day_keys(kind, at, &id);
-        if wanted
-            .iter()
-            .all(|(name, value)| get_s(item, name).as_deref() == Some(value.as_str()))
+        let wanted: Vec<_> = self.day_keys_written(kind, at, &id).collect();
+        // A touchpoint's gsi1 day keys (written before issue 21) are not rewritten but
+        // removed: nothing reads them once the rollup reads gsi2, which it does by now.
+        let stale_gsi1 = kind == keys::DayItem::Touch && item.contains_key(keys::GSI1_PK);
+        if !stale_gsi1
+            && wanted
+                .iter()
+                .all(|(name, value)| get_s(item, name).as_deref() == Some(value.as_str()))
         {
             return Ok(Rezoned::Unchanged);
         }
@@ -528,9 +532,14 @@ impl Store {
             sets.push(format!("{name} = :k{i}"));
             update = update.expression_attribute_values(format!(":k{i}"), s(value));
         }
+        let remove = if stale_gsi1 {
+            format!(" REMOVE {}, {}", keys::GSI1_PK, keys::GSI1_SK)
+        } else {
+            String::new()
+        };
         let applied = super::txn::applied(
             update
-                .update_expression(format!("SET {}", sets.join(", ")))
+                .update_expression(format!("SET {}{remove}", sets.join(", ")))
                 .send()
                 .await,
             "UpdateItem",

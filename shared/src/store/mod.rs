@@ -13,6 +13,8 @@
 mod announced;
 mod announcements;
 mod calls;
+#[cfg(any(test, feature = "test-support"))]
+pub mod capacity;
 pub(crate) mod codec;
 mod erasure;
 mod export;
@@ -203,10 +205,26 @@ impl Store {
     /// Builds the client from the SDK configuration (endpoint, region, credentials, timeouts)
     /// with the round-trip counter installed. Call once per cold start.
     pub fn new(sdk_config: &aws_types::SdkConfig, table: impl Into<String>) -> Store {
+        Store::with_config(aws_sdk_dynamodb::config::Builder::from(sdk_config), table)
+    }
+
+    /// [`Store::new`] with a [`capacity::CapacityMeter`] on its requests (benches: every
+    /// request asks for and records its consumed capacity).
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn metered(
+        sdk_config: &aws_types::SdkConfig,
+        table: impl Into<String>,
+        meter: capacity::CapacityMeter,
+    ) -> Store {
+        Store::with_config(
+            aws_sdk_dynamodb::config::Builder::from(sdk_config).interceptor(meter),
+            table,
+        )
+    }
+
+    fn with_config(builder: aws_sdk_dynamodb::config::Builder, table: impl Into<String>) -> Store {
         let round_trips = RoundTrips::default();
-        let conf = aws_sdk_dynamodb::config::Builder::from(sdk_config)
-            .interceptor(round_trips.clone())
-            .build();
+        let conf = builder.interceptor(round_trips.clone()).build();
         Store {
             client: Client::from_conf(conf),
             table: table.into(),
@@ -278,6 +296,17 @@ impl Store {
         id: &str,
     ) -> [(&'static str, String); 4] {
         keys::day_index_keys(kind, self.zone.day(at), at, id)
+    }
+
+    /// The day-index keys a new item gets (`keys::day_index_keys_written`: touchpoints no
+    /// longer get gsi1's), on its reporting day in this store's zone.
+    pub(crate) fn day_keys_written(
+        &self,
+        kind: keys::DayItem,
+        at: chrono::DateTime<chrono::Utc>,
+        id: &str,
+    ) -> impl Iterator<Item = (&'static str, String)> {
+        keys::day_index_keys_written(kind, self.zone.day(at), at, id)
     }
 
     /// Wraps an existing client (fault-injection tests use a mocked one).

@@ -44,6 +44,27 @@ impl Store {
         self.get_item(keys::lead_pk(lead_id), keys::LEAD_SK).await
     }
 
+    /// Sets one attribute of a lead item as is (benches: a stale score to rescore).
+    pub async fn set_lead_attribute(
+        &self,
+        lead_id: &str,
+        name: &str,
+        value: AttributeValue,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::lead_pk(lead_id)))
+            .key(keys::SK, s(keys::LEAD_SK))
+            .update_expression("SET #a = :v")
+            .expression_attribute_names("#a", name)
+            .expression_attribute_values(":v", value)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("UpdateItem", e))?;
+        Ok(())
+    }
+
     /// Every item of a lead's partition: the lead, its touchpoints, its records.
     pub async fn lead_partition(&self, lead_id: &str) -> Result<Vec<Item>, StoreError> {
         self.partition_items(&keys::lead_pk(lead_id)).await
@@ -139,12 +160,33 @@ impl Store {
                     .map_err(|e| StoreError::sdk("DeleteItem", e))?;
                 changed += 1;
             } else if item.contains_key(keys::GSI2_PK) {
-                self.client
+                // Touchpoints written now carry no gsi1 day keys; before issue 13 they had
+                // only those: the same day (gsi2's key less its shard) and sort key.
+                let gsi1 = match (item.get(keys::GSI2_PK), item.get(keys::GSI2_SK)) {
+                    (Some(AttributeValue::S(p)), Some(sort))
+                        if !item.contains_key(keys::GSI1_PK) =>
+                    {
+                        p.rsplit_once('#')
+                            .map(|(day, _)| (day.to_string(), sort.clone()))
+                    }
+                    _ => None,
+                };
+                let mut update = self
+                    .client
                     .update_item()
                     .table_name(&self.table)
-                    .set_key(Some(key))
+                    .set_key(Some(key));
+                let set = if let Some((day, sort)) = gsi1 {
+                    update = update
+                        .expression_attribute_values(":g1", s(day))
+                        .expression_attribute_values(":g1s", sort);
+                    format!("SET {} = :g1, {} = :g1s ", keys::GSI1_PK, keys::GSI1_SK)
+                } else {
+                    String::new()
+                };
+                update
                     .update_expression(format!(
-                        "REMOVE {}, {}, {}",
+                        "{set}REMOVE {}, {}, {}",
                         keys::GSI2_PK,
                         keys::GSI2_SK,
                         keys::REVIEW_RATING
