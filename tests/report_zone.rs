@@ -380,6 +380,65 @@ async fn changing_the_zone_is_a_resumable_backfill() {
     assert_eq!(leads_after_rollup(&utc, None).await, utc_days);
 }
 
+/// The touchpoint item of a lead's partition (one touch).
+async fn touch_item(
+    store: &Store,
+    lead_id: &str,
+) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    let items = store.lead_partition(lead_id).await.unwrap();
+    items
+        .into_iter()
+        .find(|i| i["sk"].as_s().unwrap().starts_with("TP#"))
+        .expect("a touchpoint")
+}
+
+/// A touchpoint stored before issue 21 also carried gsi1 day keys (`TOUCHES#<day>`); moving
+/// the zone removes them (nothing reads them since the rollup reads gsi2) instead of
+/// rewriting them, and the lead keeps its gsi1 key on the new local day (the call list).
+#[tokio::test]
+async fn rezoning_removes_a_touchpoints_old_gsi1_day_keys() {
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+    let utc = fresh_store().await;
+    let lead_id = ingest(&utc, 1, "old@example.com", at("2026-10-01T06:30:00Z")).await;
+    let touch = touch_item(&utc, &lead_id).await;
+    assert!(
+        !touch.contains_key("gsi1pk"),
+        "new touchpoints have no gsi1 keys"
+    );
+    let (pk, sk) = (touch["pk"].as_s().unwrap(), touch["sk"].as_s().unwrap());
+    let sort = touch["gsi2sk"].clone();
+    utc.set_item_attribute(pk, sk, "gsi1pk", S("TOUCHES#2026-10-01".into()))
+        .await
+        .unwrap();
+    utc.set_item_attribute(pk, sk, "gsi1sk", sort)
+        .await
+        .unwrap();
+
+    let la = utc.clone().with_report_zone(ReportZone::parse(LA).unwrap());
+    let options = backfill::Options {
+        page_size: 10,
+        max_pages: None,
+        dry_run: false,
+    };
+    let zone = backfill::run(&la, true, options, Utc::now())
+        .await
+        .unwrap()
+        .zone
+        .unwrap();
+    assert!(zone.done && zone.rewritten == 2, "{zone:?}");
+    let touch = touch_item(&utc, &lead_id).await;
+    assert!(
+        !touch.contains_key("gsi1pk") && !touch.contains_key("gsi1sk"),
+        "{touch:?}"
+    );
+    assert!(touch["gsi2pk"]
+        .as_s()
+        .unwrap()
+        .starts_with("TOUCHES#2026-09-30#"));
+    let lead = integration_tests::lead_item(&utc, &lead_id).await;
+    assert_eq!(lead["gsi1pk"].as_s().unwrap(), "LEADS#2026-09-30");
+}
+
 /// Six days of evening leads in Los Angeles (06:30 UTC is 23:30 PDT the day before), daytime
 /// ones (the same day in both zones) and a returning visitor at each of those moments.
 async fn seed_week(store: &Store) {

@@ -448,7 +448,8 @@ impl Store {
             keys::SK.into(),
             s(keys::touch_sk(sub.occurred_at, touch_id)),
         );
-        for (name, value) in self.day_keys_written(keys::DayItem::Touch, sub.occurred_at, touch_id) {
+        for (name, value) in self.day_keys_written(keys::DayItem::Touch, sub.occurred_at, touch_id)
+        {
             item.insert(name.into(), s(value));
         }
         item.insert("type".into(), s("touch"));

@@ -51,11 +51,23 @@ impl Store {
         name: &str,
         value: AttributeValue,
     ) -> Result<(), StoreError> {
+        self.set_item_attribute(&keys::lead_pk(lead_id), keys::LEAD_SK, name, value)
+            .await
+    }
+
+    /// Sets one attribute of any item as is (tests: an item as an older version wrote it).
+    pub async fn set_item_attribute(
+        &self,
+        pk: &str,
+        sk: &str,
+        name: &str,
+        value: AttributeValue,
+    ) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key(keys::PK, s(keys::lead_pk(lead_id)))
-            .key(keys::SK, s(keys::LEAD_SK))
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
             .update_expression("SET #a = :v")
             .expression_attribute_names("#a", name)
             .expression_attribute_values(":v", value)
