@@ -35,17 +35,9 @@ impl HttpRoute {
 
 /// Every `HttpApi` event of every function in the template.
 pub fn http_routes(template_yaml: &str) -> Result<Vec<HttpRoute>, String> {
-    let doc: Value =
-        serde_norway::from_str(template_yaml).map_err(|e| format!("template.yaml: {e}"))?;
-    let resources = doc
-        .get("Resources")
-        .and_then(Value::as_mapping)
-        .ok_or("template.yaml has no Resources")?;
+    let doc = leadflow_tools::schema::parse_template(template_yaml)?;
     let mut out = Vec::new();
-    for res in resources.values() {
-        if res.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
-            continue;
-        }
+    for (_, res) in leadflow_tools::schema::resources_of_type(&doc, "AWS::Serverless::Function")? {
         let Some(binary) = res
             .get("Metadata")
             .and_then(|m| m.get("BuildProperties"))

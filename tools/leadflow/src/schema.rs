@@ -235,20 +235,32 @@ fn table_spec(id: &str, props: &Value) -> Result<TableSpec, String> {
     })
 }
 
-/// Every `AWS::DynamoDB::Table` resource of a SAM/CloudFormation template, in template order.
-pub fn table_specs(template_yaml: &str) -> Result<Vec<TableSpec>, String> {
-    let doc: Value =
-        serde_norway::from_str(template_yaml).map_err(|e| format!("template.yaml: {e}"))?;
+/// The resources of type `kind` of a parsed SAM/CloudFormation template, with their ids, in
+/// template order (tables here; the tests' local API Gateway reads the functions).
+pub fn resources_of_type<'a>(
+    doc: &'a Value,
+    kind: &'a str,
+) -> Result<impl Iterator<Item = (&'a str, &'a Value)> + 'a, String> {
     let resources = doc
         .get("Resources")
         .and_then(Value::as_mapping)
         .ok_or("template.yaml has no Resources")?;
+    Ok(resources
+        .iter()
+        .filter(move |(_, res)| res.get("Type").and_then(Value::as_str) == Some(kind))
+        .filter_map(|(id, res)| Some((id.as_str()?, res))))
+}
+
+/// A template's text as YAML (tags such as `!Ref` kept as tagged values).
+pub fn parse_template(template_yaml: &str) -> Result<Value, String> {
+    serde_norway::from_str(template_yaml).map_err(|e| format!("template.yaml: {e}"))
+}
+
+/// Every `AWS::DynamoDB::Table` resource of a SAM/CloudFormation template, in template order.
+pub fn table_specs(template_yaml: &str) -> Result<Vec<TableSpec>, String> {
+    let doc = parse_template(template_yaml)?;
     let mut out = Vec::new();
-    for (id, res) in resources {
-        if res.get("Type").and_then(Value::as_str) != Some("AWS::DynamoDB::Table") {
-            continue;
-        }
-        let id = id.as_str().ok_or("a resource id is not a string")?;
+    for (id, res) in resources_of_type(&doc, "AWS::DynamoDB::Table")? {
         let props = res
             .get("Properties")
             .ok_or_else(|| format!("{id}: no Properties"))?;
