@@ -67,7 +67,7 @@ size_bytes=$(stat -c %s "$bin")
 size_mb=$(awk -v b="$size_bytes" 'BEGIN { printf "%.2f", b / 1048576 }')
 echo
 echo "== binary"
-printf '  %s: %s MB (%s bytes) stripped   target < %s MB\n' "$bin" "$size_mb" "$size_bytes" "$target_size_mb"
+printf '  %s: %s MB (%s bytes) stripped (%s; the %s MB goal is arm64 as shipped, bench/size.sh)\n' "$bin" "$size_mb" "$size_bytes" "$(uname -m)" "$target_size_mb"
 if command -v size >/dev/null 2>&1; then
   size "$bin" | sed 's/^/  /'
 fi
@@ -213,8 +213,11 @@ verdict() { # value, target
 missed=0
 echo
 echo "== $fn against the targets"
-for row in "stripped size|$size_mb|MB|$target_size_mb" \
-  "time to first poll (median)|$poll_median|ms|$target_poll_ms" \
+# The size goal is the arm64 binary as `sam build` ships it (bench/size.sh); this machine's
+# build is shown beside it for reference only (x86 links with PIE, arm64 without).
+printf '  %-28s %10s %-2s   (%s, this machine; the 6 MB goal is arm64 as shipped: bench/size.sh)\n' \
+  "stripped size" "$size_mb" MB "$(uname -m)"
+for row in "time to first poll (median)|$poll_median|ms|$target_poll_ms" \
   "$cpu_label|$cpu_per|ms|$target_cpu_ms"; do
   IFS='|' read -r what value unit target <<<"$row"
   v=$(verdict "$value" "$target")
