@@ -102,14 +102,19 @@ done
 
 if [ -n "$unstripped" ]; then
   stripped=$out/$breakdown-$arch.stripped
-  # GNU strip reads any little-endian ELF (elf64-little), the arm64 one included.
-  strip -o "$stripped" "$unstripped"
+  # LLVM's binutils read every target's ELF; GNU's may know only the host's (Debian's strip
+  # refuses an arm64 binary), so they are the fallback.
+  strip_tool=strip size_tool=size nm_tool=nm
+  if command -v llvm-strip >/dev/null && command -v llvm-size >/dev/null && command -v llvm-nm >/dev/null; then
+    strip_tool=llvm-strip size_tool=llvm-size nm_tool=llvm-nm
+  fi
+  "$strip_tool" -o "$stripped" "$unstripped"
   echo
   echo "== $breakdown by ELF section (stripped: $(stat -c %s "$stripped") B)"
-  size -A "$stripped" | awk '$2 ~ /^[0-9]+$/ && $2 >= 16384 { printf "  %-20s %9d B\n", $1, $2 }'
+  "$size_tool" -A "$stripped" | awk '$2 ~ /^[0-9]+$/ && $2 >= 16384 { printf "  %-20s %9d B\n", $1, $2 }'
   echo
   echo "== $breakdown by crate (symbol bytes; top $top)"
-  nm -S -t d -C "$unstripped" 2>/dev/null | awk 'NF >= 4' | awk -f bench/crate-sizes.awk |
+  "$nm_tool" -S -t d -C "$unstripped" 2>/dev/null | awk 'NF >= 4' | awk -f bench/crate-sizes.awk |
     sort -rn >"$out/crates.tsv"
   awk -F '\t' -v top="$top" '
     { all += $1; if (NR <= top) printf "  %9d B  %-28s (code %d, data %d)\n", $1, $4, $2, $3; else rest += $1 }
