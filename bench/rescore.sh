@@ -9,17 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap >/dev/null
 export PATH="$PWD/.venv/bin:$PATH"
-# cargo runs a bench from its package's directory: output paths are made absolute here.
-if [ -n "${RESCORE_OUT:-}" ]; then
-  mkdir -p "$(dirname "$RESCORE_OUT")"
-  RESCORE_OUT=$(realpath -m "$RESCORE_OUT")
-  export RESCORE_OUT
-fi
-if [ -n "${RESCORE_PAGES_OUT:-}" ]; then
-  mkdir -p "$(dirname "$RESCORE_PAGES_OUT")"
-  RESCORE_PAGES_OUT=$(realpath -m "$RESCORE_PAGES_OUT")
-  export RESCORE_PAGES_OUT
-fi
+source bench/lib.sh
+export_absolute RESCORE_OUT RESCORE_PAGES_OUT
 echo "== CPU per lead: scoring model (criterion)"
 cargo bench -q -p leadflow-shared --bench scoring -- --noplot 2>&1 | grep -E "time:|^assess" || true
 echo

@@ -9,12 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap >/dev/null
 export PATH="$PWD/.venv/bin:$PATH"
-# cargo runs a bench from its package's directory: output paths are made absolute here.
-if [ -n "${UNITS_OUT:-}" ]; then
-  mkdir -p "$(dirname "$UNITS_OUT")"
-  UNITS_OUT=$(realpath -m "$UNITS_OUT")
-  export UNITS_OUT
-fi
+source bench/lib.sh
+export_absolute UNITS_OUT
 echo "== DynamoDB capacity units per operation"
 # The handlers print their EMF metric lines on stdout; only the table is shown.
 cargo bench -q -p integration-tests --bench capacity_units | grep -v '^{"_aws"'
